@@ -1,0 +1,80 @@
+/*
+ * tome/tokenizer.h — the Llama 4 tokenizer (tiktoken-style byte-level BPE).
+ *
+ * Loads Meta's tiktoken-format `tokenizer.model` (lines "<base64> <rank>") or a
+ * Hugging Face `tokenizer.json`, or a model directory holding either. Encoding
+ * is bit-exact with Python tiktoken configured with the same ranks, the o200k
+ * pre-tokenizer pattern and Llama 4's special tokens.
+ *
+ * A tokenizer is immutable after open and safe to share between threads.
+ */
+#ifndef TOME_TOKENIZER_H
+#define TOME_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tome/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tome_tokenizer tome_tokenizer_t;
+
+/* Growable array of token ids; zero-initialise, free with tome_tokens_free. */
+typedef struct tome_tokens {
+    int32_t *ids;
+    size_t n;
+    size_t cap;
+} tome_tokens_t;
+
+void tome_tokens_free(tome_tokens_t *t); /* frees ids and zeroes t; NULL ok */
+
+typedef struct tome_encode_opts {
+    int allow_special; /* nonzero: "<|eot|>" etc. in the text become special ids;
+                          zero: they are encoded as ordinary text (tiktoken's
+                          allowed_special=() with disallowed_special=()) */
+    int add_bos;       /* prepend <|begin_of_text|> */
+    int add_eos;       /* append <|end_of_text|> */
+    int n_threads;     /* 0 or 1: single thread; >1: split the input only where
+                          the result cannot change and encode pieces in parallel */
+} tome_encode_opts;
+
+/* path: a tokenizer.model, a tokenizer.json, or a directory containing one. */
+tome_status tome_tokenizer_open(const char *path, tome_tokenizer_t **out);
+void tome_tokenizer_free(tome_tokenizer_t *tok); /* NULL ok */
+
+/* Appends the ids of text[0..n_bytes) to out. Any bytes are accepted: invalid
+ * UTF-8 is tokenized byte-wise exactly as tiktoken's encode_bytes does. opts
+ * may be NULL (defaults: no specials, no BOS/EOS, single thread). */
+tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
+                                  const tome_encode_opts *opts, tome_tokens_t *out);
+
+/* Appends the bytes of ids[0..n) to *out_bytes (malloc'd/realloc'd; *out_len
+ * updated). Unknown ids are TOME_ERR_INVALID_ARG naming the index and id. */
+tome_status tome_tokenizer_decode(const tome_tokenizer_t *tok, const int32_t *ids, size_t n,
+                                  char **out_bytes, size_t *out_len);
+
+/* Bytes of one token (not NUL-terminated); NULL for an id out of range. */
+const char *tome_tokenizer_token_bytes(const tome_tokenizer_t *tok, int32_t id, size_t *len);
+
+size_t tome_tokenizer_vocab_size(const tome_tokenizer_t *tok); /* 202048 for Llama 4 */
+int32_t tome_tokenizer_special_id(const tome_tokenizer_t *tok, const char *name); /* -1 if absent */
+int32_t tome_tokenizer_bos_id(const tome_tokenizer_t *tok);
+int32_t tome_tokenizer_eos_id(const tome_tokenizer_t *tok);
+int tome_tokenizer_is_stop(const tome_tokenizer_t *tok, int32_t id); /* end_of_text, eom, eot */
+
+/* 128-bit identity of the vocabulary (ranks + specials + pattern), as 32 hex
+ * chars + NUL, used by packs and KV snapshots to refuse a different tokenizer. */
+void tome_tokenizer_hash(const tome_tokenizer_t *tok, char out_hex[33]);
+
+/* True when encoding text[0..pos) and text[pos..n) separately and
+ * concatenating gives the same ids as encoding text[0..n): a position the
+ * parallel encoder and the pack builder may split at. */
+int tome_tokenizer_safe_split(const char *text, size_t n_bytes, size_t pos);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TOME_TOKENIZER_H */
