@@ -40,8 +40,6 @@ int tome_cli_usage_error(const char *cmd, const char *fmt, ...)
  * bytes when binary != 0, 1000-based otherwise). Returns 0 on success. */
 int tome_cli_parse_u64(const char *s, int binary, unsigned long long *out);
 
-/* Subcommands. */
-int tome_cmd_tokenize(int argc, char **argv);
-int tome_cmd_detokenize(int argc, char **argv);
+/* Subcommands (one file each, cli/cmd_<name>.c). */
 
 #endif /* TOME_CLI_H */
