@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "tome/device.h"
 
 #ifndef TOME_VERSION_STRING
 #define TOME_VERSION_STRING "0.1.0"
@@ -112,7 +113,17 @@ int main(int argc, char **argv)
         return TOME_EXIT_OK;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("tome %s\n", TOME_VERSION_STRING);
+        int n_dev = 0;
+        tome_device_count(&n_dev);
+        printf("tome %s\ncuda backend: %s\ncuda devices: %d%s%s\n", TOME_VERSION_STRING,
+               tome_build_has_cuda() ? "built" : "not built", n_dev,
+               n_dev == 0 ? " — " : "", n_dev == 0 ? tome_last_error() : "");
+        for (int i = 0; i < n_dev; i++) {
+            tome_device_info info;
+            if (tome_device_get_info(i, &info) == TOME_OK)
+                printf("  [%d] %s, compute capability %d.%d, %.1f GiB\n", i, info.name, info.cc_major,
+                       info.cc_minor, (double)info.total_bytes / (1024.0 * 1024 * 1024));
+        }
         return TOME_EXIT_OK;
     }
     for (size_t i = 0; g_commands[i].name; i++)
