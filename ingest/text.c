@@ -1,0 +1,328 @@
+/*
+ * ingest/text.c — text encodings: detection by content, conversion to UTF-8,
+ * and escaping of display paths.
+ *
+ * Detection (tome_text_detect), in order:
+ *   1. empty → UTF-8;
+ *   2. a BOM: EF BB BF → UTF-8 with BOM; FF FE / FE FF → UTF-16 LE / BE
+ *      (FF FE 00 00 is UTF-32, which tome does not read → binary), unless the
+ *      decoded UTF-16 is mostly control characters (a binary file that
+ *      happens to start with those bytes) → binary;
+ *   3. any NUL byte → binary (git's rule, applied to the whole buffer);
+ *   4. control-byte density: bytes < 0x20 other than \t \n \r \f \v ESC,
+ *      plus DEL, counted over the buffer; more than 1 in 64 → binary;
+ *   5. valid UTF-8 (shortest forms, no surrogates, ≤ U+10FFFF) → UTF-8;
+ *   6. otherwise Latin-1 when it is plausible text: at most 1/4 of the bytes
+ *      are ≥ 0x80 and at most a few of those are C1 bytes 0x80–0x9F not
+ *      used by Windows-1252 → Latin-1; else binary.
+ *
+ * Conversion (tome_text_to_utf8) appends to *out:
+ *   - UTF-8: copied; an invalid sequence (possible only when the caller
+ *     forces the encoding) becomes U+FFFD per maximal invalid subpart;
+ *   - UTF-8 BOM: the BOM is dropped, the rest as UTF-8;
+ *   - UTF-16: the BOM is dropped; an unpaired surrogate (a high one not
+ *     followed by a low one, or a lone low one) becomes U+FFFD, as does a
+ *     trailing odd byte;
+ *   - Latin-1: ISO-8859-1, with 0x80–0x9F read as Windows-1252 (the WHATWG
+ *     meaning of the "iso-8859-1" label, since real files labelled Latin-1
+ *     use those bytes for quotes and dashes); the five bytes Windows-1252
+ *     leaves undefined map to the C1 code points.
+ *   Line ends are kept as they are ("\r\n" stays).
+ *
+ * Path escaping (tome_path_escape) appends to *out: bytes of invalid UTF-8,
+ * C0 controls and DEL become "\xNN"; C1 controls (U+0080–U+009F) and the
+ * bidirectional overrides/isolates (U+202A–U+202E, U+2066–U+2069, "Trojan
+ * source" characters) are escaped byte by byte as "\xNN" too, so a file
+ * name cannot move the terminal cursor or reorder what a reader sees.
+ */
+#include <string.h>
+
+#include "ingest/ingest_impl.h"
+
+const char *tome_encoding_name(tome_encoding enc)
+{
+    switch (enc) {
+    case TOME_ENC_UTF8: return "utf-8";
+    case TOME_ENC_UTF8_BOM: return "utf-8-bom";
+    case TOME_ENC_UTF16LE: return "utf-16le";
+    case TOME_ENC_UTF16BE: return "utf-16be";
+    case TOME_ENC_LATIN1: return "latin-1";
+    case TOME_ENC_BINARY: return "binary";
+    }
+    return "unknown";
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid; *cp
+ * receives the code point. */
+static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
+{
+    uint8_t c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t len;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return len;
+}
+
+/* Bytes of the maximal invalid subpart at s (≥ 1): how many bytes one
+ * U+FFFD replaces (the Unicode "best practice" used by browsers). */
+static size_t utf8_invalid_len(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    size_t want;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) want = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        want = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        want = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else return 1;
+    size_t i = 1;
+    if (i < n && i < want && s[i] >= lo && s[i] <= hi) {
+        i++;
+        while (i < n && i < want && (s[i] & 0xC0) == 0x80) i++;
+    }
+    return i;
+}
+
+static int is_bad_control(uint8_t c)
+{
+    return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' && c != 0x1B) ||
+           c == 0x7F;
+}
+
+/* Windows-1252 for 0x80..0x9F; 0 = undefined there (kept as the C1 code point). */
+static const uint16_t g_cp1252[32] = {
+    0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+    0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178,
+};
+
+static int utf16_is_text(const uint8_t *d, size_t len, int le)
+{
+    size_t units = len / 2, bad = 0;
+    for (size_t i = 0; i < units; i++) {
+        uint16_t u = le ? (uint16_t)(d[2 * i] | d[2 * i + 1] << 8) : (uint16_t)(d[2 * i] << 8 | d[2 * i + 1]);
+        if (u == 0) return 0;
+        if (u < 0x80 && is_bad_control((uint8_t)u)) bad++;
+    }
+    return bad * 64 <= units;
+}
+
+tome_encoding tome_text_detect(const uint8_t *data, size_t len)
+{
+    if (len == 0) return TOME_ENC_UTF8;
+    if (len >= 4 && data[0] == 0xFF && data[1] == 0xFE && data[2] == 0 && data[3] == 0) return TOME_ENC_BINARY;
+    if (len >= 2 && data[0] == 0xFF && data[1] == 0xFE)
+        return utf16_is_text(data + 2, len - 2, 1) ? TOME_ENC_UTF16LE : TOME_ENC_BINARY;
+    if (len >= 2 && data[0] == 0xFE && data[1] == 0xFF)
+        return utf16_is_text(data + 2, len - 2, 0) ? TOME_ENC_UTF16BE : TOME_ENC_BINARY;
+    int bom = len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF;
+    if (memchr(data, 0, len)) return TOME_ENC_BINARY;
+
+    size_t bad = 0, high = 0, c1_undefined = 0;
+    int valid = 1;
+    for (size_t i = 0; i < len;) {
+        uint8_t c = data[i];
+        if (c < 0x80) {
+            if (is_bad_control(c)) bad++;
+            i++;
+            continue;
+        }
+        high++;
+        if (c >= 0x80 && c <= 0x9F && g_cp1252[c - 0x80] == 0) c1_undefined++;
+        if (valid) {
+            uint32_t cp;
+            size_t n = utf8_seq(data + i, len - i, &cp);
+            if (n) {
+                high += n - 1;
+                i += n;
+                continue;
+            }
+            valid = 0;
+        }
+        i++;
+    }
+    if (bad * 64 > len) return TOME_ENC_BINARY;
+    if (valid) return bom ? TOME_ENC_UTF8_BOM : TOME_ENC_UTF8;
+    if (bom) return TOME_ENC_UTF8_BOM; /* declared UTF-8: invalid bytes become U+FFFD */
+    if (high * 4 <= len && c1_undefined * 64 <= high + 1) return TOME_ENC_LATIN1;
+    return TOME_ENC_BINARY;
+}
+
+static tome_status put_cp(tome_buf *out, uint32_t cp)
+{
+    char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xC0 | (cp >> 6));
+        b[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | (cp >> 12));
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (char)(0xF0 | (cp >> 18));
+        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return tome_buf_append(out, b, n);
+}
+
+static tome_status utf8_copy(const uint8_t *d, size_t len, tome_buf *out)
+{
+    TOME_FORWARD(tome_buf_reserve(out, len));
+    size_t run = 0; /* start of the pending valid run */
+    for (size_t i = 0; i < len;) {
+        if (d[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t n = utf8_seq(d + i, len - i, &cp);
+        if (n) {
+            i += n;
+            continue;
+        }
+        TOME_FORWARD(tome_buf_append(out, d + run, i - run));
+        TOME_FORWARD(put_cp(out, 0xFFFD));
+        i += utf8_invalid_len(d + i, len - i);
+        run = i;
+    }
+    return tome_buf_append(out, d + run, len - run);
+}
+
+static tome_status utf16_convert(const uint8_t *d, size_t len, int le, tome_buf *out)
+{
+    TOME_FORWARD(tome_buf_reserve(out, len + len / 2));
+    size_t units = len / 2;
+    for (size_t i = 0; i < units; i++) {
+        uint32_t u = le ? (uint32_t)(d[2 * i] | d[2 * i + 1] << 8) : (uint32_t)(d[2 * i] << 8 | d[2 * i + 1]);
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (i + 1 < units) {
+                uint32_t v = le ? (uint32_t)(d[2 * i + 2] | d[2 * i + 3] << 8)
+                                : (uint32_t)(d[2 * i + 2] << 8 | d[2 * i + 3]);
+                if (v >= 0xDC00 && v <= 0xDFFF) {
+                    TOME_FORWARD(put_cp(out, 0x10000 + ((u - 0xD800) << 10) + (v - 0xDC00)));
+                    i++;
+                    continue;
+                }
+            }
+            u = 0xFFFD;
+        } else if (u >= 0xDC00 && u <= 0xDFFF) {
+            u = 0xFFFD;
+        }
+        TOME_FORWARD(put_cp(out, u));
+    }
+    if (len & 1) TOME_FORWARD(put_cp(out, 0xFFFD));
+    return TOME_OK;
+}
+
+tome_status tome_text_to_utf8(const uint8_t *data, size_t len, tome_encoding enc, tome_buf *out)
+{
+    TOME_RETURN_IF(!out || (!data && len), TOME_ERR_INVALID_ARG, "text: no buffer");
+    switch (enc) {
+    case TOME_ENC_UTF8:
+        return utf8_copy(data, len, out);
+    case TOME_ENC_UTF8_BOM:
+        if (len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF) {
+            data += 3;
+            len -= 3;
+        }
+        return utf8_copy(data, len, out);
+    case TOME_ENC_UTF16LE:
+    case TOME_ENC_UTF16BE: {
+        int le = enc == TOME_ENC_UTF16LE;
+        if (len >= 2 && ((le && data[0] == 0xFF && data[1] == 0xFE) || (!le && data[0] == 0xFE && data[1] == 0xFF))) {
+            data += 2;
+            len -= 2;
+        }
+        return utf16_convert(data, len, le, out);
+    }
+    case TOME_ENC_LATIN1: {
+        TOME_FORWARD(tome_buf_reserve(out, len + len / 4));
+        size_t run = 0;
+        for (size_t i = 0; i < len; i++) {
+            uint8_t c = data[i];
+            if (c < 0x80) continue;
+            TOME_FORWARD(tome_buf_append(out, data + run, i - run));
+            uint32_t cp = c;
+            if (c <= 0x9F && g_cp1252[c - 0x80]) cp = g_cp1252[c - 0x80];
+            TOME_FORWARD(put_cp(out, cp));
+            run = i + 1;
+        }
+        return tome_buf_append(out, data + run, len - run);
+    }
+    case TOME_ENC_BINARY:
+        break;
+    }
+    return tome_set_error(TOME_ERR_INVALID_ARG, "text: %s content cannot be converted to UTF-8",
+                          tome_encoding_name(enc));
+}
+
+static int escaped_cp(uint32_t cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+tome_status tome_path_escape(const char *path, tome_buf *out)
+{
+    TOME_RETURN_IF(!path || !out, TOME_ERR_INVALID_ARG, "path escape: no path");
+    const uint8_t *s = (const uint8_t *)path;
+    size_t len = strlen(path), run = 0;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_seq(s + i, len - i, &cp);
+        if (n && !escaped_cp(cp)) {
+            i += n;
+            continue;
+        }
+        TOME_FORWARD(tome_buf_append(out, s + run, i - run));
+        if (!n) n = 1;
+        for (size_t k = 0; k < n; k++) {
+            char e[4] = {'\\', 'x', hex[s[i + k] >> 4], hex[s[i + k] & 15]};
+            TOME_FORWARD(tome_buf_append(out, e, 4));
+        }
+        i += n;
+        run = i;
+    }
+    return tome_buf_append(out, s + run, len - run);
+}
