@@ -1,0 +1,219 @@
+/*
+ * model/backend_cpu.c — the CPU reference backend (table in backend_impl.h).
+ *
+ * Matmul: the output columns are cut into tiles of `nb` weight rows; each
+ * thread converts one tile of the weight (bf16 / f16 / int8 / int4 → f32,
+ * into a per-thread buffer of nb × n_in floats, about 256 KiB so it stays in
+ * L2) and multiplies it with OpenBLAS sgemm (single-threaded inside; the
+ * threads are ours, OpenMP). F32 weights in OUT_IN layout are used in place.
+ * The whole weight is never converted at once.
+ */
+#include "model/backend_impl.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/quant_impl.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int g_threads = 1;
+
+void tome_backend_cpu_set_threads(int n)
+{
+    g_threads = n > 0 ? n : 1;
+    openblas_set_num_threads(1);
+}
+
+void tome_wt_row_f32(const tome_wt *w, int64_t r, float *out)
+{
+    /* row r of the OUT_IN view: n_in values */
+    const int64_t n_in = w->n_in, n_out = w->n_out;
+    if (w->layout == TOME_W_IN_OUT) {
+        for (int64_t k = 0; k < n_in; k++) {
+            size_t i = (size_t)(k * n_out + r);
+            switch (w->dtype) {
+            case TOME_DT_F32: out[k] = ((const float *)w->data)[i]; break;
+            case TOME_DT_BF16: out[k] = tome_bf16_to_f32(((const uint16_t *)w->data)[i]); break;
+            case TOME_DT_F16: out[k] = tome_f16_to_f32(((const uint16_t *)w->data)[i]); break;
+            default: out[k] = 0; break;
+            }
+        }
+        return;
+    }
+    size_t base = (size_t)r * (size_t)n_in;
+    switch (w->dtype) {
+    case TOME_DT_F32: memcpy(out, (const float *)w->data + base, (size_t)n_in * sizeof(float)); break;
+    case TOME_DT_BF16: {
+        const uint16_t *s = (const uint16_t *)w->data + base;
+        for (int64_t k = 0; k < n_in; k++) out[k] = tome_bf16_to_f32(s[k]);
+        break;
+    }
+    case TOME_DT_F16: {
+        const uint16_t *s = (const uint16_t *)w->data + base;
+        for (int64_t k = 0; k < n_in; k++) out[k] = tome_f16_to_f32(s[k]);
+        break;
+    }
+    case TOME_DT_Q8:
+        tome_dequant_q8_row((const tome_block_q8 *)w->data + (size_t)r * (size_t)(n_in / TOME_QGROUP), (size_t)n_in, out);
+        break;
+    case TOME_DT_Q4:
+        tome_dequant_q4_row((const tome_block_q4 *)w->data + (size_t)r * (size_t)(n_in / TOME_QGROUP), (size_t)n_in, out);
+        break;
+    }
+}
+
+/* Converts weight rows [j0, j0+nb) of an IN_OUT matrix into tile[k][0..nb). */
+static void tile_in_out(const tome_wt *w, int64_t j0, int64_t nb, float *tile)
+{
+    const int64_t n_in = w->n_in, n_out = w->n_out;
+    for (int64_t k = 0; k < n_in; k++) {
+        size_t base = (size_t)(k * n_out + j0);
+        float *t = tile + (size_t)(k * nb);
+        if (w->dtype == TOME_DT_BF16) {
+            const uint16_t *s = (const uint16_t *)w->data + base;
+            for (int64_t j = 0; j < nb; j++) t[j] = tome_bf16_to_f32(s[j]);
+        } else if (w->dtype == TOME_DT_F16) {
+            const uint16_t *s = (const uint16_t *)w->data + base;
+            for (int64_t j = 0; j < nb; j++) t[j] = tome_f16_to_f32(s[j]);
+        } else {
+            memcpy(t, (const float *)w->data + base, (size_t)nb * sizeof(float));
+        }
+    }
+}
+
+static tome_status cpu_matmul(const tome_wt *w, const float *x, size_t n, size_t ldx, float *y)
+{
+    if (n == 0) return TOME_OK;
+    const int64_t n_in = w->n_in, n_out = w->n_out;
+    int64_t nb = (int64_t)(65536 / (n_in > 0 ? n_in : 1));
+    if (nb < 16) nb = 16;
+    nb = (nb + 7) / 8 * 8;
+    if (nb > n_out) nb = n_out;
+    const long n_tiles = (long)((n_out + nb - 1) / nb);
+    int n_threads = g_threads;
+    if (n_tiles < n_threads) n_threads = (int)n_tiles;
+    tome_status st = TOME_OK;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n_threads)
+#endif
+    {
+        float *tile = NULL;
+        int direct = w->dtype == TOME_DT_F32 && w->layout == TOME_W_OUT_IN;
+        if (!direct) tile = malloc((size_t)nb * (size_t)n_in * sizeof(float));
+        if (!direct && !tile) {
+#ifdef _OPENMP
+#pragma omp critical
+#endif
+            st = TOME_ERR_NOMEM;
+        } else {
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (long ti = 0; ti < n_tiles; ti++) {
+                int64_t j0 = (int64_t)ti * nb, cnt = n_out - j0 < nb ? n_out - j0 : nb;
+                if (w->layout == TOME_W_IN_OUT) {
+                    tile_in_out(w, j0, cnt, tile);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)cnt, (int)n_in, 1.0f, x,
+                                (int)ldx, tile, (int)cnt, 0.0f, y + j0, (int)n_out);
+                } else {
+                    const float *wt;
+                    if (direct) {
+                        wt = (const float *)w->data + (size_t)j0 * (size_t)n_in;
+                    } else {
+                        for (int64_t j = 0; j < cnt; j++) tome_wt_row_f32(w, j0 + j, tile + (size_t)(j * n_in));
+                        wt = tile;
+                    }
+                    if (n == 1)
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)cnt, (int)n_in, 1.0f, wt, (int)n_in, x, 1,
+                                    0.0f, y + j0, 1);
+                    else
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)cnt, (int)n_in, 1.0f, x,
+                                    (int)ldx, wt, (int)n_in, 0.0f, y + j0, (int)n_out);
+                }
+            }
+        }
+        free(tile);
+    }
+    if (st != TOME_OK) return tome_set_error(st, "matmul: out of memory for a %lld x %lld tile", (long long)nb,
+                                             (long long)n_in);
+    return TOME_OK;
+}
+
+static void cpu_rmsnorm(const float *x, size_t n_rows, size_t dim, const float *weight, float eps, float *y)
+{
+    for (size_t i = 0; i < n_rows; i++) {
+        const float *a = x + i * dim;
+        float *b = y + i * dim;
+        float ss = 0;
+        for (size_t d = 0; d < dim; d++) ss += a[d] * a[d];
+        float r = 1.0f / sqrtf(ss / (float)dim + eps);
+        if (weight)
+            for (size_t d = 0; d < dim; d++) b[d] = (a[d] * r) * weight[d];
+        else
+            for (size_t d = 0; d < dim; d++) b[d] = a[d] * r;
+    }
+}
+
+static void cpu_rope(float *x, size_t n, int n_heads, int head_dim, const int64_t *pos, const float *inv_freq)
+{
+    const int half = head_dim / 2;
+    for (size_t i = 0; i < n; i++) {
+        for (int f = 0; f < half; f++) {
+            float ang = (float)pos[i] * inv_freq[f]; /* float32 product, as transformers */
+            float c = (float)cos((double)ang), s = (float)sin((double)ang);
+            for (int h = 0; h < n_heads; h++) {
+                float *p = x + i * (size_t)n_heads * (size_t)head_dim + (size_t)h * (size_t)head_dim + 2 * f;
+                float a = p[0], b = p[1];
+                p[0] = a * c - b * s;
+                p[1] = a * s + b * c;
+            }
+        }
+    }
+}
+
+static void cpu_scale_rows(float *x, size_t n, size_t dim, const float *s)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t d = 0; d < dim; d++) x[i * dim + d] *= s[i];
+}
+
+static void cpu_swiglu(float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static tome_status cpu_embed(const tome_wt *w, const int32_t *ids, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= w->n_out)
+            return tome_set_error(TOME_ERR_INVALID_ARG, "token %zu: id %d is outside the vocabulary (%lld)", i,
+                                  (int)ids[i], (long long)w->n_out);
+        tome_wt_row_f32(w, ids[i], out + i * (size_t)w->n_in);
+    }
+    return TOME_OK;
+}
+
+static void cpu_add(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+static const tome_backend g_cpu = {
+    .name = "cpu",
+    .matmul = cpu_matmul,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .scale_rows = cpu_scale_rows,
+    .swiglu = cpu_swiglu,
+    .embed = cpu_embed,
+    .add = cpu_add,
+    .attention = tome_attention_cpu,
+    .rope_qknorm = NULL,
+};
+
+const tome_backend *tome_backend_cpu(void) { return &g_cpu; }
