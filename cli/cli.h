@@ -41,5 +41,11 @@ int tome_cli_usage_error(const char *cmd, const char *fmt, ...)
 int tome_cli_parse_u64(const char *s, int binary, unsigned long long *out);
 
 /* Subcommands (one file each, cli/cmd_<name>.c). */
+int tome_cmd_tokenize(int argc, char **argv);   /* cli/cmd_tokenize.c */
+int tome_cmd_detokenize(int argc, char **argv); /* cli/cmd_tokenize.c */
+int tome_cmd_pack(int argc, char **argv);       /* cli/cmd_pack.c */
+int tome_cmd_inspect(int argc, char **argv);    /* cli/cmd_inspect.c */
+int tome_cmd_locate(int argc, char **argv);     /* cli/cmd_inspect.c */
+int tome_cmd_cite(int argc, char **argv);       /* cli/cmd_inspect.c */
 
 #endif /* TOME_CLI_H */

@@ -21,6 +21,12 @@ typedef struct command {
 
 static const command g_commands[] = {
     /* name, function, one-line summary — keep in the order of the workflow */
+    {"tokenize", tome_cmd_tokenize, "print the Llama 4 token ids of a file (or their count)"},
+    {"detokenize", tome_cmd_detokenize, "turn token ids back into text"},
+    {"pack", tome_cmd_pack, "pack directories, archives and documents into one exact prompt (.tpk)"},
+    {"inspect", tome_cmd_inspect, "list a pack's manifest: files, status, tokens, reasons"},
+    {"locate", tome_cmd_locate, "map a token index of a pack back to path:line"},
+    {"cite", tome_cmd_cite, "print the source text of \"path:line[-line]\" from a pack (exit 1 if absent)"},
     {NULL, NULL, NULL},
 };
 

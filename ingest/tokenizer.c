@@ -1,0 +1,665 @@
+/*
+ * ingest/tokenizer.c — encode, decode and the BPE merge of the Llama 4
+ * tokenizer (see include/tome/tokenizer.h for the contract and
+ * ingest/tokenizer_impl.h for the memory layout; loading is in
+ * tokenizer_load.c, the pre-tokenizer in pretok.c).
+ *
+ * Encoding = split the text into pieces with tome_pretok_next (the o200k
+ * pattern), then for each piece: if its bytes are one rank, emit it (the
+ * common case: most words); otherwise run byte-pair merging: start from single
+ * bytes and repeatedly merge the adjacent pair whose concatenation has the
+ * lowest rank (leftmost on ties) until no pair is a rank — exactly tiktoken's
+ * byte_pair_encode. Adjacent parts are contiguous in the piece, so a pair's
+ * bytes are a slice of the input and no copy is made for lookups.
+ * Pieces up to BPE_SMALL bytes use tiktoken's O(n^2) array scan (fast for
+ * short pieces); longer ones use a min-heap of (rank, offset) over a linked
+ * list, O(n log n), which picks the same merges in the same order.
+ *
+ * Special tokens (allow_special) are found first, leftmost (longest at the
+ * same position), and the text between them is encoded on its own, as
+ * tiktoken does. Multi-threaded encode splits the text only at positions
+ * where tome_tokenizer_safe_split holds, encodes the chunks in parallel
+ * (tome_parallel_for) and concatenates.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <xxhash.h>
+
+#include "core/core_impl.h"
+#include "ingest/pretok_impl.h"
+#include "ingest/tokenizer_impl.h"
+
+#define BPE_SMALL 256
+#define RANK_NONE INT32_MAX
+
+/* ------------------------------------------------------------ hashing */
+static inline uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
+    while (n >= 8) {
+        h = (h ^ rd64(p)) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t v = 0;
+        if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            v = ((uint64_t)a << 32) | b;
+        } else {
+            v = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
+        }
+        h = (h ^ v) * 0x94d049bb133111ebull;
+    }
+    h ^= h >> 31;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+static int32_t table_find(const struct tome_tokenizer *tok, const uint64_t *table, size_t mask,
+                          const uint8_t *s, size_t len)
+{
+    uint64_t h = hash_bytes(s, len);
+    uint64_t tag = h & 0xFFFFFFFF00000000ull;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint64_t e = table[i];
+        if (!e) return -1;
+        if ((e & 0xFFFFFFFF00000000ull) == tag) {
+            uint32_t id = (uint32_t)e - 1;
+            if (tok->tok_len[id] == len && memcmp(tok->blob + tok->tok_off[id], s, len) == 0)
+                return (int32_t)id;
+        }
+    }
+}
+
+int32_t tome_tokenizer_lookup(const struct tome_tokenizer *tok, const uint8_t *s, size_t len)
+{
+    if (len > tok->max_rank_len) return -1;
+    return table_find(tok, tok->table, tok->table_mask, s, len);
+}
+
+static tome_status table_build(const struct tome_tokenizer *tok, uint32_t first, uint32_t count,
+                               uint64_t **out, size_t *out_mask, const char *what)
+{
+    size_t cap = 16;
+    while (cap < (size_t)count * 2) cap <<= 1;
+    uint64_t *t = calloc(cap, sizeof *t);
+    if (!t) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the token table", what);
+    size_t mask = cap - 1;
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t id = first + k;
+        const uint8_t *s = tok->blob + tok->tok_off[id];
+        size_t len = tok->tok_len[id];
+        uint64_t h = hash_bytes(s, len);
+        uint64_t tag = h & 0xFFFFFFFF00000000ull;
+        size_t i = (size_t)h & mask;
+        for (;; i = (i + 1) & mask) {
+            uint64_t e = t[i];
+            if (!e) break;
+            if ((e & 0xFFFFFFFF00000000ull) == tag) {
+                uint32_t other = (uint32_t)e - 1;
+                if (tok->tok_len[other] == len && memcmp(tok->blob + tok->tok_off[other], s, len) == 0) {
+                    free(t);
+                    return tome_set_error(TOME_ERR_FORMAT, "%s: token %u has the same bytes as token %u",
+                                          what, id, other);
+                }
+            }
+        }
+        t[i] = tag | (uint64_t)(id + 1);
+    }
+    *out = t;
+    *out_mask = mask;
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ building */
+tome_status tome_tokenizer_push_token(struct tome_tokenizer *tok, const void *bytes, size_t len,
+                                      size_t *cap_tokens, size_t *cap_blob)
+{
+    if (len == 0 || len > UINT16_MAX)
+        return tome_set_error(TOME_ERR_FORMAT, "token %u has length %zu (must be 1..65535 bytes)",
+                              tok->vocab_size, len);
+    if (tok->vocab_size == *cap_tokens) {
+        size_t nc = *cap_tokens ? *cap_tokens * 2 : 4096;
+        uint32_t *o = realloc(tok->tok_off, nc * sizeof *o);
+        if (!o) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        tok->tok_off = o;
+        uint16_t *l = realloc(tok->tok_len, nc * sizeof *l);
+        if (!l) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        tok->tok_len = l;
+        *cap_tokens = nc;
+    }
+    if (tok->blob_len + len > *cap_blob) {
+        size_t nc = *cap_blob ? *cap_blob * 2 : 1 << 20;
+        while (nc < tok->blob_len + len) nc *= 2;
+        if (nc > UINT32_MAX) return tome_set_error(TOME_ERR_LIMIT, "token bytes exceed 4 GiB");
+        uint8_t *b = realloc(tok->blob, nc);
+        if (!b) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        tok->blob = b;
+        *cap_blob = nc;
+    }
+    memcpy(tok->blob + tok->blob_len, bytes, len);
+    tok->tok_off[tok->vocab_size] = (uint32_t)tok->blob_len;
+    tok->tok_len[tok->vocab_size] = (uint16_t)len;
+    tok->blob_len += len;
+    tok->vocab_size++;
+    return TOME_OK;
+}
+
+tome_status tome_tokenizer_finish(struct tome_tokenizer *tok, const char *what)
+{
+    if (tok->n_ranks == 0) return tome_set_error(TOME_ERR_FORMAT, "%s: no tokens", what);
+    TOME_FORWARD(table_build(tok, 0, tok->n_ranks, &tok->table, &tok->table_mask, what));
+    for (uint32_t id = 0; id < tok->n_ranks; id++)
+        if (tok->tok_len[id] > tok->max_rank_len) tok->max_rank_len = tok->tok_len[id];
+    for (int b = 0; b < 256; b++) {
+        uint8_t c = (uint8_t)b;
+        tok->byte_id[b] = tome_tokenizer_lookup(tok, &c, 1);
+        if (tok->byte_id[b] < 0)
+            return tome_set_error(TOME_ERR_FORMAT,
+                                  "%s: byte 0x%02x has no token (a byte-level BPE needs all 256; "
+                                  "is the file truncated?)", what, b);
+    }
+    uint32_t n_spec = tok->vocab_size - tok->n_ranks;
+    tok->spec_min_len = UINT16_MAX;
+    tok->spec_max_len = 0;
+    if (n_spec) {
+        TOME_FORWARD(table_build(tok, tok->n_ranks, n_spec, &tok->spec_table, &tok->spec_mask, what));
+        for (uint32_t id = tok->n_ranks; id < tok->vocab_size; id++) {
+            const uint8_t *s = tok->blob + tok->tok_off[id];
+            uint16_t len = tok->tok_len[id];
+            tok->spec_first[s[0]] = 1;
+            if (len < tok->spec_min_len) tok->spec_min_len = len;
+            if (len > tok->spec_max_len) tok->spec_max_len = len;
+            if (memchr(s, '\n', len)) tok->spec_has_newline = 1;
+        }
+    }
+    tok->bos_id = tome_tokenizer_special_id(tok, "<|begin_of_text|>");
+    tok->eos_id = tome_tokenizer_special_id(tok, "<|end_of_text|>");
+    tok->eom_id = tome_tokenizer_special_id(tok, "<|eom|>");
+    tok->eot_id = tome_tokenizer_special_id(tok, "<|eot|>");
+
+    /* identity: pattern, number of ranks, then every id's bytes in order */
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    XXH3_128bits_reset(st);
+    static const char magic[] = "tome-tokenizer-v1";
+    XXH3_128bits_update(st, magic, sizeof magic);
+    XXH3_128bits_update(st, tome_pretok_pattern, strlen(tome_pretok_pattern));
+    uint32_t counts[2] = {tok->n_ranks, tok->vocab_size};
+    XXH3_128bits_update(st, counts, sizeof counts);
+    for (uint32_t id = 0; id < tok->vocab_size; id++) {
+        uint16_t len = tok->tok_len[id];
+        XXH3_128bits_update(st, &len, sizeof len);
+        XXH3_128bits_update(st, tok->blob + tok->tok_off[id], len);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(st);
+    XXH3_freeState(st);
+    snprintf(tok->hash_hex, sizeof tok->hash_hex, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ open/free */
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+tome_status tome_tokenizer_open(const char *path, tome_tokenizer_t **out)
+{
+    if (!path || !out) return tome_set_error(TOME_ERR_INVALID_ARG, "tokenizer_open: NULL argument");
+    *out = NULL;
+    tome_buf file_path = {0};
+    tome_buf data = {0};
+    tome_status st = TOME_OK;
+    if (is_dir(path)) {
+        static const char *const names[] = {"tokenizer.model", "tokenizer.json"};
+        for (size_t i = 0; i < TOME_ARRAY_LEN(names) && !file_path.len; i++) {
+            tome_buf p = {0};
+            st = tome_buf_appendf(&p, "%s/%s", path, names[i]);
+            if (st) {
+                tome_buf_free(&p);
+                return st;
+            }
+            if (is_file(p.data))
+                file_path = p;
+            else
+                tome_buf_free(&p);
+        }
+        if (!file_path.len)
+            return tome_set_error(TOME_ERR_NOT_FOUND,
+                                  "%s: directory holds neither tokenizer.model nor tokenizer.json", path);
+    } else {
+        TOME_FORWARD(tome_buf_append(&file_path, path, strlen(path)));
+    }
+    struct tome_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) {
+        tome_buf_free(&file_path);
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    }
+    st = tome_read_file(file_path.data, (uint64_t)1 << 30, &data);
+    if (st) goto fail;
+    size_t i = 0;
+    while (i < data.len && (data.data[i] == ' ' || data.data[i] == '\t' || data.data[i] == '\n' ||
+                            data.data[i] == '\r'))
+        i++;
+    if (i == data.len) {
+        st = tome_set_error(TOME_ERR_FORMAT, "%s: empty tokenizer file", file_path.data);
+        goto fail;
+    }
+    if (data.data[i] == '{')
+        st = tome_tokenizer_load_hf_json(file_path.data, data.data, data.len, tok);
+    else
+        st = tome_tokenizer_load_tiktoken(file_path.data, data.data, data.len, tok);
+    if (st) goto fail;
+    st = tome_tokenizer_finish(tok, file_path.data);
+    if (st) goto fail;
+    tome_buf_free(&data);
+    tome_buf_free(&file_path);
+    *out = tok;
+    return TOME_OK;
+fail:
+    tome_buf_free(&data);
+    tome_buf_free(&file_path);
+    tome_tokenizer_free(tok);
+    return st;
+}
+
+void tome_tokenizer_free(tome_tokenizer_t *tok)
+{
+    if (!tok) return;
+    free(tok->blob);
+    free(tok->tok_off);
+    free(tok->tok_len);
+    free(tok->table);
+    free(tok->spec_table);
+    free(tok);
+}
+
+void tome_tokens_free(tome_tokens_t *t)
+{
+    if (!t) return;
+    free(t->ids);
+    t->ids = NULL;
+    t->n = t->cap = 0;
+}
+
+/* ------------------------------------------------------------ accessors */
+const char *tome_tokenizer_token_bytes(const tome_tokenizer_t *tok, int32_t id, size_t *len)
+{
+    if (!tok || id < 0 || (uint32_t)id >= tok->vocab_size) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = tok->tok_len[id];
+    return (const char *)tok->blob + tok->tok_off[id];
+}
+
+size_t tome_tokenizer_vocab_size(const tome_tokenizer_t *tok) { return tok ? tok->vocab_size : 0; }
+
+int32_t tome_tokenizer_special_id(const tome_tokenizer_t *tok, const char *name)
+{
+    if (!tok || !name || !tok->spec_table) return -1;
+    return table_find(tok, tok->spec_table, tok->spec_mask, (const uint8_t *)name, strlen(name));
+}
+
+int32_t tome_tokenizer_bos_id(const tome_tokenizer_t *tok) { return tok ? tok->bos_id : -1; }
+int32_t tome_tokenizer_eos_id(const tome_tokenizer_t *tok) { return tok ? tok->eos_id : -1; }
+
+int tome_tokenizer_is_stop(const tome_tokenizer_t *tok, int32_t id)
+{
+    return tok && id >= 0 && (id == tok->eos_id || id == tok->eom_id || id == tok->eot_id);
+}
+
+void tome_tokenizer_hash(const tome_tokenizer_t *tok, char out_hex[33])
+{
+    if (!tok) {
+        out_hex[0] = '\0';
+        return;
+    }
+    memcpy(out_hex, tok->hash_hex, 33);
+}
+
+/* ------------------------------------------------------------ output */
+static tome_status tokens_reserve(tome_tokens_t *out, size_t extra)
+{
+    if (out->n + extra <= out->cap) return TOME_OK;
+    size_t nc = out->cap ? out->cap * 2 : 256;
+    while (nc < out->n + extra) nc *= 2;
+    int32_t *p = realloc(out->ids, nc * sizeof *p);
+    if (!p) return tome_set_error(TOME_ERR_NOMEM, "encode: out of memory for %zu tokens", nc);
+    out->ids = p;
+    out->cap = nc;
+    return TOME_OK;
+}
+
+static inline tome_status tokens_push(tome_tokens_t *out, int32_t id)
+{
+    if (out->n == out->cap) TOME_FORWARD(tokens_reserve(out, 1));
+    out->ids[out->n++] = id;
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ BPE */
+static inline int32_t pair_rank(const struct tome_tokenizer *tok, const uint8_t *s, size_t a, size_t b)
+{
+    int32_t id = tome_tokenizer_lookup(tok, s + a, b - a);
+    return id < 0 ? RANK_NONE : id;
+}
+
+/* tiktoken's scan: pos[0..m] part boundaries, rank[k] = rank of parts k,k+1. */
+static tome_status bpe_small(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
+                             tome_tokens_t *out)
+{
+    uint32_t pos[BPE_SMALL + 1];
+    int32_t rank[BPE_SMALL + 1];
+    size_t m = len; /* number of parts */
+    for (size_t k = 0; k <= len; k++) pos[k] = (uint32_t)k;
+    for (size_t k = 0; k + 1 < m; k++) rank[k] = pair_rank(tok, s, pos[k], pos[k + 2]);
+    rank[m - 1] = RANK_NONE;
+    while (m > 1) {
+        int32_t best = RANK_NONE;
+        size_t bi = 0;
+        for (size_t k = 0; k + 1 < m; k++)
+            if (rank[k] < best) {
+                best = rank[k];
+                bi = k;
+            }
+        if (best == RANK_NONE) break;
+        /* merge parts bi and bi+1: drop boundary bi+1 */
+        memmove(&pos[bi + 1], &pos[bi + 2], (m - bi - 1) * sizeof pos[0]);
+        memmove(&rank[bi + 1], &rank[bi + 2], (m - bi - 2) * sizeof rank[0]);
+        m--;
+        rank[bi] = bi + 1 < m ? pair_rank(tok, s, pos[bi], pos[bi + 2]) : RANK_NONE;
+        if (bi > 0) rank[bi - 1] = pair_rank(tok, s, pos[bi - 1], pos[bi + 1]);
+    }
+    TOME_FORWARD(tokens_reserve(out, m));
+    for (size_t k = 0; k < m; k++) {
+        int32_t id = tome_tokenizer_lookup(tok, s + pos[k], pos[k + 1] - pos[k]);
+        if (id < 0) return tome_set_error(TOME_ERR_INTERNAL, "encode: BPE produced a non-token");
+        out->ids[out->n++] = id;
+    }
+    return TOME_OK;
+}
+
+/* Heap of (rank << 32 | part start offset); min first. */
+static void heap_push(uint64_t *h, size_t *n, uint64_t v)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (h[p] <= v) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = v;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *n)
+{
+    uint64_t top = h[0], v = h[--(*n)];
+    size_t i = 0, cnt = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= cnt) break;
+        if (c + 1 < cnt && h[c + 1] < h[c]) c++;
+        if (h[c] >= v) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (cnt) h[i] = v;
+    return top;
+}
+
+static tome_status bpe_large(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
+                             tome_tokens_t *out)
+{
+    if (len >= UINT32_MAX) return tome_set_error(TOME_ERR_LIMIT, "encode: a %zu-byte piece", len);
+    /* Parts are identified by their start offset o: nxt[o] = start of the
+     * next part (len for the last), prv[o] = start of the previous one, rk[o]
+     * = rank of the pair (o, next part) or RANK_NONE, dead[o] once merged
+     * into its left neighbour. Heap entries whose rank no longer matches
+     * rk[o] are stale and skipped. */
+    uint32_t *nxt = malloc(len * sizeof *nxt);
+    uint32_t *prv = malloc(len * sizeof *prv);
+    int32_t *rk = malloc(len * sizeof *rk);
+    uint8_t *dead = calloc(len, 1);
+    uint64_t *heap = malloc(len * 3 * sizeof *heap); /* <= len initial + 2 per merge */
+    tome_status st = TOME_OK;
+    if (!nxt || !prv || !rk || !dead || !heap) {
+        st = tome_set_error(TOME_ERR_NOMEM, "encode: out of memory for a %zu-byte piece", len);
+        goto done;
+    }
+    size_t hn = 0;
+    for (size_t o = 0; o < len; o++) {
+        nxt[o] = (uint32_t)(o + 1);
+        prv[o] = (uint32_t)(o ? o - 1 : 0);
+        rk[o] = o + 2 <= len ? pair_rank(tok, s, o, o + 2) : RANK_NONE;
+        if (rk[o] != RANK_NONE) heap_push(heap, &hn, ((uint64_t)(uint32_t)rk[o] << 32) | o);
+    }
+    while (hn) {
+        uint64_t e = heap_pop(heap, &hn);
+        uint32_t o = (uint32_t)e;
+        int32_t r = (int32_t)(e >> 32);
+        if (dead[o] || rk[o] != r) continue; /* stale */
+        /* merge part o with the next part */
+        uint32_t q = nxt[o];
+        dead[q] = 1;
+        nxt[o] = nxt[q];
+        if (nxt[o] < len) prv[nxt[o]] = o;
+        rk[o] = nxt[o] < len ? pair_rank(tok, s, o, nxt[nxt[o]]) : RANK_NONE;
+        if (rk[o] != RANK_NONE) heap_push(heap, &hn, ((uint64_t)(uint32_t)rk[o] << 32) | o);
+        if (o > 0) {
+            uint32_t p = prv[o];
+            rk[p] = pair_rank(tok, s, p, nxt[o]);
+            if (rk[p] != RANK_NONE) heap_push(heap, &hn, ((uint64_t)(uint32_t)rk[p] << 32) | p);
+        }
+    }
+    for (uint32_t o = 0; o < len; o = nxt[o]) {
+        int32_t id = tome_tokenizer_lookup(tok, s + o, nxt[o] - o);
+        if (id < 0) {
+            st = tome_set_error(TOME_ERR_INTERNAL, "encode: BPE produced a non-token");
+            goto done;
+        }
+        st = tokens_push(out, id);
+        if (st) goto done;
+    }
+done:
+    free(nxt);
+    free(prv);
+    free(rk);
+    free(dead);
+    free(heap);
+    return st;
+}
+
+static inline tome_status encode_piece(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
+                                       tome_tokens_t *out)
+{
+    if (len == 1) return tokens_push(out, tok->byte_id[s[0]]);
+    int32_t id = tome_tokenizer_lookup(tok, s, len);
+    if (id >= 0) return tokens_push(out, id);
+    return len <= BPE_SMALL ? bpe_small(tok, s, len, out) : bpe_large(tok, s, len, out);
+}
+
+static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
+                                   tome_tokens_t *out)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t e = tome_pretok_next(s, n, i);
+        TOME_FORWARD(encode_piece(tok, s + i, e - i, out));
+        i = e;
+    }
+    return TOME_OK;
+}
+
+/* Longest special token starting at s[0..n), or -1; *len its length. */
+static int32_t special_at(const struct tome_tokenizer *tok, const uint8_t *s, size_t n, size_t *len)
+{
+    size_t max = tok->spec_max_len < n ? tok->spec_max_len : n;
+    for (size_t l = max; l >= tok->spec_min_len && l > 0; l--) {
+        int32_t id = table_find(tok, tok->spec_table, tok->spec_mask, s, l);
+        if (id >= 0) {
+            *len = l;
+            return id;
+        }
+    }
+    return -1;
+}
+
+static tome_status encode_range(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
+                                int allow_special, tome_tokens_t *out)
+{
+    if (!allow_special || tok->vocab_size == tok->n_ranks) return encode_ordinary(tok, s, n, out);
+    size_t seg = 0;
+    for (size_t p = 0; p < n; p++) {
+        if (!tok->spec_first[s[p]]) continue;
+        size_t l;
+        int32_t id = special_at(tok, s + p, n - p, &l);
+        if (id < 0) continue;
+        TOME_FORWARD(encode_ordinary(tok, s + seg, p - seg, out));
+        TOME_FORWARD(tokens_push(out, id));
+        seg = p + l;
+        p = seg - 1;
+    }
+    return encode_ordinary(tok, s + seg, n - seg, out);
+}
+
+/* ------------------------------------------------------------ parallel */
+typedef struct par_job {
+    const struct tome_tokenizer *tok;
+    const uint8_t *s;
+    const size_t *cut; /* (n_chunks + 1) */
+    tome_tokens_t *parts;
+    int allow_special;
+} par_job;
+
+static tome_status par_chunk(void *ctx, size_t item, int thread_index)
+{
+    par_job *j = ctx;
+    return encode_range(j->tok, j->s + j->cut[item], j->cut[item + 1] - j->cut[item], j->allow_special,
+                        &j->parts[item]);
+}
+
+#define PAR_MIN_CHUNK (256u * 1024u)
+
+static tome_status encode_parallel(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
+                                   int allow_special, int n_threads, tome_tokens_t *out)
+{
+    size_t want = (size_t)n_threads * 4;
+    if (want > n / PAR_MIN_CHUNK) want = n / PAR_MIN_CHUNK;
+    if (want < 2) return encode_range(tok, s, n, allow_special, out);
+    size_t *cut = malloc((want + 1) * sizeof *cut);
+    if (!cut) return tome_set_error(TOME_ERR_NOMEM, "encode: out of memory");
+    size_t nc = 0;
+    cut[nc++] = 0;
+    for (size_t k = 1; k < want; k++) {
+        size_t target = n / want * k;
+        if (target <= cut[nc - 1]) continue;
+        /* next safe position at or after target */
+        size_t p = target;
+        while (p < n) {
+            const uint8_t *nl = memchr(s + p, '\n', n - p);
+            if (!nl) {
+                p = n;
+                break;
+            }
+            p = (size_t)(nl - s) + 1;
+            if (tome_tokenizer_safe_split((const char *)s, n, p)) break;
+        }
+        if (p >= n) break;
+        if (p > cut[nc - 1]) cut[nc++] = p;
+    }
+    cut[nc] = n;
+    tome_status st = TOME_OK;
+    tome_tokens_t *parts = calloc(nc, sizeof *parts);
+    if (!parts) {
+        free(cut);
+        return tome_set_error(TOME_ERR_NOMEM, "encode: out of memory");
+    }
+    par_job job = {tok, s, cut, parts, allow_special};
+    st = tome_parallel_for(nc, n_threads, par_chunk, &job);
+    if (!st) {
+        size_t total = 0;
+        for (size_t k = 0; k < nc; k++) total += parts[k].n;
+        st = tokens_reserve(out, total);
+        for (size_t k = 0; !st && k < nc; k++) {
+            if (parts[k].n) memcpy(out->ids + out->n, parts[k].ids, parts[k].n * sizeof(int32_t));
+            out->n += parts[k].n;
+        }
+    }
+    for (size_t k = 0; k < nc; k++) tome_tokens_free(&parts[k]);
+    free(parts);
+    free(cut);
+    return st;
+}
+
+/* ------------------------------------------------------------ public */
+tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
+                                  const tome_encode_opts *opts, tome_tokens_t *out)
+{
+    if (!tok || !out || (!text && n_bytes))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "encode: NULL argument");
+    tome_encode_opts o = {0};
+    if (opts) o = *opts;
+    if ((o.add_bos && tok->bos_id < 0) || (o.add_eos && tok->eos_id < 0))
+        return tome_set_error(TOME_ERR_NOT_FOUND, "encode: this tokenizer has no %s token",
+                              o.add_bos && tok->bos_id < 0 ? "<|begin_of_text|>" : "<|end_of_text|>");
+    if (o.add_bos) TOME_FORWARD(tokens_push(out, tok->bos_id));
+    const uint8_t *s = (const uint8_t *)text;
+    if (o.n_threads > 1 && !(o.allow_special && tok->spec_has_newline))
+        TOME_FORWARD(encode_parallel(tok, s, n_bytes, o.allow_special, o.n_threads, out));
+    else
+        TOME_FORWARD(encode_range(tok, s, n_bytes, o.allow_special, out));
+    if (o.add_eos) TOME_FORWARD(tokens_push(out, tok->eos_id));
+    return TOME_OK;
+}
+
+tome_status tome_tokenizer_decode(const tome_tokenizer_t *tok, const int32_t *ids, size_t n,
+                                  char **out_bytes, size_t *out_len)
+{
+    if (!tok || !out_bytes || !out_len || (!ids && n))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "decode: NULL argument");
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || (uint32_t)ids[i] >= tok->vocab_size)
+            return tome_set_error(TOME_ERR_INVALID_ARG,
+                                  "decode: id %ld at index %zu is outside the vocabulary (0..%u)",
+                                  (long)ids[i], i, tok->vocab_size - 1);
+        total += tok->tok_len[ids[i]];
+    }
+    char *p = realloc(*out_bytes, *out_len + total + 1);
+    if (!p) return tome_set_error(TOME_ERR_NOMEM, "decode: out of memory for %zu bytes", total);
+    *out_bytes = p;
+    char *w = p + *out_len;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(w, tok->blob + tok->tok_off[ids[i]], tok->tok_len[ids[i]]);
+        w += tok->tok_len[ids[i]];
+    }
+    *w = '\0';
+    *out_len += total;
+    return TOME_OK;
+}

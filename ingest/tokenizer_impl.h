@@ -1,0 +1,71 @@
+/*
+ * ingest/tokenizer_impl.h — the inside of tome_tokenizer_t, shared by
+ * tokenizer.c (encode/decode/BPE) and tokenizer_load.c (file formats).
+ *
+ * Memory layout (all owned by the tokenizer, freed by tome_tokenizer_free):
+ *   blob        every token's bytes back to back: ranks 0..n_ranks-1, then the
+ *               special tokens' names; tok_off[id]/tok_len[id] index it for all
+ *               vocab_size ids.
+ *   table       open-addressing hash map (linear probing, power-of-two size,
+ *               load <= 0.5) from a rank's bytes to its id; each slot is
+ *               (hash >> 32) << 32 | (id + 1), 0 = empty, so a probe compares
+ *               32 hash bits before touching the blob.
+ *   specials    ids n_ranks..vocab_size-1 (their bytes are the names); looked
+ *               up by name with a linear scan at open and by the same hash map
+ *               (spec_table) during encode.
+ * Immutable after open, so threads share it freely.
+ */
+#ifndef TOME_TOKENIZER_IMPL_H
+#define TOME_TOKENIZER_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tome/tokenizer.h"
+
+struct tome_tokenizer {
+    uint8_t *blob;
+    size_t blob_len;
+    uint32_t *tok_off; /* (vocab_size) */
+    uint16_t *tok_len; /* (vocab_size) */
+    uint32_t n_ranks;  /* ordinary BPE tokens: ids 0..n_ranks-1 */
+    uint32_t vocab_size;
+    uint16_t max_rank_len; /* longest ordinary token, bytes */
+
+    uint64_t *table; /* (table_mask + 1) slots over ranks */
+    size_t table_mask;
+    int32_t byte_id[256]; /* id of each single byte */
+
+    uint64_t *spec_table; /* (spec_mask + 1) slots over specials */
+    size_t spec_mask;
+    uint8_t spec_first[256]; /* nonzero: some special starts with this byte */
+    uint16_t spec_min_len, spec_max_len;
+    int spec_has_newline; /* some special contains '\n': no parallel split with specials */
+
+    int32_t bos_id, eos_id, eom_id, eot_id;
+    char hash_hex[33];
+};
+
+/* Build the tokenizer from ranks already in blob/tok_off/tok_len (ids 0..n_ranks-1)
+ * and special names (appended by this call): hash tables, byte ids, special
+ * ids, identity hash. `what` names the file for messages. Takes ownership of
+ * nothing; on failure the caller frees tok. */
+tome_status tome_tokenizer_finish(struct tome_tokenizer *tok, const char *what);
+
+/* Append one token's bytes to the blob (growing it); id = next index. */
+tome_status tome_tokenizer_push_token(struct tome_tokenizer *tok, const void *bytes, size_t len,
+                                      size_t *cap_tokens, size_t *cap_blob);
+
+/* Llama 4's special token names, in id order from n_ranks (2048 names). */
+size_t tome_llama4_special_count(void);
+void tome_llama4_special_name(size_t index, char *buf, size_t cap);
+
+/* Id of the rank whose bytes are s[0..len), or -1. */
+int32_t tome_tokenizer_lookup(const struct tome_tokenizer *tok, const uint8_t *s, size_t len);
+
+tome_status tome_tokenizer_load_tiktoken(const char *path, const char *data, size_t len,
+                                         struct tome_tokenizer *tok);
+tome_status tome_tokenizer_load_hf_json(const char *path, const char *data, size_t len,
+                                        struct tome_tokenizer *tok);
+
+#endif /* TOME_TOKENIZER_IMPL_H */
