@@ -1,0 +1,368 @@
+/*
+ * ingest/doc_docx.c — DOCX and ODT paragraphs, through libarchive + libxml2.
+ *
+ * The one XML member that holds the body (DOCX word/document.xml, ODT
+ * content.xml) is decompressed into memory with a size cap and a ratio cap
+ * (doc_impl.h), then parsed by libxml2 with no network, no DTD loading and
+ * no entity substitution (XML_PARSE_NOENT is never set; entity reference
+ * nodes are skipped, so a billion-laughs document expands nothing), and with
+ * libxml2's default depth and text-node limits (XML_PARSE_HUGE is not set).
+ *
+ * Output: one line per non-empty paragraph, in document order, each preceded
+ * by an anchor numbered 1, 2, ... over those paragraphs: TOME_ANCHOR_HEADING
+ * for headings (DOCX pStyle "Title"/"HeadingN"/outlineLvl, ODT text:h), whose
+ * line is prefixed with Markdown '#'s so outlines find them, else
+ * TOME_ANCHOR_PARAGRAPH. A table row is one paragraph: its cells joined with
+ * " | ". Line breaks inside a paragraph become '\n', tabs '\t'; ODT list items
+ * are prefixed with "- ". Elements are matched by local name (prefixes vary
+ * between producers); DOCX mc:Fallback, deleted text, field codes and ODT
+ * notes/annotations are skipped.
+ */
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ingest/doc_impl.h"
+
+static pthread_once_t g_xml_once = PTHREAD_ONCE_INIT;
+static void xml_init(void) { xmlInitParser(); }
+
+static int is(const xmlNode *n, const char *local)
+{
+    return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, local) == 0;
+}
+
+static const xmlChar *attr_local(const xmlNode *n, const char *local)
+{
+    for (const xmlAttr *a = n->properties; a; a = a->next)
+        if (strcmp((const char *)a->name, local) == 0 && a->children &&
+            a->children->type == XML_TEXT_NODE)
+            return a->children->content;
+    return NULL;
+}
+
+typedef struct walk {
+    tome_doc_builder b;
+    tome_buf para;     /* text of the paragraph being collected */
+    uint32_t n_par;    /* paragraphs emitted so far             */
+    int odt;
+} walk;
+
+static int blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* Emits w->para as one paragraph (if it has any text) and clears it. */
+static tome_status emit(walk *w, int heading, const char *prefix)
+{
+    tome_status st = TOME_OK;
+    if (w->para.len && !blank(w->para.data, w->para.len)) {
+        w->n_par++;
+        st = tome_doc_anchor(&w->b, heading ? TOME_ANCHOR_HEADING : TOME_ANCHOR_PARAGRAPH, w->n_par);
+        if (st == TOME_OK && heading) {
+            char h[8];
+            int lvl = heading > 6 ? 6 : heading;
+            memset(h, '#', (size_t)lvl);
+            h[lvl] = ' ';
+            st = tome_doc_put(&w->b, h, (size_t)lvl + 1);
+        }
+        if (st == TOME_OK && prefix)
+            st = tome_doc_put(&w->b, prefix, strlen(prefix));
+        if (st == TOME_OK)
+            st = tome_doc_put(&w->b, w->para.data, w->para.len);
+        if (st == TOME_OK)
+            st = tome_doc_newline(&w->b);
+    }
+    w->para.len = 0;
+    return st;
+}
+
+static tome_status put_text(tome_buf *b, const xmlNode *n, int odt)
+{
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
+            size_t k = strlen((const char *)c->content);
+            if (!odt) {
+                TOME_FORWARD(tome_buf_append(b, c->content, k));
+                continue;
+            }
+            /* ODF: newlines and tabs in character data are plain spaces */
+            for (size_t i = 0; i < k; i++) {
+                char ch = (char)c->content[i];
+                TOME_FORWARD(tome_buf_putc(b, (ch == '\n' || ch == '\t' || ch == '\r') ? ' ' : ch));
+            }
+        }
+    }
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ DOCX */
+static tome_status docx_inline(walk *w, const xmlNode *n)
+{
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (is(c, "t"))
+            TOME_FORWARD(put_text(&w->para, c, 0));
+        else if (is(c, "tab") || is(c, "ptab"))
+            TOME_FORWARD(tome_buf_putc(&w->para, '\t'));
+        else if (is(c, "br") || is(c, "cr"))
+            TOME_FORWARD(tome_buf_putc(&w->para, '\n'));
+        else if (is(c, "noBreakHyphen"))
+            TOME_FORWARD(tome_buf_putc(&w->para, '-'));
+        else if (is(c, "pPr") || is(c, "rPr") || is(c, "instrText") || is(c, "delText") ||
+                 is(c, "Fallback") || is(c, "del") || is(c, "commentReference"))
+            continue;
+        else if (is(c, "p")) { /* a paragraph nested in a text box or cell */
+            if (w->para.len && w->para.data[w->para.len - 1] != ' ')
+                TOME_FORWARD(tome_buf_putc(&w->para, ' '));
+            TOME_FORWARD(docx_inline(w, c));
+        } else
+            TOME_FORWARD(docx_inline(w, c));
+    }
+    return TOME_OK;
+}
+
+/* Heading level of a w:p: 1 for "Title", N for "HeadingN"/"heading N", or
+ * outlineLvl + 1; 0 for body text. */
+static int docx_heading(const xmlNode *p)
+{
+    for (const xmlNode *c = p->children; c; c = c->next) {
+        if (!is(c, "pPr"))
+            continue;
+        for (const xmlNode *d = c->children; d; d = d->next) {
+            const xmlChar *v = (d->type == XML_ELEMENT_NODE) ? attr_local(d, "val") : NULL;
+            if (!v)
+                continue;
+            const char *s = (const char *)v;
+            if (is(d, "pStyle")) {
+                if (strcmp(s, "Title") == 0)
+                    return 1;
+                if (strncasecmp(s, "heading", 7) == 0) {
+                    s += 7;
+                    while (*s == ' ')
+                        s++;
+                    int lvl = atoi(s);
+                    if (lvl >= 1 && lvl <= 9)
+                        return lvl;
+                }
+            } else if (is(d, "outlineLvl")) {
+                int lvl = atoi(s);
+                if (lvl >= 0 && lvl <= 8)
+                    return lvl + 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static tome_status docx_cell_text(walk *w, const xmlNode *tc)
+{
+    return docx_inline(w, tc);
+}
+
+static tome_status docx_table(walk *w, const xmlNode *tbl);
+
+static tome_status docx_row(walk *w, const xmlNode *tr)
+{
+    int first = 1;
+    for (const xmlNode *c = tr->children; c; c = c->next) {
+        const xmlNode *tc = c;
+        if (is(c, "sdt")) /* a content control wrapping a cell */
+            for (const xmlNode *d = c->children; d; d = d->next)
+                if (is(d, "sdtContent"))
+                    for (tc = d->children; tc && !is(tc, "tc"); tc = tc->next)
+                        ;
+        if (!tc || !is(tc, "tc"))
+            continue;
+        if (!first)
+            TOME_FORWARD(tome_buf_append(&w->para, " | ", 3));
+        first = 0;
+        TOME_FORWARD(docx_cell_text(w, tc));
+    }
+    return emit(w, 0, NULL);
+}
+
+static tome_status docx_table(walk *w, const xmlNode *tbl)
+{
+    for (const xmlNode *c = tbl->children; c; c = c->next) {
+        if (is(c, "tr"))
+            TOME_FORWARD(docx_row(w, c));
+        else if (is(c, "sdt") || is(c, "sdtContent") || is(c, "customXml"))
+            TOME_FORWARD(docx_table(w, c));
+    }
+    return TOME_OK;
+}
+
+static tome_status docx_block(walk *w, const xmlNode *n)
+{
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || is(c, "sectPr"))
+            continue;
+        if (is(c, "p")) {
+            TOME_FORWARD(docx_inline(w, c));
+            TOME_FORWARD(emit(w, docx_heading(c), NULL));
+        } else if (is(c, "tbl")) {
+            TOME_FORWARD(docx_table(w, c));
+        } else {
+            TOME_FORWARD(docx_block(w, c)); /* body, sdt, sdtContent, customXml... */
+        }
+    }
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ ODT */
+static tome_status odt_inline(walk *w, const xmlNode *n)
+{
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
+            if (!c->content)
+                continue;
+            for (const xmlChar *s = c->content; *s; s++) {
+                char ch = (char)*s;
+                TOME_FORWARD(tome_buf_putc(&w->para, (ch == '\n' || ch == '\t' || ch == '\r') ? ' ' : ch));
+            }
+            continue;
+        }
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (is(c, "s")) {
+            const xmlChar *cnt = attr_local(c, "c");
+            int k = cnt ? atoi((const char *)cnt) : 1;
+            if (k < 1)
+                k = 1;
+            if (k > 1000)
+                k = 1000;
+            for (int i = 0; i < k; i++)
+                TOME_FORWARD(tome_buf_putc(&w->para, ' '));
+        } else if (is(c, "tab")) {
+            TOME_FORWARD(tome_buf_putc(&w->para, '\t'));
+        } else if (is(c, "line-break")) {
+            TOME_FORWARD(tome_buf_putc(&w->para, '\n'));
+        } else if (is(c, "note") || is(c, "annotation") || is(c, "annotation-end") ||
+                   is(c, "tracked-changes")) {
+            continue;
+        } else if (is(c, "p") || is(c, "h")) {
+            if (w->para.len && w->para.data[w->para.len - 1] != ' ')
+                TOME_FORWARD(tome_buf_putc(&w->para, ' '));
+            TOME_FORWARD(odt_inline(w, c));
+        } else {
+            TOME_FORWARD(odt_inline(w, c));
+        }
+    }
+    return TOME_OK;
+}
+
+static tome_status odt_block(walk *w, const xmlNode *n, int in_list);
+
+static tome_status odt_rows(walk *w, const xmlNode *n)
+{
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if (is(c, "table-row")) {
+            int first = 1;
+            for (const xmlNode *cell = c->children; cell; cell = cell->next) {
+                if (!is(cell, "table-cell"))
+                    continue;
+                if (!first)
+                    TOME_FORWARD(tome_buf_append(&w->para, " | ", 3));
+                first = 0;
+                TOME_FORWARD(odt_inline(w, cell));
+            }
+            TOME_FORWARD(emit(w, 0, NULL));
+        } else if (is(c, "table-header-rows") || is(c, "table-rows") || is(c, "table-row-group")) {
+            TOME_FORWARD(odt_rows(w, c));
+        }
+    }
+    return TOME_OK;
+}
+
+static tome_status odt_block(walk *w, const xmlNode *n, int in_list)
+{
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || is(c, "tracked-changes") || is(c, "sequence-decls") ||
+            is(c, "forms") || is(c, "variable-decls") || is(c, "user-field-decls"))
+            continue;
+        if (is(c, "p") || is(c, "h")) {
+            int lvl = 0;
+            if (is(c, "h")) {
+                const xmlChar *l = attr_local(c, "outline-level");
+                lvl = l ? atoi((const char *)l) : 1;
+                if (lvl < 1)
+                    lvl = 1;
+            }
+            TOME_FORWARD(odt_inline(w, c));
+            TOME_FORWARD(emit(w, lvl, in_list && !lvl ? "- " : NULL));
+        } else if (is(c, "list") || is(c, "list-item") || is(c, "list-header")) {
+            TOME_FORWARD(odt_block(w, c, 1));
+        } else if (is(c, "table")) {
+            TOME_FORWARD(odt_rows(w, c));
+        } else {
+            TOME_FORWARD(odt_block(w, c, in_list)); /* body, text, section, frame... */
+        }
+    }
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ common */
+static tome_status extract_xml(const char *path, const uint8_t *data, size_t len, const char *member,
+                               int odt, tome_doc_text *out)
+{
+    pthread_once(&g_xml_once, xml_init);
+    tome_buf xml = {0};
+    size_t cap = TOME_DOC_MAX_XML_BYTES;
+    double by_ratio = TOME_DOC_MAX_XML_RATIO * (double)len;
+    if (by_ratio < (double)(1 << 20))
+        by_ratio = (double)(1 << 20);
+    if (by_ratio < (double)cap)
+        cap = (size_t)by_ratio;
+    tome_status st = tome_zip_read_member(path, data, len, member, cap, &xml);
+    if (st != TOME_OK) {
+        tome_buf_free(&xml);
+        return st;
+    }
+    if (xml.len > (size_t)0x7fffffff) {
+        tome_buf_free(&xml);
+        return tome_set_error(TOME_ERR_LIMIT, "%s: %s too large", path, member);
+    }
+    xmlDoc *doc = xmlReadMemory(xml.data ? xml.data : "", (int)xml.len, member, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                    XML_PARSE_NOCDATA);
+    if (!doc) {
+        const xmlError *e = xmlGetLastError();
+        char msg[256] = "";
+        if (e && e->message) {
+            snprintf(msg, sizeof msg, "%s", e->message);
+            msg[strcspn(msg, "\n")] = '\0'; /* libxml2 ends messages with '\n' */
+        }
+        st = tome_set_error(TOME_ERR_FORMAT, "%s: %s is not well-formed XML: %s (line %d)", path,
+                            member, *msg ? msg : "parse error", e ? e->line : 0);
+        tome_buf_free(&xml);
+        return st;
+    }
+    walk w = {.b = {.out = out}, .odt = odt};
+    const xmlNode *root = xmlDocGetRootElement(doc);
+    if (root)
+        st = odt ? odt_block(&w, root, 0) : docx_block(&w, root);
+    tome_buf_free(&w.para);
+    xmlFreeDoc(doc);
+    tome_buf_free(&xml);
+    return st;
+}
+
+tome_status tome_doc_docx_extract(const char *path, const uint8_t *data, size_t len, tome_doc_text *out)
+{
+    return extract_xml(path, data, len, "word/document.xml", 0, out);
+}
+
+tome_status tome_doc_odt_extract(const char *path, const uint8_t *data, size_t len, tome_doc_text *out)
+{
+    return extract_xml(path, data, len, "content.xml", 1, out);
+}

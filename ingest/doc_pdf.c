@@ -1,0 +1,97 @@
+/*
+ * ingest/doc_pdf.c — PDF text with one anchor per page, through poppler-glib.
+ *
+ * The bytes are wrapped in a GBytes that borrows the caller's buffer (the
+ * document never outlives this call). Each page's text (poppler's reading
+ * order, UTF-8) is appended after a TOME_ANCHOR_PAGE anchor numbered from 1;
+ * a page always ends with '\n', so an empty page is an empty line and every
+ * page anchor has its own offset.
+ *
+ * poppler and glib log syntax errors of broken PDFs to stderr by default;
+ * library code must not print, so the "Poppler" log domain gets a handler that drops messages (installed once, thread-safe).
+ * Encrypted PDFs that need a password are TOME_ERR_UNSUPPORTED; unparsable
+ * ones TOME_ERR_FORMAT, both naming the path and poppler's message.
+ */
+#include <glib.h>
+#include <poppler.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "ingest/doc_impl.h"
+
+/* PDFs with more pages than this are cut (with a note in the text). */
+#define TOME_PDF_MAX_PAGES 100000
+
+static void drop_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer ud)
+{
+    (void)domain, (void)level, (void)msg, (void)ud;
+}
+
+static pthread_once_t g_quiet_once = PTHREAD_ONCE_INIT;
+static void quiet_poppler(void)
+{
+    GLogLevelFlags all = (GLogLevelFlags)(G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION);
+    g_log_set_handler("Poppler", all, drop_log, NULL);
+}
+
+tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t len, tome_doc_text *out)
+{
+    pthread_once(&g_quiet_once, quiet_poppler);
+    if (len == 0)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: empty PDF", path);
+
+    GError *gerr = NULL;
+    GBytes *bytes = g_bytes_new_static(data, len);
+    PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, &gerr);
+    if (!doc) {
+        tome_status st = TOME_ERR_FORMAT;
+        const char *why = "corrupt or unsupported PDF";
+        if (gerr && gerr->domain == POPPLER_ERROR && gerr->code == POPPLER_ERROR_ENCRYPTED) {
+            st = TOME_ERR_UNSUPPORTED;
+            why = "encrypted PDF (needs a password)";
+        }
+        st = tome_set_error(st, "%s: %s: %s", path, why, gerr && gerr->message ? gerr->message : "?");
+        if (gerr)
+            g_error_free(gerr);
+        g_bytes_unref(bytes);
+        return st;
+    }
+
+    tome_status rc = TOME_OK;
+    tome_doc_builder b = {.out = out};
+    int n_pages = poppler_document_get_n_pages(doc);
+    int limit = n_pages > TOME_PDF_MAX_PAGES ? TOME_PDF_MAX_PAGES : n_pages;
+    for (int i = 0; i < limit && rc == TOME_OK; i++) {
+        rc = tome_doc_anchor(&b, TOME_ANCHOR_PAGE, (uint32_t)i + 1);
+        if (rc != TOME_OK)
+            break;
+        PopplerPage *page = poppler_document_get_page(doc, i);
+        if (!page) {
+            rc = tome_doc_put(&b, "\n", 1);
+            continue;
+        }
+        char *txt = poppler_page_get_text(page);
+        if (txt) {
+            size_t n = strlen(txt);
+            /* form feeds (page breaks inside the text) are not line content */
+            for (size_t k = 0; k < n; k++)
+                if (txt[k] == '\f')
+                    txt[k] = '\n';
+            rc = tome_doc_put(&b, txt, n);
+            if (rc == TOME_OK && (n == 0 || txt[n - 1] != '\n'))
+                rc = tome_doc_put(&b, "\n", 1);
+            g_free(txt);
+        } else {
+            rc = tome_doc_put(&b, "\n", 1);
+        }
+        g_object_unref(page);
+    }
+    if (rc == TOME_OK && limit < n_pages) {
+        char note[128];
+        int k = snprintf(note, sizeof note, "[tome: PDF cut after %d of %d pages]\n", limit, n_pages);
+        rc = tome_doc_put(&b, note, (size_t)k);
+    }
+    g_object_unref(doc);
+    g_bytes_unref(bytes);
+    return rc;
+}
