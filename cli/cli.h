@@ -47,5 +47,8 @@ int tome_cmd_pack(int argc, char **argv);       /* cli/cmd_pack.c */
 int tome_cmd_inspect(int argc, char **argv);    /* cli/cmd_inspect.c */
 int tome_cmd_locate(int argc, char **argv);     /* cli/cmd_inspect.c */
 int tome_cmd_cite(int argc, char **argv);       /* cli/cmd_inspect.c */
+int tome_cmd_score(int argc, char **argv);      /* cli/cmd_model.c */
+int tome_cmd_generate(int argc, char **argv);   /* cli/cmd_model.c */
+int tome_cmd_mkmodel(int argc, char **argv);    /* cli/cmd_model.c */
 
 #endif /* TOME_CLI_H */

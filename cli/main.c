@@ -27,6 +27,9 @@ static const command g_commands[] = {
     {"inspect", tome_cmd_inspect, "list a pack's manifest: files, status, tokens, reasons"},
     {"locate", tome_cmd_locate, "map a token index of a pack back to path:line"},
     {"cite", tome_cmd_cite, "print the source text of \"path:line[-line]\" from a pack (exit 1 if absent)"},
+    {"score", tome_cmd_score, "run token ids through the model and write all-position logits (.npy)"},
+    {"generate", tome_cmd_generate, "generate text with the model (greedy or sampled; --chat)"},
+    {"mkmodel", tome_cmd_mkmodel, "write a random-weight Llama 4 checkpoint (tiny, small, scout)"},
     {NULL, NULL, NULL},
 };
 

@@ -158,7 +158,7 @@ static tome_status write_shard(const char *path, const tensor_spec *t, size_t n,
     return st;
 }
 
-tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uint64_t shard_bytes)
+tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uint64_t shard_bytes, int config_only)
 {
     const char *cfg_text = !strcmp(preset, "tiny")    ? TINY_CONFIG
                            : !strcmp(preset, "small") ? SMALL_CONFIG
@@ -179,6 +179,7 @@ tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uin
         return st;
     }
     TOME_FORWARD(tome_atomic_commit(f));
+    if (config_only) return TOME_OK;
 
     const char *prefix = c.multimodal ? "language_model." : "";
     size_t n = list_tensors(&c, prefix, NULL);

@@ -277,15 +277,15 @@ static void test_mkmodel_and_dummy(void)
     char dir[1024], dir2[1024];
     snprintf(dir, sizeof dir, "%s/tiny", tt_tmpdir());
     snprintf(dir2, sizeof dir2, "%s/tiny_sharded", tt_tmpdir());
-    TT_OK(tome_mkmodel("tiny", 5, dir, 0));
-    TT_OK(tome_mkmodel("tiny", 5, dir2, 40000)); /* forces several shards + index */
+    TT_OK(tome_mkmodel("tiny", 5, dir, 0, 0));
+    TT_OK(tome_mkmodel("tiny", 5, dir2, 40000, 0)); /* forces several shards + index */
     char p[1100];
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir2);
     size_t len;
     char *idx = tt_read_file(p, &len);
     TT_CHECK(idx != NULL);
     free(idx);
-    TT_STATUS(tome_mkmodel("huge", 5, dir, 0), TOME_ERR_INVALID_ARG);
+    TT_STATUS(tome_mkmodel("huge", 5, dir, 0, 0), TOME_ERR_INVALID_ARG);
     /* the same weights whether sharded or not, and the same as dummy weights with that seed */
     tome_model_t *a = NULL, *b = NULL, *c = NULL;
     TT_OK(tome_model_open(dir, NULL, &a));

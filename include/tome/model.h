@@ -139,9 +139,11 @@ tome_status tome_generate(tome_session_t *s, const int32_t *prompt, size_t n_pro
 
 /* ------------------------------------------------------------ checkpoints */
 /* Writes a random-weight Hugging Face checkpoint (config.json + bf16
- * safetensors, sharded above shard_bytes, 0: 2 GiB) for preset "tiny" or
- * "scout" into dir (created). Deterministic in seed. */
-tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uint64_t shard_bytes);
+ * safetensors, sharded above shard_bytes, 0: 2 GiB) for preset "tiny",
+ * "small" (~100M, Scout-shaped) or "scout" into dir (created).
+ * Deterministic in seed. config_only: write config.json alone (for
+ * --load-format dummy runs of shapes too large to write). */
+tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uint64_t shard_bytes, int config_only);
 
 /* Writes a float32 .npy array of shape [rows][cols]. */
 tome_status tome_write_npy_f32(const char *path, const float *data, size_t rows, size_t cols);
