@@ -43,7 +43,7 @@ const char tome_pretok_pattern[] =
 #define C_WLN (TOME_UC_SPACE | TOME_UC_LETTER | TOME_UC_NUMBER)
 
 /* Class of the character at s[i] (i < n); its length in *len. */
-static inline unsigned cls_at(const uint8_t *s, size_t n, size_t i, size_t *len)
+static inline __attribute__((always_inline)) unsigned cls_at(const uint8_t *s, size_t n, size_t i, size_t *len)
 {
     uint8_t b = s[i];
     if (b < 0x80) {
@@ -118,8 +118,87 @@ static size_t contraction(const uint8_t *s, size_t n, size_t e)
     return e;
 }
 
+/* Fast path for pieces made only of ASCII: returns NO_MATCH as soon as it
+ * meets a byte >= 0x80 it would have to classify, and the general scanner
+ * below takes over. In ASCII, A = upper case, B = lower case, no marks, so
+ * alternatives 1-2 reduce to: optional prefix, upper-case run, lower-case
+ * run (at least one letter), contraction. */
+static size_t ascii_next(const uint8_t *s, size_t n, size_t i)
+{
+    const uint8_t *T = tome_uc_blocks[0]; /* classes of U+0000..U+00FF; used for bytes < 0x80 only */
+    uint8_t c0 = s[i], b;
+    unsigned k0 = T[c0];
+    size_t e, j;
+    if (k0 & TOME_UC_LETTER) {
+        j = i;
+        goto word;
+    }
+    if (k0 & TOME_UC_NUMBER) {
+        e = i + 1;
+        while (e < n && e < i + 3) {
+            b = s[e];
+            if (b >= 0x80) return NO_MATCH;
+            if (!(T[b] & TOME_UC_NUMBER)) break;
+            e++;
+        }
+        return e;
+    }
+    if (i + 1 >= n) return i + 1; /* a lone last character is a piece of its own */
+    b = s[i + 1];
+    if (b >= 0x80) return NO_MATCH;
+    if (c0 != '\r' && c0 != '\n' && (T[b] & TOME_UC_LETTER)) {
+        j = i + 1;
+        goto word;
+    }
+    if (!(k0 & TOME_UC_SPACE) || (c0 == ' ' && !(T[b] & C_WLN))) {
+        /* ' '? Q+ [\r\n/]* */
+        e = i + 1;
+        while (e < n) {
+            b = s[e];
+            if (b >= 0x80) return NO_MATCH;
+            if (T[b] & C_WLN) break;
+            e++;
+        }
+        while (e < n && (s[e] == '\r' || s[e] == '\n' || s[e] == '/')) e++;
+        return e;
+    }
+    /* whitespace run */
+    {
+        size_t k = i, last_nl_end = NO_MATCH;
+        while (k < n) {
+            b = s[k];
+            if (b >= 0x80) return NO_MATCH;
+            if (!(T[b] & TOME_UC_SPACE)) break;
+            if (b == '\r' || b == '\n') last_nl_end = k + 1;
+            k++;
+        }
+        if (last_nl_end != NO_MATCH) return last_nl_end;
+        if (k == n) return k;
+        return k - i >= 2 ? k - 1 : k;
+    }
+word:
+    e = j;
+    while (e < n) {
+        b = s[e];
+        if (b >= 0x80) return NO_MATCH;
+        if (!(T[b] & C_A)) break;
+        e++;
+    }
+    while (e < n) {
+        b = s[e];
+        if (b >= 0x80) return NO_MATCH;
+        if (!(T[b] & C_B)) break;
+        e++;
+    }
+    return contraction(s, n, e);
+}
+
 size_t tome_pretok_next(const uint8_t *s, size_t n, size_t i)
 {
+    if (s[i] < 0x80) {
+        size_t e = ascii_next(s, n, i);
+        if (e != NO_MATCH) return e;
+    }
     size_t len0, e;
     unsigned c0 = cls_at(s, n, i, &len0);
 

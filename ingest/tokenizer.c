@@ -22,6 +22,8 @@
  * (tome_parallel_for) and concatenates.
  */
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +35,8 @@
 #include "ingest/tokenizer_impl.h"
 
 #define BPE_SMALL 256
+
+static atomic_uint_fast64_t g_serial; /* gives each opened tokenizer a distinct serial */
 #define RANK_NONE INT32_MAX
 
 /* ------------------------------------------------------------ hashing */
@@ -70,24 +74,46 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
     return h;
 }
 
-static int32_t table_find(const struct tome_tokenizer *tok, const uint64_t *table, size_t mask,
-                          const uint8_t *s, size_t len)
+static inline int bytes_equal(const uint8_t *a, const uint8_t *b, size_t len)
 {
-    uint64_t h = hash_bytes(s, len);
+    while (len >= 8) {
+        if (rd64(a) != rd64(b)) return 0;
+        a += 8;
+        b += 8;
+        len -= 8;
+    }
+    while (len--)
+        if (*a++ != *b++) return 0;
+    return 1;
+}
+
+static inline int32_t table_find_h(const struct tome_tokenizer *tok, const uint64_t *table, size_t mask,
+                                   const uint8_t *s, size_t len, uint64_t h)
+{
     uint64_t tag = h & 0xFFFFFFFF00000000ull;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         uint64_t e = table[i];
         if (!e) return -1;
         if ((e & 0xFFFFFFFF00000000ull) == tag) {
             uint32_t id = (uint32_t)e - 1;
-            if (tok->tok_len[id] == len && memcmp(tok->blob + tok->tok_off[id], s, len) == 0)
+            if (tok->tok_len[id] == len && bytes_equal(tok->blob + tok->tok_off[id], s, len))
                 return (int32_t)id;
         }
     }
 }
 
+static inline int32_t table_find(const struct tome_tokenizer *tok, const uint64_t *table, size_t mask,
+                                 const uint8_t *s, size_t len)
+{
+    return table_find_h(tok, table, mask, s, len, hash_bytes(s, len));
+}
+
 int32_t tome_tokenizer_lookup(const struct tome_tokenizer *tok, const uint8_t *s, size_t len)
 {
+    if (len <= 2) {
+        if (len == 2) return tok->pair_id[(s[0] << 8) | s[1]];
+        return len == 1 ? tok->byte_id[s[0]] : -1;
+    }
     if (len > tok->max_rank_len) return -1;
     return table_find(tok, tok->table, tok->table_mask, s, len);
 }
@@ -166,9 +192,15 @@ tome_status tome_tokenizer_finish(struct tome_tokenizer *tok, const char *what)
     TOME_FORWARD(table_build(tok, 0, tok->n_ranks, &tok->table, &tok->table_mask, what));
     for (uint32_t id = 0; id < tok->n_ranks; id++)
         if (tok->tok_len[id] > tok->max_rank_len) tok->max_rank_len = tok->tok_len[id];
+    tok->pair_id = malloc(65536 * sizeof *tok->pair_id);
+    if (!tok->pair_id) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory", what);
+    for (int p = 0; p < 65536; p++) {
+        uint8_t c[2] = {(uint8_t)(p >> 8), (uint8_t)p};
+        tok->pair_id[p] = table_find(tok, tok->table, tok->table_mask, c, 2);
+    }
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;
-        tok->byte_id[b] = tome_tokenizer_lookup(tok, &c, 1);
+        tok->byte_id[b] = table_find(tok, tok->table, tok->table_mask, &c, 1);
         if (tok->byte_id[b] < 0)
             return tome_set_error(TOME_ERR_FORMAT,
                                   "%s: byte 0x%02x has no token (a byte-level BPE needs all 256; "
@@ -188,6 +220,7 @@ tome_status tome_tokenizer_finish(struct tome_tokenizer *tok, const char *what)
             if (memchr(s, '\n', len)) tok->spec_has_newline = 1;
         }
     }
+    tok->serial = atomic_fetch_add(&g_serial, 1) + 1;
     tok->bos_id = tome_tokenizer_special_id(tok, "<|begin_of_text|>");
     tok->eos_id = tome_tokenizer_special_id(tok, "<|end_of_text|>");
     tok->eom_id = tome_tokenizer_special_id(tok, "<|eom|>");
@@ -295,6 +328,7 @@ void tome_tokenizer_free(tome_tokenizer_t *tok)
     free(tok->tok_len);
     free(tok->table);
     free(tok->spec_table);
+    free(tok->pair_id);
     free(tok);
 }
 
@@ -495,22 +529,94 @@ done:
     return st;
 }
 
-static inline tome_status encode_piece(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
-                                       tome_tokens_t *out)
+/* ------------------------------------------------------------ piece cache */
+/* A per-thread direct-mapped cache from short pieces (<= PC_KEY bytes) to
+ * their ids (<= PC_IDS), so frequent words skip the big hash table (which
+ * does not fit in cache) and BPE. It lives in thread-specific data, freed
+ * when the thread ends, and is cleared when used with another tokenizer
+ * (told apart by a serial number given at open). */
+#define PC_BITS 14
+#define PC_KEY 16
+#define PC_IDS 4
+typedef struct pc_entry {
+    uint8_t key[PC_KEY];
+    uint8_t len; /* 0 = empty */
+    uint8_t n_ids;
+    int32_t ids[PC_IDS];
+} pc_entry;
+typedef struct piece_cache {
+    uint64_t serial;
+    pc_entry e[1u << PC_BITS];
+} piece_cache;
+
+static pthread_key_t g_pc_key;
+static pthread_once_t g_pc_once = PTHREAD_ONCE_INIT;
+static int g_pc_ok;
+
+static void pc_make_key(void) { g_pc_ok = pthread_key_create(&g_pc_key, free) == 0; }
+
+static piece_cache *pc_get(const struct tome_tokenizer *tok)
+{
+    pthread_once(&g_pc_once, pc_make_key);
+    if (!g_pc_ok) return NULL;
+    piece_cache *pc = pthread_getspecific(g_pc_key);
+    if (!pc) {
+        pc = malloc(sizeof *pc);
+        if (!pc) return NULL;
+        if (pthread_setspecific(g_pc_key, pc) != 0) {
+            free(pc);
+            return NULL;
+        }
+        pc->serial = 0;
+    }
+    if (pc->serial != tok->serial) {
+        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].len = 0;
+        pc->serial = tok->serial;
+    }
+    return pc;
+}
+
+static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
+                                       size_t len, tome_tokens_t *out)
 {
     if (len == 1) return tokens_push(out, tok->byte_id[s[0]]);
-    int32_t id = tome_tokenizer_lookup(tok, s, len);
-    if (id >= 0) return tokens_push(out, id);
-    return len <= BPE_SMALL ? bpe_small(tok, s, len, out) : bpe_large(tok, s, len, out);
+    pc_entry *ce = NULL;
+    uint64_t h = 0;
+    if (len <= PC_KEY && pc) {
+        h = hash_bytes(s, len);
+        ce = &pc->e[(h >> 7) & ((1u << PC_BITS) - 1)];
+        if (ce->len == len && bytes_equal(ce->key, s, len)) {
+            if (out->n + ce->n_ids > out->cap) TOME_FORWARD(tokens_reserve(out, ce->n_ids));
+            for (unsigned k = 0; k < ce->n_ids; k++) out->ids[out->n++] = ce->ids[k];
+            return TOME_OK;
+        }
+    }
+    size_t before = out->n;
+    int32_t id = len == 2 ? tok->pair_id[(s[0] << 8) | s[1]]
+                 : len > tok->max_rank_len ? -1
+                 : table_find_h(tok, tok->table, tok->table_mask, s, len, ce ? h : hash_bytes(s, len));
+    if (id >= 0)
+        TOME_FORWARD(tokens_push(out, id));
+    else
+        TOME_FORWARD(len <= BPE_SMALL ? bpe_small(tok, s, len, out) : bpe_large(tok, s, len, out));
+    if (ce && out->n - before <= PC_IDS) {
+        memcpy(ce->key, s, len);
+        ce->len = (uint8_t)len;
+        ce->n_ids = (uint8_t)(out->n - before);
+        memcpy(ce->ids, out->ids + before, ce->n_ids * sizeof(int32_t));
+    }
+    return TOME_OK;
 }
 
 static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
                                    tome_tokens_t *out)
 {
+    if (n == 0) return TOME_OK;
+    piece_cache *pc = pc_get(tok);
     size_t i = 0;
     while (i < n) {
         size_t e = tome_pretok_next(s, n, i);
-        TOME_FORWARD(encode_piece(tok, s + i, e - i, out));
+        TOME_FORWARD(encode_piece(tok, pc, s + i, e - i, out));
         i = e;
     }
     return TOME_OK;

@@ -10,6 +10,7 @@
  *               load <= 0.5) from a rank's bytes to its id; each slot is
  *               (hash >> 32) << 32 | (id + 1), 0 = empty, so a probe compares
  *               32 hash bits before touching the blob.
+ *   pair_id     direct table of the two-byte tokens (most BPE lookups).
  *   specials    ids n_ranks..vocab_size-1 (their bytes are the names); looked
  *               up by name with a linear scan at open and by the same hash map
  *               (spec_table) during encode.
@@ -35,6 +36,7 @@ struct tome_tokenizer {
     uint64_t *table; /* (table_mask + 1) slots over ranks */
     size_t table_mask;
     int32_t byte_id[256]; /* id of each single byte */
+    int32_t *pair_id;     /* (65536) id of each two-byte string, -1 if none */
 
     uint64_t *spec_table; /* (spec_mask + 1) slots over specials */
     size_t spec_mask;
@@ -43,6 +45,7 @@ struct tome_tokenizer {
     int spec_has_newline; /* some special contains '\n': no parallel split with specials */
 
     int32_t bos_id, eos_id, eom_id, eot_id;
+    uint64_t serial; /* distinct per opened tokenizer (keys the per-thread piece cache) */
     char hash_hex[33];
 };
 

@@ -1,0 +1,92 @@
+/*
+ * bench/bench_tokenizer.c — tokenizer throughput and load time.
+ *
+ *   bench_tokenizer TOKENIZER TEXTFILE [THREADS...]
+ *
+ * Prints one line per measurement (load time, single-thread encode, encode
+ * with each thread count given, decode), best of 3 runs each, and checks
+ * that every multi-threaded encode gives exactly the single-thread ids.
+ * bench/tokenizer_vs_tiktoken.sh runs it next to Python tiktoken.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_impl.h"
+#include "tome/tokenizer.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s TOKENIZER TEXTFILE [THREADS...]\n", argv[0]);
+        return 2;
+    }
+    double best_load = 1e9;
+    tome_tokenizer_t *tok = NULL;
+    for (int r = 0; r < 5; r++) {
+        double t0 = tome_now();
+        if (tome_tokenizer_open(argv[1], &tok)) {
+            fprintf(stderr, "open: %s\n", tome_last_error());
+            return 1;
+        }
+        double dt = tome_now() - t0;
+        if (dt < best_load) best_load = dt;
+        if (r < 4) tome_tokenizer_free(tok);
+    }
+    printf("load        %8.1f ms  (%s, best of 5)\n", best_load * 1e3, argv[1]);
+    tome_buf text = {0};
+    if (tome_read_file(argv[2], 0, &text)) {
+        fprintf(stderr, "read: %s\n", tome_last_error());
+        return 1;
+    }
+    double mb = (double)text.len / 1e6;
+    tome_tokens_t ref = {0};
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        tome_tokens_t t = {0};
+        double t0 = tome_now();
+        if (tome_tokenizer_encode(tok, text.data, text.len, NULL, &t)) {
+            fprintf(stderr, "encode: %s\n", tome_last_error());
+            return 1;
+        }
+        double dt = tome_now() - t0;
+        if (dt < best) best = dt;
+        tome_tokens_free(&ref);
+        ref = t;
+    }
+    printf("encode 1T   %8.1f MB/s  (%.1f MB, %zu tokens, %.3f s)\n", mb / best, mb, ref.n, best);
+    int rc = 0;
+    for (int a = 3; a < argc; a++) {
+        int nt = atoi(argv[a]);
+        best = 1e9;
+        for (int r = 0; r < 3; r++) {
+            tome_tokens_t t = {0};
+            tome_encode_opts o = {.n_threads = nt};
+            double t0 = tome_now();
+            if (tome_tokenizer_encode(tok, text.data, text.len, &o, &t)) {
+                fprintf(stderr, "encode: %s\n", tome_last_error());
+                return 1;
+            }
+            double dt = tome_now() - t0;
+            if (dt < best) best = dt;
+            if (t.n != ref.n || memcmp(t.ids, ref.ids, t.n * sizeof(int32_t)) != 0) {
+                fprintf(stderr, "MISMATCH: %d threads gave different ids\n", nt);
+                rc = 1;
+            }
+            tome_tokens_free(&t);
+        }
+        printf("encode %dT   %8.1f MB/s  (ids identical to 1T: %s)\n", nt, mb / best, rc ? "NO" : "yes");
+    }
+    char *out = NULL;
+    size_t out_len = 0;
+    double t0 = tome_now();
+    if (tome_tokenizer_decode(tok, ref.ids, ref.n, &out, &out_len)) return 1;
+    double dt = tome_now() - t0;
+    printf("decode      %8.1f MB/s  (round trip %s)\n", mb / dt,
+           out_len == text.len && memcmp(out, text.data, text.len) == 0 ? "exact" : "DIFFERS");
+    free(out);
+    tome_tokens_free(&ref);
+    tome_buf_free(&text);
+    tome_tokenizer_free(tok);
+    return rc;
+}
