@@ -1,0 +1,3 @@
+module example.org/ledgerlite/tools/balance
+
+go 1.21
