@@ -14,7 +14,8 @@
  * line is prefixed with Markdown '#'s so outlines find them, else
  * TOME_ANCHOR_PARAGRAPH. A table row is one paragraph: its cells joined with
  * " | ". Line breaks inside a paragraph become '\n', tabs '\t'; ODT list items
- * are prefixed with "- ". Elements are matched by local name (prefixes vary
+ * are prefixed with "- ". The text may not grow past 4x the XML + 1 MiB
+ * (ODT's <text:s text:c="N"/> expands). Elements are matched by local name (prefixes vary
  * between producers); DOCX mc:Fallback, deleted text, field codes and ODT
  * notes/annotations are skipped.
  */
@@ -49,6 +50,7 @@ typedef struct walk {
     tome_doc_builder b;
     tome_buf para;     /* text of the paragraph being collected */
     uint32_t n_par;    /* paragraphs emitted so far             */
+    size_t max_text;   /* output cap (text:s c="N" can expand)  */
     int odt;
 } walk;
 
@@ -64,6 +66,8 @@ static int blank(const char *s, size_t n)
 static tome_status emit(walk *w, int heading, const char *prefix)
 {
     tome_status st = TOME_OK;
+    if (w->b.out->text.len + w->para.len > w->max_text)
+        return tome_set_error(TOME_ERR_LIMIT, "text expands to more than %zu bytes", w->max_text);
     if (w->para.len && !blank(w->para.data, w->para.len)) {
         w->n_par++;
         st = tome_doc_anchor(&w->b, heading ? TOME_ANCHOR_HEADING : TOME_ANCHOR_PARAGRAPH, w->n_par);
@@ -241,6 +245,9 @@ static tome_status odt_inline(walk *w, const xmlNode *n)
                 k = 1;
             if (k > 1000)
                 k = 1000;
+            if (w->para.len + (size_t)k > w->max_text)
+                return tome_set_error(TOME_ERR_LIMIT, "text expands to more than %zu bytes",
+                                      w->max_text);
             for (int i = 0; i < k; i++)
                 TOME_FORWARD(tome_buf_putc(&w->para, ' '));
         } else if (is(c, "tab")) {
@@ -347,10 +354,12 @@ static tome_status extract_xml(const char *path, const uint8_t *data, size_t len
         tome_buf_free(&xml);
         return st;
     }
-    walk w = {.b = {.out = out}, .odt = odt};
+    walk w = {.b = {.out = out}, .odt = odt, .max_text = 4 * xml.len + ((size_t)1 << 20)};
     const xmlNode *root = xmlDocGetRootElement(doc);
     if (root)
         st = odt ? odt_block(&w, root, 0) : docx_block(&w, root);
+    if (st != TOME_OK)
+        st = tome_error_prefix(st, "%s: %s", path, member);
     tome_buf_free(&w.para);
     xmlFreeDoc(doc);
     tome_buf_free(&xml);

@@ -28,6 +28,9 @@ static void drop_log(const gchar *domain, GLogLevelFlags level, const gchar *msg
 }
 
 static pthread_once_t g_quiet_once = PTHREAD_ONCE_INIT;
+/* poppler creates its process-wide GlobalParams lazily on the first document
+ * it opens, without a lock: opening is serialized, page text is not. */
+static pthread_mutex_t g_open_lock = PTHREAD_MUTEX_INITIALIZER;
 static void quiet_poppler(void)
 {
     GLogLevelFlags all = (GLogLevelFlags)(G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION);
@@ -42,7 +45,9 @@ tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t l
 
     GError *gerr = NULL;
     GBytes *bytes = g_bytes_new_static(data, len);
+    pthread_mutex_lock(&g_open_lock);
     PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, &gerr);
+    pthread_mutex_unlock(&g_open_lock);
     if (!doc) {
         tome_status st = TOME_ERR_FORMAT;
         const char *why = "corrupt or unsupported PDF";
