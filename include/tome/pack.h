@@ -1,0 +1,172 @@
+/*
+ * tome/pack.h — packs: a whole repository or archive as one exact prompt.
+ *
+ * tome_pack_build() walks sources (directories, archives, documents, single
+ * files), renders every file into one text (xml, markdown or plain), encodes
+ * it with the Llama 4 tokenizer and writes a `.tpk` file holding the rendered
+ * text, its token ids and a manifest that maps every token back to the file
+ * and original line it came from (docs/pack-format.md has the layout).
+ *
+ * The ids are the "documents part" of a Llama 4 prompt: they equal the ids of
+ * encoding the whole rendered text in one call, the text starts with '<' (or
+ * '#'/'=' for markdown/plain) and ends with '\n', so a caller that puts the
+ * pack after text ending in '\n' and before text that does not start with
+ * whitespace gets exactly the concatenated ids.
+ *
+ * A pack reader (tome_pack_t) is immutable after open except for the lazily
+ * decompressed text and ids, which are loaded on first use (not thread-safe
+ * until loaded; call tome_pack_text/tome_pack_ids once before sharing).
+ */
+#ifndef TOME_PACK_H
+#define TOME_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tome/status.h"
+#include "tome/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TOME_PACK_VERSION 1u
+#define TOME_PACK_DEFAULT_BUDGET 10485760ull /* Llama 4 Scout context, tokens */
+
+typedef enum tome_pack_format {
+    TOME_PACK_XML = 0,
+    TOME_PACK_MARKDOWN = 1,
+    TOME_PACK_PLAIN = 2
+} tome_pack_format;
+
+/* What became of one file. */
+typedef enum tome_file_status {
+    TOME_FILE_FULL = 0,    /* whole text in the pack                              */
+    TOME_FILE_OUTLINE = 1, /* degraded by the budget: signatures/headings only    */
+    TOME_FILE_LISTED = 2,  /* degraded by the budget: only listed in the tree     */
+    TOME_FILE_ALIAS = 3,   /* same content as another file (alias_of), stored once */
+    TOME_FILE_SKIPPED = 4  /* not packable (binary, too large, bad entry, ...)    */
+} tome_file_status;
+
+const char *tome_file_status_name(tome_file_status s); /* "full", "outline", ... */
+
+typedef struct tome_pack_progress {
+    const char *phase;   /* "scan", "read", "write" */
+    uint64_t done, total; /* items of the phase */
+} tome_pack_progress;
+
+typedef struct tome_pack_opts {
+    const tome_tokenizer_t *tok;   /* required */
+    tome_pack_format format;
+    uint64_t budget;               /* tokens; 0: TOME_PACK_DEFAULT_BUDGET */
+    int line_numbers;              /* prefix content lines with their original number */
+    int no_redact;                 /* keep secrets (default: redact)                 */
+    int no_gitignore;              /* do not apply .gitignore / .git/info/exclude     */
+    const char *const *include;    /* NULL-terminated globs or NULL                   */
+    const char *const *exclude;    /* NULL-terminated globs or NULL                   */
+    const char *const *priority;   /* NULL-terminated globs: first = packed first     */
+    uint64_t max_file_bytes;       /* 0: 16 MiB; bigger files are skipped              */
+    int n_threads;                 /* 0: tome_num_threads()                           */
+    int zstd_level;                /* 0: 3                                             */
+    /* Called from the building thread only, at most every few milliseconds. */
+    void (*progress)(void *ud, const tome_pack_progress *p);
+    void *progress_ud;
+} tome_pack_opts;
+
+void tome_pack_opts_default(tome_pack_opts *o);
+
+typedef struct tome_pack_stats {
+    uint64_t n_files;        /* manifest entries (all statuses)   */
+    uint64_t n_full, n_outline, n_listed, n_alias, n_skipped;
+    uint64_t n_tokens;       /* ids in the pack                   */
+    uint64_t n_text_bytes;   /* bytes of rendered text            */
+    uint64_t bytes_read;     /* source bytes read                 */
+    uint64_t n_redactions;
+    uint64_t pack_bytes;     /* size of the .tpk                  */
+    double seconds;          /* wall time of the build            */
+} tome_pack_stats;
+
+/* Builds a pack of sources[0..n_sources) (directories, archives, documents or
+ * plain files) into out_path, atomically: on failure nothing is left under
+ * out_path (an existing file there is untouched). Problems with single files
+ * are not failures: they are recorded in the manifest with a reason. stats
+ * may be NULL. */
+tome_status tome_pack_build(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
+                            const char *out_path, tome_pack_stats *stats);
+
+/* ------------------------------------------------------------ reader */
+typedef struct tome_pack tome_pack_t;
+
+typedef struct tome_pack_info {
+    uint32_t version;
+    tome_pack_format format;
+    uint64_t n_tokens, n_text_bytes, n_files;
+    uint64_t budget;
+    int line_numbers;
+    char content_hash[33];   /* XXH3-128 of ids + manifest, hex */
+    char tokenizer_hash[33]; /* tome_tokenizer_hash of the tokenizer used */
+} tome_pack_info;
+
+typedef struct tome_pack_file {
+    const char *path;        /* raw display path (may hold invalid UTF-8); valid while the pack is open */
+    tome_file_status status;
+    const char *reason;      /* skip/degrade reason, "" when none */
+    int64_t alias_of;        /* index of the stored copy for TOME_FILE_ALIAS, else -1 */
+    uint64_t size;           /* source bytes */
+    uint64_t n_lines;        /* lines of the (converted) original text */
+    uint64_t text_offset, text_len; /* byte range of its block in the rendered text */
+    uint64_t tok_start, tok_count;  /* token range of its block */
+    uint64_t full_tokens;    /* tokens of the full block (also when degraded) */
+    uint64_t n_redactions;
+    const char *encoding;    /* "utf-8", "latin-1", ... or "pdf", "docx" ...; "" for skipped */
+    char content_hash[33];   /* XXH3-128 of the source bytes, hex; "" for skipped */
+} tome_pack_file;
+
+/* Location of one token or line. */
+typedef struct tome_pack_loc {
+    int64_t file;            /* index, or -1 for tokens outside any file block (envelope, tree) */
+    uint32_t line;           /* 1-based original line, 0 for structural lines of a block */
+    uint32_t anchor_kind;    /* 0 none, 1 page, 2 paragraph, 3 heading (documents) */
+    uint32_t anchor_number;
+} tome_pack_loc;
+
+/* Opens and validates a pack: magic, version, header and section checksums,
+ * section bounds, manifest structure. Errors name the file and the section. */
+tome_status tome_pack_open(const char *path, tome_pack_t **out);
+void tome_pack_free(tome_pack_t *p); /* NULL ok */
+
+void tome_pack_get_info(const tome_pack_t *p, tome_pack_info *out);
+size_t tome_pack_n_files(const tome_pack_t *p);
+tome_status tome_pack_get_file(const tome_pack_t *p, size_t i, tome_pack_file *out);
+/* Redactions of file i: *n and for each k < *n, lines[k] and kinds[k]
+ * (borrowed, valid while the pack is open). */
+tome_status tome_pack_get_redactions(const tome_pack_t *p, size_t i, size_t *n,
+                                     const uint32_t **lines, const char *const **kinds);
+
+/* Rendered text / ids, decompressed on first call and kept (borrowed). */
+tome_status tome_pack_text(tome_pack_t *p, const char **text, size_t *len);
+tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n);
+
+/* The file and original line of token index tok (TOME_ERR_NOT_FOUND past the end). */
+tome_status tome_pack_locate(const tome_pack_t *p, uint64_t tok, tome_pack_loc *out);
+/* Formats a location: "path:line", "path#page=N:line" for documents with page
+ * anchors, "path" for structural lines, "(pack)" outside files. Paths are
+ * escaped (tome_path_escape). *out is malloc'd. */
+tome_status tome_pack_format_loc(const tome_pack_t *p, const tome_pack_loc *loc, char **out);
+
+/* Checks a citation "path:line" or "path:first-last" (documents also accept
+ * "path#page=N:line") against the pack and returns the cited lines as they
+ * appear in the pack (without line-number prefixes), '\n'-terminated, in
+ * *out (malloc'd). TOME_ERR_NOT_FOUND, with a message saying why, when the
+ * file is not in the pack or a line is not in its rendered text (e.g. the
+ * file was degraded to an outline); TOME_ERR_INVALID_ARG for a malformed
+ * citation. */
+tome_status tome_pack_cite(tome_pack_t *p, const char *citation, char **out, size_t *out_len);
+
+/* Writes a text rendering of the pack (exactly its rendered text) to path. */
+tome_status tome_pack_write_text(tome_pack_t *p, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TOME_PACK_H */

@@ -1,0 +1,1156 @@
+/*
+ * ingest/pack_build.c — tome_pack_build: sources → one exact, addressable pack.
+ *
+ * Phases:
+ *   1. scan     walk every source (tome_walk for directories, a plain file is
+ *               one item) into a list of items: display path, openable path,
+ *               size, or a skip reason from the walker.
+ *   2. prepare  in parallel (tome_parallel_for over disk items): read, expand
+ *               archives (members become items of their own), extract
+ *               documents, detect the encoding and convert to UTF-8, redact,
+ *               hash the source bytes, render the full block and the outline
+ *               block and tokenize both. Full-block ids are kept in memory
+ *               while the cache holds fewer than CACHE_IDS ids (archive
+ *               members always; disk files are re-read later otherwise); the
+ *               text itself is dropped (it is the decoding of the ids).
+ *   3. plan     sort by (priority tier, path); dedup by content hash (the
+ *               first copy in order is stored, later copies become aliases);
+ *               fit the budget: degrade from the lowest priority upwards,
+ *               full → outline (→ listed when a file has no outline), then
+ *               outline → listed, then aliases → listed, re-rendering the tree
+ *               until the total fits.
+ *   4. emit     open block + tree, then file blocks in order, in batches:
+ *               blocks whose ids are not cached are re-read, re-rendered and
+ *               re-tokenized in parallel; each block's line table is derived
+ *               from its ids (token byte lengths); text and ids stream into
+ *               the .tpk writer; then the close block and the manifest.
+ *
+ * Determinism: nothing in the output depends on thread scheduling or time:
+ * items are sorted before anything is written, and blocks are tokenized
+ * independently (every block boundary is a safe split, checked here).
+ *
+ * Memory: per file metadata + cached ids (bounded) + one batch of blocks.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <xxhash.h>
+
+#include "ingest/ingest_impl.h"
+#include "ingest/pack_impl.h"
+
+#define CACHE_IDS (24u << 20)       /* full-block ids kept from prepare to emit */
+#define DEFAULT_MAX_FILE (16u << 20) /* bytes */
+#define EMIT_BATCH 64
+
+typedef struct item {
+    char *path;     /* display path */
+    char *fs_path;  /* openable path (disk files), NULL for archive members */
+    uint64_t size;
+    char *skip;     /* skip reason or NULL */
+    int container;  /* an archive that was expanded: not in the manifest */
+    int member;     /* from inside an archive */
+    int tier;
+    /* prepare */
+    int ok;                 /* textual, processed */
+    uint8_t hash[16];
+    const char *encoding;
+    uint64_t n_lines;
+    uint32_t n_redact;
+    tome_redaction *redact; /* kinds are static strings */
+    tome_pack_anchor *anchors;
+    uint32_t n_anchors;
+    tome_tokens_t full;     /* cached full-block ids (may be empty when evicted) */
+    int full_cached;
+    tome_pack_run *full_runs;
+    uint32_t n_full_runs;
+    uint64_t full_tokens;
+    tome_tokens_t outl;     /* outline-block ids; empty when the file has no outline */
+    tome_pack_run *outl_runs;
+    uint32_t n_outl_runs;
+    tome_tokens_t alias;    /* alias-block ids */
+    /* plan */
+    uint32_t status;
+    int64_t alias_of;
+    int64_t dup_of;         /* the stored copy for duplicates, even when listed */
+    const char *degrade;    /* static reason for degraded files */
+} item;
+
+typedef struct builder {
+    const tome_pack_opts *o;
+    uint32_t fmt;
+    item **items;
+    size_t n, cap;
+    pthread_mutex_t mu;
+    size_t cached_ids;        /* under mu */
+    uint64_t bytes_read;      /* under mu */
+    uint64_t done;            /* under mu (progress) */
+    double last_progress;
+    const char *cur_source_prefix;
+} builder;
+
+static void item_free(item *it)
+{
+    if (!it) return;
+    free(it->path);
+    free(it->fs_path);
+    free(it->skip);
+    free(it->redact);
+    free(it->anchors);
+    tome_tokens_free(&it->full);
+    free(it->full_runs);
+    tome_tokens_free(&it->outl);
+    free(it->outl_runs);
+    tome_tokens_free(&it->alias);
+    free(it);
+}
+
+void tome_pack_opts_default(tome_pack_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->format = TOME_PACK_XML;
+    o->budget = TOME_PACK_DEFAULT_BUDGET;
+}
+
+static void progress(builder *b, const char *phase, uint64_t done, uint64_t total, int force)
+{
+    if (!b->o->progress) return;
+    double now = tome_now();
+    if (!force && now - b->last_progress < 0.05) return;
+    b->last_progress = now;
+    tome_pack_progress p = {phase, done, total};
+    b->o->progress(b->o->progress_ud, &p);
+}
+
+/* ------------------------------------------------------------ priority tiers */
+static int ieq_prefix(const char *s, const char *pre) { return strncasecmp(s, pre, strlen(pre)) == 0; }
+
+static int has_component(const char *path, const char *const *names)
+{
+    const char *s = path;
+    for (;;) {
+        const char *slash = strchr(s, '/');
+        if (!slash) return 0; /* last component is the file name */
+        size_t len = (size_t)(slash - s);
+        for (size_t k = 0; names[k]; k++)
+            if (strlen(names[k]) == len && !strncasecmp(s, names[k], len)) return 1;
+        s = slash + 1;
+    }
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && !strcasecmp(s + n - m, suf);
+}
+
+/* Default order: 0 root README, 1 docs, 2 entry points, 3 build/config,
+ * 4 other source, 5 tests, 6 volatile (lockfiles, changelogs, generated,
+ * vendored, test data). --priority globs come before all of them. */
+static int default_tier(const char *path)
+{
+    static const char *const volatile_dirs[] = {"vendor", "third_party", "third-party", "node_modules", "dist",
+                                                "build", "testdata", "test-data", "fixtures", "__snapshots__",
+                                                "generated", NULL};
+    static const char *const test_dirs[] = {"test", "tests", "t", "spec", "specs", "__tests__", "testing", NULL};
+    static const char *const doc_dirs[] = {"doc", "docs", "documentation", NULL};
+    static const char *const volatile_names[] = {
+        "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "cargo.lock", "poetry.lock", "pipfile.lock",
+        "go.sum", "composer.lock", "gemfile.lock", "uv.lock", "flake.lock", NULL};
+    static const char *const config_names[] = {
+        "makefile", "gnumakefile", "cmakelists.txt", "package.json", "cargo.toml", "pyproject.toml", "setup.py",
+        "setup.cfg", "go.mod", "dockerfile", "meson.build", "configure.ac", "build", "build.bazel", "workspace",
+        "tsconfig.json", "requirements.txt", "gemfile", "pom.xml", "build.gradle", NULL};
+    static const char *const entry_stems[] = {"main.", "__main__.", "index.", "app.", "lib.rs", "mod.rs", "cli.",
+                                              "server.", NULL};
+    const char *inner = path;
+    for (const char *q = strstr(path, "!/"); q; q = strstr(q + 2, "!/")) inner = q + 2;
+    const char *base = strrchr(inner, '/');
+    base = base ? base + 1 : inner;
+    int root = base == inner;
+    for (size_t k = 0; volatile_names[k]; k++)
+        if (!strcasecmp(base, volatile_names[k])) return 6;
+    if (ieq_prefix(base, "changelog") || ieq_prefix(base, "news") || ieq_prefix(base, "history") ||
+        ends_with(base, ".min.js") || ends_with(base, ".min.css") || ends_with(base, ".map") ||
+        ends_with(base, ".pb.go") || ends_with(base, "_pb2.py") || strstr(base, ".generated.") ||
+        has_component(inner, volatile_dirs))
+        return 6;
+    if (ieq_prefix(base, "readme")) return root ? 0 : 1;
+    if (has_component(inner, test_dirs) || ieq_prefix(base, "test_") || strstr(base, "_test.") ||
+        strstr(base, ".test.") || strstr(base, "_spec.") || strstr(base, ".spec."))
+        return 5;
+    if (has_component(inner, doc_dirs) || (root && (ieq_prefix(base, "license") || ieq_prefix(base, "contributing") ||
+                                                    ends_with(base, ".md") || ends_with(base, ".rst"))))
+        return 1;
+    for (size_t k = 0; entry_stems[k]; k++)
+        if (ieq_prefix(base, entry_stems[k])) return 2;
+    for (size_t k = 0; config_names[k]; k++)
+        if (!strcasecmp(base, config_names[k])) return 3;
+    if (ends_with(base, ".toml") || ends_with(base, ".cmake") || ends_with(base, ".yaml") || ends_with(base, ".yml") ||
+        ends_with(base, ".ini") || ends_with(base, ".cfg"))
+        return 3;
+    return 4;
+}
+
+static int path_tier(const char *path, const char *const *prio)
+{
+    size_t np = 0;
+    for (; prio && prio[np]; np++) {
+    }
+    for (size_t k = 0; k < np; k++) {
+        const char *base = strrchr(path, '/');
+        if (fnmatch(prio[k], path, 0) == 0 || (base && fnmatch(prio[k], base + 1, 0) == 0)) return (int)k;
+    }
+    return (int)np + default_tier(path);
+}
+
+/* ------------------------------------------------------------ items */
+static tome_status add_item(builder *b, const char *path, const char *fs_path, uint64_t size, const char *skip,
+                            int member, item **out)
+{
+    item *it = calloc(1, sizeof *it);
+    if (!it) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    it->path = strdup(path);
+    it->fs_path = fs_path ? strdup(fs_path) : NULL;
+    it->skip = skip ? strdup(skip) : NULL;
+    it->size = size;
+    it->member = member;
+    it->alias_of = -1;
+    it->dup_of = -1;
+    if (!it->path || (fs_path && !it->fs_path) || (skip && !it->skip)) {
+        item_free(it);
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&b->mu);
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        item **ni = realloc(b->items, nc * sizeof *ni);
+        if (!ni) {
+            pthread_mutex_unlock(&b->mu);
+            item_free(it);
+            return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        }
+        b->items = ni;
+        b->cap = nc;
+    }
+    b->items[b->n++] = it;
+    pthread_mutex_unlock(&b->mu);
+    if (out) *out = it;
+    return TOME_OK;
+}
+
+typedef struct walk_ctx {
+    builder *b;
+    const char *prefix; /* "" or "name/" */
+} walk_ctx;
+
+static tome_status on_walk(void *ud, const tome_walk_entry *e)
+{
+    walk_ctx *w = ud;
+    tome_buf p = {0};
+    TOME_FORWARD(tome_buf_appendf(&p, "%s%s", w->prefix, e->rel_path));
+    tome_status st = add_item(w->b, p.data, e->fs_path, e->size, e->skip_reason, 0, NULL);
+    tome_buf_free(&p);
+    return st;
+}
+
+/* ------------------------------------------------------------ processing one file */
+typedef struct proc {
+    tome_buf text;             /* UTF-8 content */
+    tome_anchor *anchors;      /* document anchors (byte offsets) */
+    size_t n_anchors;
+    tome_redaction *redact;
+    size_t n_redact;
+    const char *encoding;
+    const char *kind;          /* document kind name or NULL */
+    tome_render_line *lines;
+    size_t n_lines;
+} proc;
+
+static void proc_free(proc *p)
+{
+    tome_buf_free(&p->text);
+    free(p->anchors);
+    free(p->redact);
+    free(p->lines);
+    memset(p, 0, sizeof *p);
+}
+
+static const char *doc_kind_name(tome_doc_kind k)
+{
+    switch (k) {
+    case TOME_DOC_PDF: return "pdf";
+    case TOME_DOC_DOCX: return "docx";
+    case TOME_DOC_ODT: return "odt";
+    case TOME_DOC_HTML: return "html";
+    default: return NULL;
+    }
+}
+
+/* Turns source bytes into UTF-8 lines. Returns TOME_OK with *skip set (malloc'd)
+ * when the file is not packable; an error status only for out-of-memory. */
+static tome_status process_bytes(const builder *b, const char *path, const uint8_t *data, size_t len, proc *p,
+                                 char **skip)
+{
+    *skip = NULL;
+    tome_doc_kind dk = tome_doc_sniff(path, data, len);
+    if (dk != TOME_DOC_NONE) {
+        tome_doc_text d = {0};
+        tome_status st = tome_doc_extract(dk, path, data, len, &d);
+        if (st) {
+            if (st == TOME_ERR_NOMEM) return st;
+            tome_buf r = {0};
+            tome_buf_appendf(&r, "%s: %s", doc_kind_name(dk), tome_last_error());
+            *skip = r.data ? r.data : strdup("document could not be read");
+            tome_doc_text_free(&d);
+            return TOME_OK;
+        }
+        p->text = d.text;
+        d.text = (tome_buf){0};
+        p->anchors = d.anchors;
+        p->n_anchors = d.n_anchors;
+        d.anchors = NULL;
+        tome_doc_text_free(&d);
+        p->kind = doc_kind_name(dk);
+        p->encoding = p->kind;
+    } else {
+        tome_encoding enc = tome_text_detect(data, len);
+        if (enc == TOME_ENC_BINARY) {
+            *skip = strdup("binary");
+            return *skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        }
+        tome_status st = tome_text_to_utf8(data, len, enc, &p->text);
+        if (st) {
+            if (st == TOME_ERR_NOMEM) return st;
+            tome_buf r = {0};
+            tome_buf_appendf(&r, "bad %s text: %s", tome_encoding_name(enc), tome_last_error());
+            *skip = r.data ? r.data : strdup("bad text");
+            return TOME_OK;
+        }
+        p->encoding = tome_encoding_name(enc);
+    }
+    if (!p->text.data) TOME_FORWARD(tome_buf_append(&p->text, "", 0));
+    if (!b->o->no_redact) TOME_FORWARD(tome_redact(path, &p->text, &p->redact, &p->n_redact));
+    /* split lines */
+    size_t n = 0;
+    for (size_t i = 0; i < p->text.len; i++) n += p->text.data[i] == '\n';
+    if (p->text.len && p->text.data[p->text.len - 1] != '\n') n++;
+    p->lines = malloc((n ? n : 1) * sizeof *p->lines);
+    if (!p->lines) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    size_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *nl = memchr(p->text.data + s, '\n', p->text.len - s);
+        size_t e = nl ? (size_t)(nl - p->text.data) : p->text.len;
+        p->lines[i] = (tome_render_line){p->text.data + s, e - s, (uint32_t)(i + 1)};
+        s = e + 1;
+    }
+    p->n_lines = n;
+    return TOME_OK;
+}
+
+/* Document anchors as original line numbers. */
+static tome_status anchors_to_lines(const proc *p, tome_pack_anchor **out, uint32_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (!p->n_anchors) return TOME_OK;
+    tome_pack_anchor *a = malloc(p->n_anchors * sizeof *a);
+    if (!a) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    size_t li = 0;
+    uint32_t n = 0;
+    for (size_t k = 0; k < p->n_anchors; k++) {
+        uint64_t off = p->anchors[k].offset;
+        while (li + 1 < p->n_lines && (uint64_t)(p->lines[li + 1].text - p->text.data) <= off) li++;
+        uint32_t oline = p->n_lines ? p->lines[li].oline : 1;
+        if (n && a[n - 1].oline > oline) continue;
+        a[n++] = (tome_pack_anchor){oline, p->anchors[k].kind, p->anchors[k].number};
+    }
+    *out = a;
+    *n_out = n;
+    return TOME_OK;
+}
+
+static tome_status encode_block(const builder *b, const tome_buf *text, tome_tokens_t *ids)
+{
+    tome_encode_opts eo = {0};
+    return tome_tokenizer_encode(b->o->tok, text->data ? text->data : "", text->len, &eo, ids);
+}
+
+static tome_status render_full(const builder *b, const item *it, const proc *p, tome_buf *out, tome_pack_run **runs,
+                               uint32_t *n_runs)
+{
+    tome_render_file rf = {it->path, TOME_FILE_FULL, p->n_lines, p->kind, p->lines, p->n_lines,
+                           it->anchors, it->n_anchors, b->o->line_numbers};
+    return tome_pack_render_file(out, b->fmt, &rf, runs, n_runs);
+}
+
+/* Everything prepare keeps about one processed file. */
+static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_t len)
+{
+    proc p = {0};
+    char *skip = NULL;
+    tome_buf blk = {0};
+    tome_outline_line *ol = NULL;
+    size_t n_ol = 0;
+    tome_render_line *olines = NULL;
+    tome_status st = process_bytes(b, it->path, data, len, &p, &skip);
+    if (st || skip) {
+        it->skip = skip;
+        goto done;
+    }
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+    memcpy(it->hash, c.digest, 16);
+    it->encoding = p.encoding;
+    it->n_lines = p.n_lines;
+    it->redact = p.redact;
+    it->n_redact = (uint32_t)p.n_redact;
+    p.redact = NULL;
+    if ((st = anchors_to_lines(&p, &it->anchors, &it->n_anchors))) goto done;
+    /* full block */
+    if ((st = render_full(b, it, &p, &blk, &it->full_runs, &it->n_full_runs))) goto done;
+    if ((st = encode_block(b, &blk, &it->full))) goto done;
+    it->full_tokens = it->full.n;
+    pthread_mutex_lock(&b->mu);
+    int keep = it->member || b->cached_ids + it->full.n <= CACHE_IDS;
+    if (keep) b->cached_ids += it->full.n;
+    pthread_mutex_unlock(&b->mu);
+    if (keep) it->full_cached = 1;
+    else tome_tokens_free(&it->full);
+    /* outline block */
+    if ((st = tome_outline(it->path, p.text.data, p.text.len, &ol, &n_ol))) goto done;
+    if (n_ol) {
+        olines = malloc(n_ol * sizeof *olines);
+        if (!olines) {
+            st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < n_ol; k++) {
+            if (ol[k].offset > p.text.len || ol[k].len > p.text.len - ol[k].offset || ol[k].line == 0 ||
+                ol[k].line > p.n_lines || (k && ol[k].line <= ol[k - 1].line)) {
+                n_ol = 0; /* an outline we cannot map back is no outline */
+                break;
+            }
+            olines[k] = (tome_render_line){p.text.data + ol[k].offset, ol[k].len, ol[k].line};
+            /* a line of the outline never spans lines in the pack */
+            const char *nl = memchr(olines[k].text, '\n', olines[k].len);
+            if (nl) olines[k].len = (size_t)(nl - olines[k].text);
+        }
+    }
+    if (n_ol) {
+        tome_render_file rf = {it->path, TOME_FILE_OUTLINE, p.n_lines, p.kind, olines, n_ol,
+                               it->anchors, it->n_anchors, 1};
+        blk.len = 0;
+        if ((st = tome_pack_render_file(&blk, b->fmt, &rf, &it->outl_runs, &it->n_outl_runs))) goto done;
+        if ((st = encode_block(b, &blk, &it->outl))) goto done;
+    }
+    it->ok = 1;
+done:
+    free(ol);
+    free(olines);
+    tome_buf_free(&blk);
+    proc_free(&p);
+    return st;
+}
+
+typedef struct member_ctx {
+    builder *b;
+} member_ctx;
+
+static tome_status on_member(void *ud, const tome_archive_entry *e)
+{
+    member_ctx *mc = ud;
+    item *it;
+    TOME_FORWARD(add_item(mc->b, e->path, NULL, e->len, e->skip_reason, 1, &it));
+    if (e->skip_reason) return TOME_OK;
+    return prepare_text(mc->b, it, e->data, e->len);
+}
+
+static tome_status read_source(const builder *b, const item *it, tome_buf *data, char **skip)
+{
+    *skip = NULL;
+    uint64_t cap = b->o->max_file_bytes ? b->o->max_file_bytes : DEFAULT_MAX_FILE;
+    tome_status st = tome_read_file(it->fs_path, cap, data);
+    if (st == TOME_OK) return TOME_OK;
+    if (st == TOME_ERR_NOMEM) return st;
+    tome_buf r = {0};
+    if (st == TOME_ERR_LIMIT)
+        tome_buf_appendf(&r, "too large: over %llu bytes", (unsigned long long)cap);
+    else
+        tome_buf_appendf(&r, "unreadable: %s", tome_last_error());
+    *skip = r.data;
+    return r.data ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+}
+
+typedef struct prep_ctx {
+    builder *b;
+    item **work;
+    size_t n;
+} prep_ctx;
+
+static tome_status prepare_one(void *ctx, size_t i, int thread_index)
+{
+    prep_ctx *pc = ctx;
+    builder *b = pc->b;
+    item *it = pc->work[i];
+    tome_buf data = {0};
+    char *skip = NULL;
+    tome_status st = read_source(b, it, &data, &skip);
+    if (st) return st;
+    if (skip) {
+        it->skip = skip;
+    } else {
+        pthread_mutex_lock(&b->mu);
+        b->bytes_read += data.len;
+        pthread_mutex_unlock(&b->mu);
+        const uint8_t *d = (const uint8_t *)(data.data ? data.data : "");
+        if (tome_archive_sniff(d, data.len)) {
+            tome_archive_limits lim;
+            tome_archive_limits_default(&lim);
+            member_ctx mc = {b};
+            it->container = 1;
+            st = tome_archive_read(it->path, d, data.len, &lim, 0, on_member, &mc);
+            if (st && st != TOME_ERR_NOMEM) { /* unusable archive: listed with the reason */
+                tome_buf r = {0};
+                tome_buf_appendf(&r, "bad archive: %s", tome_last_error());
+                it->container = 0;
+                it->skip = r.data ? r.data : strdup("bad archive");
+                st = TOME_OK;
+            }
+        } else {
+            st = prepare_text(b, it, d, data.len);
+        }
+    }
+    tome_buf_free(&data);
+    pthread_mutex_lock(&b->mu);
+    b->done++;
+    if (thread_index == 0) progress(b, "read", b->done, pc->n, 0);
+    pthread_mutex_unlock(&b->mu);
+    return st;
+}
+
+/* ------------------------------------------------------------ plan */
+static int cmp_items(const void *x, const void *y)
+{
+    const item *a = *(item *const *)x, *b = *(item *const *)y;
+    if (a->tier != b->tier) return a->tier < b->tier ? -1 : 1;
+    return strcmp(a->path, b->path);
+}
+
+static int cmp_paths(const void *x, const void *y, void *ctx)
+{
+    item **items = ctx;
+    return strcmp(items[*(const size_t *)x]->path, items[*(const size_t *)y]->path);
+}
+
+static int cmp_hash(const void *x, const void *y, void *ctx)
+{
+    item **items = ctx;
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    int c = memcmp(items[i]->hash, items[j]->hash, 16);
+    if (c) return c;
+    return i < j ? -1 : i > j;
+}
+
+static tome_status encode_str(const builder *b, const tome_buf *s, uint64_t *n_tokens, tome_tokens_t *keep)
+{
+    tome_tokens_t t = {0};
+    tome_status st = encode_block(b, s, &t);
+    if (!st) *n_tokens = t.n;
+    if (!st && keep) *keep = t;
+    else tome_tokens_free(&t);
+    return st;
+}
+
+/* Builds the manifest entries' view needed by the tree renderer. */
+static tome_status render_tree(const builder *b, tome_pack_entry *es, const size_t *by_path, size_t n,
+                               tome_buf *out)
+{
+    out->len = 0;
+    return tome_pack_render_tree(out, b->fmt, es, by_path, n);
+}
+
+static uint64_t block_tokens(const item *it)
+{
+    switch (it->status) {
+    case TOME_FILE_FULL: return it->full_tokens;
+    case TOME_FILE_OUTLINE: return it->outl.n;
+    case TOME_FILE_ALIAS: return it->alias.n;
+    default: return 0;
+    }
+}
+
+/* ------------------------------------------------------------ emit */
+typedef struct block {
+    tome_buf text;
+    tome_tokens_t ids;      /* points into the item when borrowed */
+    const tome_tokens_t *use;
+    tome_pack_run *runs;    /* owned copy */
+    uint32_t n_runs;
+    uint32_t *line_off, *line_tok;
+    uint32_t n_rlines;
+    const char *changed;    /* the file changed since prepare */
+} block;
+
+static void block_clear(block *bl)
+{
+    tome_buf_free(&bl->text);
+    tome_tokens_free(&bl->ids);
+    free(bl->runs);
+    free(bl->line_off);
+    free(bl->line_tok);
+    memset(bl, 0, sizeof *bl);
+}
+
+/* Text and line table of a block from its ids. */
+static tome_status decode_block(const builder *b, block *bl)
+{
+    const tome_tokens_t *t = bl->use;
+    size_t nl = 1;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t len;
+        const char *s = tome_tokenizer_token_bytes(b->o->tok, t->ids[i], &len);
+        if (!s) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", t->ids[i]);
+        TOME_FORWARD(tome_buf_append(&bl->text, s, len));
+        for (size_t k = 0; k < len; k++) nl += s[k] == '\n';
+    }
+    bl->line_off = malloc(nl * sizeof *bl->line_off);
+    bl->line_tok = malloc(nl * sizeof *bl->line_tok);
+    if (!bl->line_off || !bl->line_tok) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    uint32_t n = 0;
+    bl->line_off[n] = 0;
+    bl->line_tok[n] = 0;
+    n = bl->text.len ? 1 : 0;
+    size_t off = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t len;
+        const char *s = tome_tokenizer_token_bytes(b->o->tok, t->ids[i], &len);
+        for (size_t k = 0; k < len; k++)
+            if (s[k] == '\n' && off + k + 1 < bl->text.len) {
+                bl->line_off[n] = (uint32_t)(off + k + 1);
+                bl->line_tok[n] = (uint32_t)(i + 1); /* first token starting at or after the line */
+                n++;
+            }
+        off += len;
+    }
+    bl->n_rlines = n;
+    return TOME_OK;
+}
+
+typedef struct emit_ctx {
+    builder *b;
+    item **items;
+    block *blocks;
+} emit_ctx;
+
+static tome_status emit_one(void *ctx, size_t i, int thread_index)
+{
+    emit_ctx *ec = ctx;
+    builder *b = ec->b;
+    item *it = ec->items[i];
+    block *bl = &ec->blocks[i];
+    (void)thread_index;
+    const tome_pack_run *runs = NULL;
+    uint32_t n_runs = 0;
+    switch (it->status) {
+    case TOME_FILE_FULL:
+        if (it->full_cached) {
+            bl->use = &it->full;
+            runs = it->full_runs;
+            n_runs = it->n_full_runs;
+        } else { /* evicted: read again and check it is the same file */
+            tome_buf data = {0};
+            char *skip = NULL;
+            proc p = {0};
+            tome_status st = read_source(b, it, &data, &skip);
+            if (!st && !skip) {
+                XXH128_canonical_t c;
+                XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));
+                if (memcmp(c.digest, it->hash, 16) != 0) skip = strdup("changed while packing");
+            }
+            if (!st && !skip) st = process_bytes(b, it->path, (const uint8_t *)(data.data ? data.data : ""), data.len,
+                                                 &p, &skip);
+            tome_buf blk = {0};
+            if (!st && !skip) {
+                free(it->full_runs);
+                it->full_runs = NULL;
+                st = render_full(b, it, &p, &blk, &it->full_runs, &it->n_full_runs);
+            }
+            if (!st && !skip) st = encode_block(b, &blk, &bl->ids);
+            tome_buf_free(&blk);
+            proc_free(&p);
+            tome_buf_free(&data);
+            if (st) {
+                free(skip);
+                return st;
+            }
+            if (skip) {
+                free(skip);
+                bl->changed = "changed while packing";
+                return TOME_OK;
+            }
+            bl->use = &bl->ids;
+            runs = it->full_runs;
+            n_runs = it->n_full_runs;
+        }
+        break;
+    case TOME_FILE_OUTLINE:
+        bl->use = &it->outl;
+        runs = it->outl_runs;
+        n_runs = it->n_outl_runs;
+        break;
+    case TOME_FILE_ALIAS: bl->use = &it->alias; break;
+    default: return TOME_OK;
+    }
+    if (n_runs) {
+        bl->runs = malloc(n_runs * sizeof *bl->runs);
+        if (!bl->runs) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        memcpy(bl->runs, runs, n_runs * sizeof *runs);
+        bl->n_runs = n_runs;
+    }
+    return decode_block(b, bl);
+}
+
+/* Checks that text ending with prev_tail may be followed by next_head without
+ * changing tokenization (a small window around the boundary suffices for the
+ * pre-tokenizer, which never looks past a newline followed by punctuation). */
+static tome_status check_boundary(const char *prev, size_t prev_len, const char *next, size_t next_len)
+{
+    if (!prev_len || !next_len) return TOME_OK;
+    char win[128];
+    size_t a = prev_len < 48 ? prev_len : 48, c = next_len < 48 ? next_len : 48;
+    memcpy(win, prev + prev_len - a, a);
+    memcpy(win + a, next, c);
+    if (!tome_tokenizer_safe_split(win, a + c, a))
+        return tome_set_error(TOME_ERR_INTERNAL, "pack block boundary is not a safe tokenizer split");
+    return TOME_OK;
+}
+
+static tome_status set_entry(tome_pack_entry *e, const item *it)
+{
+    e->path = strdup(it->path);
+    e->status = it->status;
+    e->reason = strdup(it->status == TOME_FILE_SKIPPED ? (it->skip ? it->skip : "skipped")
+                                                       : (it->degrade ? it->degrade : ""));
+    e->alias_of = it->alias_of;
+    e->size = it->size;
+    e->n_lines = it->n_lines;
+    e->full_tokens = it->full_tokens;
+    e->encoding = strdup(it->encoding ? it->encoding : "");
+    memcpy(e->hash, it->hash, 16);
+    if (!e->path || !e->reason || !e->encoding) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    if (it->n_redact) {
+        e->redact_lines = malloc(it->n_redact * sizeof *e->redact_lines);
+        e->redact_kinds = calloc(it->n_redact, sizeof *e->redact_kinds);
+        if (!e->redact_lines || !e->redact_kinds) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        e->n_redact = it->n_redact;
+        for (uint32_t k = 0; k < it->n_redact; k++) {
+            e->redact_lines[k] = it->redact[k].line;
+            e->redact_kinds[k] = strdup(it->redact[k].kind ? it->redact[k].kind : "secret");
+            if (!e->redact_kinds[k]) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (it->n_anchors) {
+        e->anchors = malloc(it->n_anchors * sizeof *e->anchors);
+        if (!e->anchors) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        memcpy(e->anchors, it->anchors, it->n_anchors * sizeof *e->anchors);
+        e->n_anchors = it->n_anchors;
+    }
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ build */
+static tome_status scan_sources(builder *b, const char *const *sources, size_t n_sources)
+{
+    tome_walk_opts wo = {0};
+    wo.include = b->o->include;
+    wo.exclude = b->o->exclude;
+    wo.no_gitignore = b->o->no_gitignore;
+    wo.max_file_bytes = b->o->max_file_bytes ? b->o->max_file_bytes : DEFAULT_MAX_FILE;
+    for (size_t i = 0; i < n_sources; i++) {
+        const char *src = sources[i];
+        struct stat sb;
+        if (stat(src, &sb) != 0) return tome_set_errno(TOME_ERR_NOT_FOUND, errno, "source %s", src);
+        /* display prefix: none for a single directory, its name otherwise */
+        size_t sl = strlen(src);
+        while (sl > 1 && src[sl - 1] == '/') sl--;
+        const char *base = src + sl;
+        while (base > src && base[-1] != '/') base--;
+        size_t bl = (size_t)(src + sl - base);
+        tome_buf prefix = {0};
+        tome_status st = TOME_OK;
+        if (S_ISDIR(sb.st_mode)) {
+            if (n_sources > 1 && bl && !(bl == 1 && base[0] == '.'))
+                st = tome_buf_appendf(&prefix, "%.*s/", (int)bl, base);
+            if (!st) st = tome_buf_append(&prefix, "", 0);
+            walk_ctx w = {b, prefix.data};
+            if (!st) st = tome_walk(src, &wo, on_walk, &w);
+        } else if (S_ISREG(sb.st_mode)) {
+            st = tome_buf_appendf(&prefix, "%.*s", (int)bl, base);
+            if (!st) st = add_item(b, prefix.data, src, (uint64_t)sb.st_size, NULL, 0, NULL);
+        } else {
+            st = tome_set_error(TOME_ERR_INVALID_ARG, "source %s: not a directory or regular file", src);
+        }
+        tome_buf_free(&prefix);
+        TOME_FORWARD(st);
+    }
+    return TOME_OK;
+}
+
+static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es, size_t *by_path,
+                        const tome_buf *env_open, const tome_buf *env_close, tome_buf *tree)
+{
+    /* dedup: sort indices by (hash, order) */
+    size_t *by_hash = malloc((n ? n : 1) * sizeof *by_hash);
+    if (!by_hash) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->ok) by_hash[m++] = i;
+    qsort_r(by_hash, m, sizeof *by_hash, cmp_hash, items);
+    tome_status st = TOME_OK;
+    for (size_t k = 1; k < m && !st; k++) {
+        item *a = items[by_hash[k]], *first = NULL;
+        size_t f = k;
+        while (f > 0 && !memcmp(items[by_hash[f - 1]]->hash, a->hash, 16)) f--;
+        if (f == k) continue;
+        first = items[by_hash[f]];
+        a->status = TOME_FILE_ALIAS;
+        a->alias_of = a->dup_of = (int64_t)by_hash[f];
+        tome_buf blk = {0};
+        st = tome_pack_render_alias(&blk, b->fmt, a->path, first->path);
+        if (!st) st = encode_block(b, &blk, &a->alias);
+        tome_buf_free(&blk);
+    }
+    free(by_hash);
+    TOME_FORWARD(st);
+    for (size_t i = 0; i < n; i++) {
+        item *it = items[i];
+        if (!it->ok) it->status = TOME_FILE_SKIPPED;
+        else if (it->status != TOME_FILE_ALIAS) it->status = TOME_FILE_FULL;
+    }
+    /* budget */
+    uint64_t budget = b->o->budget ? b->o->budget : TOME_PACK_DEFAULT_BUDGET;
+    uint64_t env = 0, tmp;
+    TOME_FORWARD(encode_str(b, env_open, &tmp, NULL));
+    env += tmp;
+    TOME_FORWARD(encode_str(b, env_close, &tmp, NULL));
+    env += tmp;
+    uint64_t files = 0;
+    for (size_t i = 0; i < n; i++) files += block_tokens(items[i]);
+    int degraded = 0, refilled = 0;
+    for (;;) {
+        for (size_t i = 0; i < n; i++) es[i].status = items[i]->status, es[i].alias_of = items[i]->alias_of;
+        TOME_FORWARD(render_tree(b, es, by_path, n, tree));
+        uint64_t tree_tokens;
+        TOME_FORWARD(encode_str(b, tree, &tree_tokens, NULL));
+        uint64_t total = env + tree_tokens + files;
+        if (total <= budget && (!degraded || refilled)) return TOME_OK;
+        if (total <= budget) {
+            /* refill: degrading stopped only when the total fitted, so going
+             * back in priority order, files that fit again are restored
+             * (outline, then full). Tree markers only shrink, so the total
+             * computed with the old tree is an upper bound; re-checked above. */
+            refilled = 1;
+            for (size_t i = 0; i < n; i++) {
+                item *it = items[i];
+                if (it->status != TOME_FILE_LISTED && it->status != TOME_FILE_OUTLINE) continue;
+                if (!it->ok) continue;
+                uint64_t cur = block_tokens(it);
+                if (it->dup_of >= 0) {
+                    uint32_t ts = items[it->dup_of]->status;
+                    if ((ts == TOME_FILE_FULL || ts == TOME_FILE_OUTLINE) && total + it->alias.n <= budget) {
+                        total += it->alias.n;
+                        files += it->alias.n;
+                        it->status = TOME_FILE_ALIAS;
+                        it->alias_of = it->dup_of;
+                        it->degrade = NULL;
+                    }
+                    continue;
+                }
+                if (it->status == TOME_FILE_LISTED && it->outl.n && it->outl.n < it->full_tokens &&
+                    total - cur + it->outl.n <= budget) {
+                    total = total - cur + it->outl.n;
+                    files = files - cur + it->outl.n;
+                    it->status = TOME_FILE_OUTLINE;
+                    it->degrade = "budget: outline only";
+                    cur = it->outl.n;
+                }
+                if (total - cur + it->full_tokens <= budget) {
+                    total = total - cur + it->full_tokens;
+                    files = files - cur + it->full_tokens;
+                    it->status = TOME_FILE_FULL;
+                    it->degrade = NULL;
+                }
+            }
+            continue;
+        }
+        degraded = 1;
+        int changed = 0;
+        /* stage 1: full → outline (or listed); stage 2: outline → listed; stage 3: alias → listed */
+        for (int stage = 1; stage <= 3 && total > budget; stage++) {
+            for (size_t k = n; k-- > 0 && total > budget;) {
+                item *it = items[k];
+                uint64_t before = block_tokens(it);
+                if (stage == 1 && it->status == TOME_FILE_FULL) {
+                    if (it->outl.n && it->outl.n < it->full_tokens) {
+                        it->status = TOME_FILE_OUTLINE;
+                        it->degrade = "budget: outline only";
+                    } else {
+                        it->status = TOME_FILE_LISTED;
+                        it->degrade = "budget: listed only (no outline)";
+                    }
+                } else if (stage == 2 && it->status == TOME_FILE_OUTLINE) {
+                    it->status = TOME_FILE_LISTED;
+                    it->degrade = "budget: listed only";
+                } else if (stage == 3 && it->status == TOME_FILE_ALIAS) {
+                    it->status = TOME_FILE_LISTED;
+                    it->alias_of = -1;
+                    it->degrade = "budget: listed only (duplicate)";
+                } else {
+                    continue;
+                }
+                changed = 1;
+                files -= before;
+                files += block_tokens(it);
+                total = total - before + block_tokens(it);
+            }
+        }
+        if (!changed)
+            return tome_set_error(TOME_ERR_LIMIT,
+                                  "token budget %llu is too small: the file tree alone takes %llu tokens",
+                                  (unsigned long long)budget, (unsigned long long)(env + tree_tokens));
+        /* an alias of a listed file points at nothing in the text: list it too */
+        for (size_t i = 0; i < n; i++)
+            if (items[i]->status == TOME_FILE_ALIAS && items[items[i]->alias_of]->status == TOME_FILE_LISTED) {
+                files -= items[i]->alias.n;
+                items[i]->status = TOME_FILE_LISTED;
+                items[i]->alias_of = -1;
+                items[i]->degrade = "budget: listed only (duplicate)";
+            }
+    }
+}
+
+static tome_status write_block(tome_pack_writer *w, const char *text, size_t n,
+                               const int32_t *ids, size_t n_ids, uint64_t *text_off, uint64_t *tok_off,
+                               char *tail, size_t *tail_len)
+{
+    TOME_FORWARD(check_boundary(tail, *tail_len, text, n));
+    TOME_FORWARD(tome_pack_writer_add(w, text, n, ids, n_ids));
+    *text_off += n;
+    *tok_off += n_ids;
+    if (n) {
+        size_t k = n < 64 ? n : 64;
+        memcpy(tail, text + n - k, k);
+        *tail_len = k;
+    }
+    return TOME_OK;
+}
+
+tome_status tome_pack_build(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
+                            const char *out_path, tome_pack_stats *stats)
+{
+    if (!opts || !opts->tok || !out_path || (!sources && n_sources))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "tome_pack_build: missing tokenizer, sources or output path");
+    if (opts->format > TOME_PACK_PLAIN) return tome_set_error(TOME_ERR_INVALID_ARG, "unknown pack format %d", opts->format);
+    double t0 = tome_now();
+    builder b = {0};
+    b.o = opts;
+    b.fmt = (uint32_t)opts->format;
+    pthread_mutex_init(&b.mu, NULL);
+    tome_status st = TOME_OK;
+    tome_pack_entry *es = NULL;
+    size_t *by_path = NULL;
+    item **work = NULL, **items = NULL;
+    block *blocks = NULL;
+    tome_pack_writer *w = NULL;
+    tome_buf env_open = {0}, env_close = {0}, tree = {0};
+    size_t n = 0;
+
+    progress(&b, "scan", 0, 0, 1);
+    if ((st = scan_sources(&b, sources, n_sources))) goto out;
+    /* prepare every readable disk item */
+    size_t n_disk = b.n, n_work = 0;
+    work = malloc((n_disk ? n_disk : 1) * sizeof *work);
+    if (!work) {
+        st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n_disk; i++)
+        if (!b.items[i]->skip) work[n_work++] = b.items[i];
+    progress(&b, "read", 0, n_work, 1);
+    prep_ctx pc = {&b, work, n_work};
+    if ((st = tome_parallel_for(n_work, opts->n_threads, prepare_one, &pc))) goto out;
+    progress(&b, "read", n_work, n_work, 1);
+
+    /* order: drop expanded containers, tier + path */
+    items = malloc((b.n ? b.n : 1) * sizeof *items);
+    if (!items) {
+        st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < b.n; i++) {
+        item *it = b.items[i];
+        if (it->container) continue;
+        it->tier = path_tier(it->path, opts->priority);
+        items[n++] = it;
+    }
+    qsort(items, n, sizeof *items, cmp_items);
+    for (size_t i = 1; i < n; i++) /* same display path twice (two sources): keep the first */
+        if (!strcmp(items[i]->path, items[i - 1]->path) && items[i]->tier == items[i - 1]->tier && items[i]->ok) {
+            items[i]->ok = 0;
+            free(items[i]->skip);
+            items[i]->skip = strdup("duplicate path");
+        }
+    es = calloc(n ? n : 1, sizeof *es);
+    by_path = malloc((n ? n : 1) * sizeof *by_path);
+    if (!es || !by_path) {
+        st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        by_path[i] = i;
+        es[i].path = items[i]->path; /* borrowed until set_entry below */
+        es[i].reason = items[i]->skip;
+    }
+    qsort_r(by_path, n, sizeof *by_path, cmp_paths, items);
+    if ((st = tome_pack_render_open(&env_open, b.fmt, n))) goto out;
+    if ((st = tome_pack_render_close(&env_close, b.fmt))) goto out;
+    if ((st = plan(&b, items, n, es, by_path, &env_open, &env_close, &tree))) goto out;
+    for (size_t i = 0; i < n; i++) { /* release ids that will not be written */
+        item *it = items[i];
+        if (it->status != TOME_FILE_FULL) tome_tokens_free(&it->full);
+        if (it->status != TOME_FILE_OUTLINE) tome_tokens_free(&it->outl);
+        es[i].path = NULL;
+        es[i].reason = NULL;
+        if ((st = set_entry(&es[i], it))) goto out;
+    }
+
+    /* emit */
+    if ((st = tome_pack_writer_open(out_path, opts->zstd_level, 0, &w))) goto out;
+    uint64_t text_off = 0, tok_off = 0;
+    char tail[64];
+    size_t tail_len = 0;
+    {
+        tome_tokens_t t = {0};
+        tome_buf hdr = {0};
+        st = tome_buf_append(&hdr, env_open.data, env_open.len);
+        if (!st) st = tome_buf_append(&hdr, tree.data, tree.len);
+        if (!st) st = encode_block(&b, &hdr, &t);
+        if (!st) st = write_block(w, hdr.data, hdr.len, t.ids, t.n, &text_off, &tok_off, tail, &tail_len);
+        tome_tokens_free(&t);
+        tome_buf_free(&hdr);
+        if (st) goto out;
+    }
+    blocks = calloc(EMIT_BATCH, sizeof *blocks);
+    if (!blocks) {
+        st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t s = 0; s < n; s += EMIT_BATCH) {
+        size_t cnt = n - s < EMIT_BATCH ? n - s : EMIT_BATCH;
+        emit_ctx ec = {&b, items + s, blocks};
+        st = tome_parallel_for(cnt, opts->n_threads, emit_one, &ec);
+        for (size_t k = 0; k < cnt && !st; k++) {
+            block *bl = &blocks[k];
+            tome_pack_entry *e = &es[s + k];
+            item *it = items[s + k];
+            e->text_offset = text_off;
+            e->tok_start = tok_off;
+            if (bl->changed) {
+                e->status = TOME_FILE_SKIPPED;
+                free(e->reason);
+                e->reason = strdup(bl->changed);
+                if (!e->reason) st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+                continue;
+            }
+            if (!bl->use) continue;
+            st = write_block(w, bl->text.data, bl->text.len, bl->use->ids, bl->use->n, &text_off, &tok_off, tail,
+                             &tail_len);
+            if (st) break;
+            e->text_len = bl->text.len;
+            e->tok_count = bl->use->n;
+            e->runs = bl->runs;
+            e->n_runs = bl->n_runs;
+            e->line_off = bl->line_off;
+            e->line_tok = bl->line_tok;
+            e->n_rlines = bl->n_rlines;
+            bl->runs = NULL;
+            bl->line_off = bl->line_tok = NULL;
+            /* free the ids as soon as they are written */
+            tome_tokens_free(&it->full);
+            tome_tokens_free(&it->outl);
+            tome_tokens_free(&it->alias);
+        }
+        for (size_t k = 0; k < cnt; k++) block_clear(&blocks[k]);
+        progress(&b, "write", s + cnt, n, 0);
+        if (st) goto out;
+    }
+    {
+        tome_tokens_t t = {0};
+        st = encode_block(&b, &env_close, &t);
+        if (!st) st = write_block(w, env_close.data, env_close.len, t.ids, t.n, &text_off, &tok_off, tail,
+                                  &tail_len);
+        tome_tokens_free(&t);
+        if (st) goto out;
+    }
+    progress(&b, "write", n, n, 1);
+    {
+        tome_pack_meta meta = {b.fmt, (uint32_t)(opts->line_numbers != 0),
+                               opts->budget ? opts->budget : TOME_PACK_DEFAULT_BUDGET};
+        char th[33];
+        tome_tokenizer_hash(opts->tok, th);
+        uint64_t pack_bytes = 0;
+        st = tome_pack_writer_finish(w, &meta, es, n, th, &pack_bytes);
+        w = NULL;
+        if (st) goto out;
+        if (stats) {
+            memset(stats, 0, sizeof *stats);
+            stats->n_files = n;
+            for (size_t i = 0; i < n; i++) {
+                switch (es[i].status) {
+                case TOME_FILE_FULL: stats->n_full++; break;
+                case TOME_FILE_OUTLINE: stats->n_outline++; break;
+                case TOME_FILE_LISTED: stats->n_listed++; break;
+                case TOME_FILE_ALIAS: stats->n_alias++; break;
+                default: stats->n_skipped++;
+                }
+                stats->n_redactions += es[i].n_redact;
+            }
+            stats->n_tokens = tok_off;
+            stats->n_text_bytes = text_off;
+            stats->bytes_read = b.bytes_read;
+            stats->pack_bytes = pack_bytes;
+            stats->seconds = tome_now() - t0;
+        }
+    }
+out:
+    if (st) st = tome_error_prefix(st, "pack %s", out_path);
+    tome_pack_writer_abort(w);
+    if (blocks)
+        for (size_t k = 0; k < EMIT_BATCH; k++) block_clear(&blocks[k]);
+    free(blocks);
+    if (es)
+        for (size_t i = 0; i < n; i++) {
+            if (!es[i].encoding) { /* not yet owned (error before set_entry) */
+                es[i].path = NULL;
+                es[i].reason = NULL;
+            }
+            tome_pack_entry_clear(&es[i]);
+        }
+    free(es);
+    free(by_path);
+    free(work);
+    free(items);
+    for (size_t i = 0; i < b.n; i++) item_free(b.items[i]);
+    free(b.items);
+    tome_buf_free(&env_open);
+    tome_buf_free(&env_close);
+    tome_buf_free(&tree);
+    pthread_mutex_destroy(&b.mu);
+    return st;
+}

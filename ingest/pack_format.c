@@ -1,0 +1,960 @@
+/*
+ * ingest/pack_format.c — the .tpk file: writer and validating reader.
+ *
+ * Layout (all integers little-endian; docs/pack-format.md is the reference):
+ *
+ *   [header 128 bytes][section table 40 bytes x n][TEXT][IDS][MANIFEST]
+ *
+ *   header:  0 magic "TOMEPACK" | 8 u32 version | 12 u32 header_size
+ *           16 u32 n_sections   | 20 u32 flags  | 24 u64 n_tokens
+ *           32 u64 n_text_bytes | 40 u64 n_files | 48 u8[16] content hash
+ *           64 char[32] tokenizer hash (hex) | 96 u64 file size
+ *          104 u8[16] zero | 120 u64 XXH3-64 of bytes [0,120) + section table
+ *   section: u32 id | u32 codec (1 = zstd) | u64 offset | u64 stored size
+ *            | u64 raw size | u64 XXH3-64 of the stored bytes
+ *
+ * Writer: the header is a placeholder until finish(). TEXT is streamed
+ * through a zstd compressor straight into the (temporary) output file; IDS
+ * are compressed into memory at the same time (about 2 bytes per token) and
+ * appended after TEXT; MANIFEST is serialised into memory, compressed, and
+ * appended; then the header is written at offset 0 and the file committed
+ * with tome_atomic_commit (fsync + rename). Memory: the compressed ids plus
+ * the manifest; never the whole text.
+ *
+ * Reader: maps the file, checks magic/version/sizes, the header checksum,
+ * each section's bounds and checksum, decompresses and parses the manifest
+ * with bounds checks on every field. TEXT and IDS are decompressed on first
+ * use. Every error names the file and the section.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "ingest/ingest_impl.h"
+#include "ingest/pack_impl.h"
+
+#define HDR_SIZE 128u
+#define SEC_SIZE 40u
+#define N_SECTIONS 3u
+enum { SEC_TEXT = 1, SEC_IDS = 2, SEC_MANIFEST = 3 };
+static const char *const g_sec_names[] = {"?", "text", "ids", "manifest"};
+
+/* ------------------------------------------------------------ little-endian helpers */
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+void tome_pack_entry_clear(tome_pack_entry *e)
+{
+    if (!e) return;
+    free(e->path);
+    free(e->reason);
+    free(e->encoding);
+    free(e->redact_lines);
+    for (uint32_t i = 0; i < e->n_redact && e->redact_kinds; i++) free(e->redact_kinds[i]);
+    free(e->redact_kinds);
+    free(e->runs);
+    free(e->line_off);
+    free(e->line_tok);
+    free(e->anchors);
+    memset(e, 0, sizeof *e);
+}
+
+const char *tome_file_status_name(tome_file_status s)
+{
+    switch (s) {
+    case TOME_FILE_FULL: return "full";
+    case TOME_FILE_OUTLINE: return "outline";
+    case TOME_FILE_LISTED: return "listed";
+    case TOME_FILE_ALIAS: return "alias";
+    case TOME_FILE_SKIPPED: return "skipped";
+    }
+    return "?";
+}
+
+/* ------------------------------------------------------------ varint manifest */
+static tome_status put_var(tome_buf *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        uint8_t c = v & 0x7f;
+        v >>= 7;
+        tmp[n++] = (uint8_t)(c | (v ? 0x80 : 0));
+    } while (v);
+    return tome_buf_append(b, tmp, n);
+}
+static tome_status put_str(tome_buf *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    TOME_FORWARD(put_var(b, n));
+    return tome_buf_append(b, s ? s : "", n);
+}
+
+static tome_status manifest_serialize(const tome_pack_meta *meta, const tome_pack_entry *es, size_t n,
+                                      tome_buf *b)
+{
+    TOME_FORWARD(put_var(b, meta->format));
+    TOME_FORWARD(put_var(b, meta->line_numbers));
+    TOME_FORWARD(put_var(b, meta->budget));
+    TOME_FORWARD(put_var(b, n));
+    for (size_t i = 0; i < n; i++) {
+        const tome_pack_entry *e = &es[i];
+        TOME_FORWARD(put_str(b, e->path));
+        TOME_FORWARD(put_var(b, e->status));
+        TOME_FORWARD(put_str(b, e->reason));
+        TOME_FORWARD(put_var(b, (uint64_t)(e->alias_of + 1)));
+        uint64_t nums[] = {e->size, e->n_lines, e->text_offset, e->text_len, e->tok_start, e->tok_count,
+                           e->full_tokens};
+        for (size_t k = 0; k < TOME_ARRAY_LEN(nums); k++) TOME_FORWARD(put_var(b, nums[k]));
+        TOME_FORWARD(put_str(b, e->encoding));
+        TOME_FORWARD(tome_buf_append(b, e->hash, 16));
+        TOME_FORWARD(put_var(b, e->n_redact));
+        for (uint32_t k = 0; k < e->n_redact; k++) {
+            TOME_FORWARD(put_var(b, e->redact_lines[k]));
+            TOME_FORWARD(put_str(b, e->redact_kinds[k]));
+        }
+        TOME_FORWARD(put_var(b, e->n_runs));
+        for (uint32_t k = 0; k < e->n_runs; k++) {
+            TOME_FORWARD(put_var(b, e->runs[k].rline));
+            TOME_FORWARD(put_var(b, e->runs[k].oline));
+            TOME_FORWARD(put_var(b, e->runs[k].count));
+            TOME_FORWARD(put_var(b, e->runs[k].prefix));
+        }
+        TOME_FORWARD(put_var(b, e->n_rlines));
+        for (uint32_t k = 0; k < e->n_rlines; k++) {
+            TOME_FORWARD(put_var(b, k ? e->line_off[k] - e->line_off[k - 1] : e->line_off[k]));
+            TOME_FORWARD(put_var(b, k ? e->line_tok[k] - e->line_tok[k - 1] : e->line_tok[k]));
+        }
+        TOME_FORWARD(put_var(b, e->n_anchors));
+        for (uint32_t k = 0; k < e->n_anchors; k++) {
+            TOME_FORWARD(put_var(b, e->anchors[k].oline));
+            TOME_FORWARD(put_var(b, e->anchors[k].kind));
+            TOME_FORWARD(put_var(b, e->anchors[k].number));
+        }
+    }
+    return TOME_OK;
+}
+
+typedef struct rd {
+    const uint8_t *p, *end, *start;
+    const char *file;
+} rd;
+
+static tome_status rd_fail(const rd *r, const char *what)
+{
+    return tome_set_error(TOME_ERR_FORMAT, "%s: section manifest: %s at byte %zu", r->file, what,
+                          (size_t)(r->p - r->start));
+}
+static tome_status get_var(rd *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end) return rd_fail(r, "truncated varint");
+        uint8_t c = *r->p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return TOME_OK;
+        }
+    }
+    return rd_fail(r, "overlong varint");
+}
+static tome_status get_var32(rd *r, uint32_t *out)
+{
+    uint64_t v;
+    TOME_FORWARD(get_var(r, &v));
+    if (v > UINT32_MAX) return rd_fail(r, "value out of range");
+    *out = (uint32_t)v;
+    return TOME_OK;
+}
+static tome_status get_str(rd *r, char **out)
+{
+    uint64_t n;
+    TOME_FORWARD(get_var(r, &n));
+    if (n > (uint64_t)(r->end - r->p)) return rd_fail(r, "string past end");
+    char *s = malloc(n + 1);
+    if (!s) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory", r->file);
+    memcpy(s, r->p, n);
+    s[n] = 0;
+    r->p += n;
+    *out = s;
+    return TOME_OK;
+}
+
+/* Allocates count elements of size sz after checking that at least
+ * count * min_bytes bytes remain (so a corrupt count cannot allocate much). */
+static tome_status rd_alloc(rd *r, uint64_t count, size_t sz, size_t min_bytes, void **out)
+{
+    if (count > (uint64_t)(r->end - r->p) / (min_bytes ? min_bytes : 1)) return rd_fail(r, "count past end");
+    *out = NULL;
+    if (!count) return TOME_OK;
+    *out = calloc(count, sz);
+    if (!*out) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory", r->file);
+    return TOME_OK;
+}
+
+static tome_status manifest_parse_entry(rd *r, tome_pack_entry *e, size_t idx, size_t n_entries,
+                                        uint64_t n_tokens, uint64_t n_text)
+{
+    uint64_t v;
+    TOME_FORWARD(get_str(r, &e->path));
+    TOME_FORWARD(get_var32(r, &e->status));
+    if (e->status > TOME_FILE_SKIPPED) return rd_fail(r, "bad file status");
+    TOME_FORWARD(get_str(r, &e->reason));
+    TOME_FORWARD(get_var(r, &v));
+    if (v > n_entries) return rd_fail(r, "alias index out of range");
+    e->alias_of = (int64_t)v - 1;
+    if ((e->status == TOME_FILE_ALIAS) != (e->alias_of >= 0) || e->alias_of == (int64_t)idx)
+        return rd_fail(r, "bad alias");
+    uint64_t *nums[] = {&e->size, &e->n_lines, &e->text_offset, &e->text_len, &e->tok_start, &e->tok_count,
+                        &e->full_tokens};
+    for (size_t k = 0; k < TOME_ARRAY_LEN(nums); k++) TOME_FORWARD(get_var(r, nums[k]));
+    if (e->text_offset > n_text || e->text_len > n_text - e->text_offset) return rd_fail(r, "text range out of bounds");
+    if (e->tok_start > n_tokens || e->tok_count > n_tokens - e->tok_start) return rd_fail(r, "token range out of bounds");
+    TOME_FORWARD(get_str(r, &e->encoding));
+    if (r->end - r->p < 16) return rd_fail(r, "truncated hash");
+    memcpy(e->hash, r->p, 16);
+    r->p += 16;
+    TOME_FORWARD(get_var(r, &v));
+    void *tmp;
+    TOME_FORWARD(rd_alloc(r, v, sizeof(uint32_t), 2, &tmp));
+    e->redact_lines = tmp;
+    TOME_FORWARD(rd_alloc(r, v, sizeof(char *), 2, &tmp));
+    e->redact_kinds = tmp;
+    e->n_redact = (uint32_t)v;
+    for (uint32_t k = 0; k < e->n_redact; k++) {
+        TOME_FORWARD(get_var32(r, &e->redact_lines[k]));
+        TOME_FORWARD(get_str(r, &e->redact_kinds[k]));
+    }
+    TOME_FORWARD(get_var(r, &v));
+    TOME_FORWARD(rd_alloc(r, v, sizeof(tome_pack_run), 4, &tmp));
+    e->runs = tmp;
+    e->n_runs = (uint32_t)v;
+    for (uint32_t k = 0; k < e->n_runs; k++) {
+        TOME_FORWARD(get_var32(r, &e->runs[k].rline));
+        TOME_FORWARD(get_var32(r, &e->runs[k].oline));
+        TOME_FORWARD(get_var32(r, &e->runs[k].count));
+        TOME_FORWARD(get_var32(r, &e->runs[k].prefix));
+    }
+    TOME_FORWARD(get_var(r, &v));
+    TOME_FORWARD(rd_alloc(r, v, sizeof(uint32_t), 2, &tmp));
+    e->line_off = tmp;
+    TOME_FORWARD(rd_alloc(r, v, sizeof(uint32_t), 2, &tmp));
+    e->line_tok = tmp;
+    e->n_rlines = (uint32_t)v;
+    uint64_t off = 0, tok = 0;
+    for (uint32_t k = 0; k < e->n_rlines; k++) {
+        uint64_t d1, d2;
+        TOME_FORWARD(get_var(r, &d1));
+        TOME_FORWARD(get_var(r, &d2));
+        off += d1;
+        tok += d2;
+        if (off > e->text_len || (k && off <= e->line_off[k - 1]) || (e->text_len && off >= e->text_len))
+            return rd_fail(r, "line offset out of range");
+        if (tok > e->tok_count) return rd_fail(r, "line token out of range");
+        e->line_off[k] = (uint32_t)off;
+        e->line_tok[k] = (uint32_t)tok;
+    }
+    for (uint32_t k = 0; k < e->n_runs; k++) {
+        const tome_pack_run *ru = &e->runs[k];
+        if ((uint64_t)ru->rline + ru->count > e->n_rlines || ru->oline == 0 ||
+            (uint64_t)ru->oline + ru->count - 1 > e->n_lines || (k && ru->rline < e->runs[k - 1].rline + e->runs[k - 1].count))
+            return rd_fail(r, "line run out of range");
+    }
+    TOME_FORWARD(get_var(r, &v));
+    TOME_FORWARD(rd_alloc(r, v, sizeof(tome_pack_anchor), 3, &tmp));
+    e->anchors = tmp;
+    e->n_anchors = (uint32_t)v;
+    for (uint32_t k = 0; k < e->n_anchors; k++) {
+        TOME_FORWARD(get_var32(r, &e->anchors[k].oline));
+        TOME_FORWARD(get_var32(r, &e->anchors[k].kind));
+        TOME_FORWARD(get_var32(r, &e->anchors[k].number));
+        if (k && e->anchors[k].oline < e->anchors[k - 1].oline) return rd_fail(r, "anchors out of order");
+    }
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ writer */
+struct tome_pack_writer {
+    tome_atomic_file *af;
+    ZSTD_CCtx *ctext, *cids;
+    XXH3_state_t *text_sum;
+    tome_buf ids_z;       /* compressed ids */
+    XXH3_state_t *content; /* XXH3-128 over raw ids + raw manifest */
+    uint64_t text_stored, text_raw, n_ids;
+    uint8_t outbuf[1 << 16];
+};
+
+static tome_status zerr(size_t rc, const char *what)
+{
+    return tome_set_error(TOME_ERR_INTERNAL, "zstd %s: %s", what, ZSTD_getErrorName(rc));
+}
+
+tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_threads, tome_pack_writer **out)
+{
+    *out = NULL;
+    tome_pack_writer *w = calloc(1, sizeof *w);
+    if (!w) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    tome_status st = tome_atomic_open(out_path, &w->af);
+    if (st) {
+        free(w);
+        return st;
+    }
+    w->ctext = ZSTD_createCCtx();
+    w->cids = ZSTD_createCCtx();
+    w->text_sum = XXH3_createState();
+    w->content = XXH3_createState();
+    if (!w->ctext || !w->cids || !w->text_sum || !w->content) {
+        tome_pack_writer_abort(w);
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    }
+    XXH3_64bits_reset(w->text_sum);
+    XXH3_128bits_reset(w->content);
+    int lvl = zstd_level > 0 ? zstd_level : 3;
+    ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_compressionLevel, lvl);
+    ZSTD_CCtx_setParameter(w->cids, ZSTD_c_compressionLevel, lvl);
+    if (n_threads > 1) ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_nbWorkers, n_threads); /* ignored if unsupported */
+    uint8_t zero[HDR_SIZE + SEC_SIZE * N_SECTIONS];
+    memset(zero, 0, sizeof zero);
+    st = tome_atomic_write(w->af, zero, sizeof zero);
+    if (st) {
+        tome_pack_writer_abort(w);
+        return st;
+    }
+    *out = w;
+    return TOME_OK;
+}
+
+static tome_status stream_text(tome_pack_writer *w, const void *src, size_t n, ZSTD_EndDirective end)
+{
+    ZSTD_inBuffer in = {src, n, 0};
+    for (;;) {
+        ZSTD_outBuffer o = {w->outbuf, sizeof w->outbuf, 0};
+        size_t rem = ZSTD_compressStream2(w->ctext, &o, &in, end);
+        if (ZSTD_isError(rem)) return zerr(rem, "text");
+        if (o.pos) {
+            TOME_FORWARD(tome_atomic_write(w->af, w->outbuf, o.pos));
+            XXH3_64bits_update(w->text_sum, w->outbuf, o.pos);
+            w->text_stored += o.pos;
+        }
+        if (end == ZSTD_e_end ? rem == 0 : in.pos == in.size) return TOME_OK;
+    }
+}
+
+static tome_status stream_ids(tome_pack_writer *w, const void *src, size_t n, ZSTD_EndDirective end)
+{
+    ZSTD_inBuffer in = {src, n, 0};
+    for (;;) {
+        TOME_FORWARD(tome_buf_reserve(&w->ids_z, ZSTD_CStreamOutSize()));
+        ZSTD_outBuffer o = {w->ids_z.data + w->ids_z.len, w->ids_z.cap - w->ids_z.len, 0};
+        size_t rem = ZSTD_compressStream2(w->cids, &o, &in, end);
+        if (ZSTD_isError(rem)) return zerr(rem, "ids");
+        w->ids_z.len += o.pos;
+        if (end == ZSTD_e_end ? rem == 0 : in.pos == in.size) return TOME_OK;
+    }
+}
+
+tome_status tome_pack_writer_add(tome_pack_writer *w, const char *text, size_t n_text, const int32_t *ids,
+                                 size_t n_ids)
+{
+    if (n_text) TOME_FORWARD(stream_text(w, text, n_text, ZSTD_e_continue));
+    w->text_raw += n_text;
+    uint8_t le[4096];
+    for (size_t i = 0; i < n_ids;) {
+        size_t k = 0;
+        for (; i < n_ids && k + 4 <= sizeof le; i++, k += 4) put_u32(le + k, (uint32_t)ids[i]);
+        XXH3_128bits_update(w->content, le, k);
+        TOME_FORWARD(stream_ids(w, le, k, ZSTD_e_continue));
+    }
+    w->n_ids += n_ids;
+    return TOME_OK;
+}
+
+void tome_pack_writer_abort(tome_pack_writer *w)
+{
+    if (!w) return;
+    tome_atomic_abort(w->af);
+    ZSTD_freeCCtx(w->ctext);
+    ZSTD_freeCCtx(w->cids);
+    XXH3_freeState(w->text_sum);
+    XXH3_freeState(w->content);
+    tome_buf_free(&w->ids_z);
+    free(w);
+}
+
+tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *meta,
+                                    const tome_pack_entry *entries, size_t n_entries,
+                                    const char tokenizer_hash[33], uint64_t *pack_bytes)
+{
+    tome_buf man = {0}, manz = {0};
+    tome_status st = stream_text(w, "", 0, ZSTD_e_end);
+    if (!st) st = stream_ids(w, "", 0, ZSTD_e_end);
+    if (!st) st = manifest_serialize(meta, entries, n_entries, &man);
+    if (!st) st = tome_buf_reserve(&manz, ZSTD_compressBound(man.len));
+    if (!st) {
+        size_t zn = ZSTD_compress(manz.data, manz.cap, man.data ? man.data : "", man.len, 3);
+        if (ZSTD_isError(zn)) st = zerr(zn, "manifest");
+        else manz.len = zn;
+    }
+    if (st) goto fail;
+    XXH3_128bits_update(w->content, man.data ? man.data : "", man.len);
+
+    uint8_t hdr[HDR_SIZE + SEC_SIZE * N_SECTIONS];
+    memset(hdr, 0, sizeof hdr);
+    uint64_t off = sizeof hdr;
+    struct {
+        uint32_t id;
+        uint64_t stored, raw, sum;
+    } secs[N_SECTIONS] = {
+        {SEC_TEXT, w->text_stored, w->text_raw, XXH3_64bits_digest(w->text_sum)},
+        {SEC_IDS, w->ids_z.len, w->n_ids * 4, XXH3_64bits(w->ids_z.data ? w->ids_z.data : "", w->ids_z.len)},
+        {SEC_MANIFEST, manz.len, man.len, XXH3_64bits(manz.data ? manz.data : "", manz.len)},
+    };
+    for (uint32_t i = 0; i < N_SECTIONS; i++) {
+        uint8_t *s = hdr + HDR_SIZE + SEC_SIZE * i;
+        put_u32(s, secs[i].id);
+        put_u32(s + 4, 1);
+        put_u64(s + 8, off);
+        put_u64(s + 16, secs[i].stored);
+        put_u64(s + 24, secs[i].raw);
+        put_u64(s + 32, secs[i].sum);
+        off += secs[i].stored;
+    }
+    memcpy(hdr, "TOMEPACK", 8);
+    put_u32(hdr + 8, TOME_PACK_VERSION);
+    put_u32(hdr + 12, (uint32_t)sizeof hdr);
+    put_u32(hdr + 16, N_SECTIONS);
+    put_u32(hdr + 20, 0);
+    put_u64(hdr + 24, w->n_ids);
+    put_u64(hdr + 32, w->text_raw);
+    put_u64(hdr + 40, n_entries);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(w->content));
+    memcpy(hdr + 48, c.digest, 16);
+    memcpy(hdr + 64, tokenizer_hash, 32);
+    put_u64(hdr + 96, off);
+    {
+        XXH3_state_t *hs = XXH3_createState();
+        if (!hs) {
+            st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        XXH3_64bits_reset(hs);
+        XXH3_64bits_update(hs, hdr, 120);
+        XXH3_64bits_update(hs, hdr + HDR_SIZE, SEC_SIZE * N_SECTIONS);
+        put_u64(hdr + 120, XXH3_64bits_digest(hs));
+        XXH3_freeState(hs);
+    }
+    if ((st = tome_atomic_write(w->af, w->ids_z.data, w->ids_z.len))) goto fail;
+    if ((st = tome_atomic_write(w->af, manz.data, manz.len))) goto fail;
+    FILE *fp = tome_atomic_stream(w->af);
+    if (fflush(fp) != 0 || fseeko(fp, 0, SEEK_SET) != 0) {
+        st = tome_set_errno(TOME_ERR_IO, errno, "writing pack header");
+        goto fail;
+    }
+    if ((st = tome_atomic_write(w->af, hdr, sizeof hdr))) goto fail;
+    st = tome_atomic_commit(w->af);
+    w->af = NULL;
+    if (st) goto fail;
+    if (pack_bytes) *pack_bytes = off;
+    tome_buf_free(&man);
+    tome_buf_free(&manz);
+    tome_pack_writer_abort(w);
+    return TOME_OK;
+fail:
+    tome_buf_free(&man);
+    tome_buf_free(&manz);
+    tome_pack_writer_abort(w);
+    return st;
+}
+
+/* ------------------------------------------------------------ reader */
+struct tome_pack {
+    char *path;
+    tome_mmap map;
+    tome_pack_info info;
+    tome_pack_meta meta;
+    struct {
+        uint64_t off, stored, raw;
+    } sec[N_SECTIONS + 1];
+    tome_pack_entry *entries;
+    size_t n_entries;
+    size_t *by_tok;     /* indices of entries with tok_count > 0, by tok_start */
+    size_t n_by_tok;
+    char *text;
+    int32_t *ids;
+};
+
+static void hex16(const uint8_t *h, char out[33])
+{
+    static const char dig[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = dig[h[i] >> 4];
+        out[2 * i + 1] = dig[h[i] & 15];
+    }
+    out[32] = 0;
+}
+
+static tome_status decompress_section(tome_pack_t *p, int id, void *dst, size_t cap)
+{
+    const uint8_t *src = p->map.data + p->sec[id].off;
+    size_t rc = ZSTD_decompress(dst, cap, src, p->sec[id].stored);
+    if (ZSTD_isError(rc))
+        return tome_set_error(TOME_ERR_FORMAT, "%s: section %s: corrupt compressed data (%s)", p->path,
+                              g_sec_names[id], ZSTD_getErrorName(rc));
+    if (rc != p->sec[id].raw)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: section %s: %zu bytes after decompression, header says %llu",
+                              p->path, g_sec_names[id], rc, (unsigned long long)p->sec[id].raw);
+    return TOME_OK;
+}
+
+static int cmp_tok_idx(const void *a, const void *b, void *ctx)
+{
+    const tome_pack_entry *es = ctx;
+    uint64_t x = es[*(const size_t *)a].tok_start, y = es[*(const size_t *)b].tok_start;
+    return x < y ? -1 : x > y;
+}
+
+static tome_status open_checked(tome_pack_t *p)
+{
+    const uint8_t *d = p->map.data;
+    size_t len = p->map.len;
+    const char *f = p->path;
+    if (len < 8 || memcmp(d, "TOMEPACK", 8) != 0)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: not a tome pack (bad magic)", f);
+    if (len < HDR_SIZE)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: header: truncated (%zu bytes)", f, len);
+    uint32_t version = get_u32(d + 8);
+    if (version != TOME_PACK_VERSION)
+        return tome_set_error(TOME_ERR_UNSUPPORTED, "%s: header: pack version %u, this tome reads version %u", f,
+                              version, TOME_PACK_VERSION);
+    uint32_t hsize = get_u32(d + 12), nsec = get_u32(d + 16);
+    if (nsec != N_SECTIONS || hsize != HDR_SIZE + SEC_SIZE * nsec)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: header: bad section count %u / header size %u", f, nsec, hsize);
+    if (len < hsize) return tome_set_error(TOME_ERR_FORMAT, "%s: section table: truncated", f);
+    XXH3_state_t *hs = XXH3_createState();
+    if (!hs) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    XXH3_64bits_reset(hs);
+    XXH3_64bits_update(hs, d, 120);
+    XXH3_64bits_update(hs, d + HDR_SIZE, SEC_SIZE * nsec);
+    uint64_t sum = XXH3_64bits_digest(hs);
+    XXH3_freeState(hs);
+    if (sum != get_u64(d + 120)) return tome_set_error(TOME_ERR_FORMAT, "%s: header: checksum mismatch", f);
+    uint64_t fsize = get_u64(d + 96);
+    if (fsize != len)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: file is %zu bytes, header says %llu (truncated or extended)", f,
+                              len, (unsigned long long)fsize);
+    p->info.version = version;
+    p->info.n_tokens = get_u64(d + 24);
+    p->info.n_text_bytes = get_u64(d + 32);
+    p->info.n_files = get_u64(d + 40);
+    hex16(d + 48, p->info.content_hash);
+    memcpy(p->info.tokenizer_hash, d + 64, 32);
+    p->info.tokenizer_hash[32] = 0;
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *s = d + HDR_SIZE + SEC_SIZE * i;
+        uint32_t id = get_u32(s);
+        if (id != i + 1 || get_u32(s + 4) != 1)
+            return tome_set_error(TOME_ERR_FORMAT, "%s: section table entry %u: unknown section %u or codec", f, i, id);
+        uint64_t off = get_u64(s + 8), stored = get_u64(s + 16), raw = get_u64(s + 24);
+        if (off < hsize || off > len || stored > len - off)
+            return tome_set_error(TOME_ERR_FORMAT, "%s: section %s: range %llu+%llu out of file (%zu bytes)", f,
+                                  g_sec_names[id], (unsigned long long)off, (unsigned long long)stored, len);
+        if (XXH3_64bits(d + off, stored) != get_u64(s + 32))
+            return tome_set_error(TOME_ERR_FORMAT, "%s: section %s: checksum mismatch", f, g_sec_names[id]);
+        p->sec[id].off = off;
+        p->sec[id].stored = stored;
+        p->sec[id].raw = raw;
+    }
+    if (p->sec[SEC_TEXT].raw != p->info.n_text_bytes || p->sec[SEC_IDS].raw != p->info.n_tokens * 4 ||
+        p->info.n_tokens > (uint64_t)1 << 40 || p->sec[SEC_MANIFEST].raw > (uint64_t)1 << 34)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: section sizes disagree with the header", f);
+    /* manifest */
+    size_t mraw = (size_t)p->sec[SEC_MANIFEST].raw;
+    uint8_t *m = malloc(mraw ? mraw : 1);
+    if (!m) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the manifest", f);
+    tome_status st = decompress_section(p, SEC_MANIFEST, m, mraw);
+    if (st) {
+        free(m);
+        return st;
+    }
+    rd r = {m, m + mraw, m, f};
+    uint64_t v, n;
+    if ((st = get_var(&r, &v))) goto out;
+    p->meta.format = (uint32_t)v;
+    if ((st = get_var(&r, &v))) goto out;
+    p->meta.line_numbers = (uint32_t)v;
+    if ((st = get_var(&r, &p->meta.budget))) goto out;
+    if ((st = get_var(&r, &n))) goto out;
+    if (p->meta.format > TOME_PACK_PLAIN) {
+        st = rd_fail(&r, "unknown format");
+        goto out;
+    }
+    if (n != p->info.n_files) {
+        st = rd_fail(&r, "file count disagrees with the header");
+        goto out;
+    }
+    void *tmp;
+    if ((st = rd_alloc(&r, n, sizeof(tome_pack_entry), 16, &tmp))) goto out;
+    p->entries = tmp;
+    for (size_t i = 0; i < n; i++) {
+        p->n_entries = i + 1;
+        if ((st = manifest_parse_entry(&r, &p->entries[i], i, n, p->info.n_tokens, p->info.n_text_bytes))) goto out;
+    }
+    if (r.p != r.end) {
+        st = rd_fail(&r, "trailing bytes");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (p->entries[i].alias_of >= 0 && p->entries[p->entries[i].alias_of].status == TOME_FILE_ALIAS) {
+            st = tome_set_error(TOME_ERR_FORMAT, "%s: section manifest: file %zu aliases an alias", f, i);
+            goto out;
+        }
+    p->by_tok = malloc((n ? n : 1) * sizeof *p->by_tok);
+    if (!p->by_tok) {
+        st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (p->entries[i].tok_count) p->by_tok[p->n_by_tok++] = i;
+    qsort_r(p->by_tok, p->n_by_tok, sizeof *p->by_tok, cmp_tok_idx, p->entries);
+    for (size_t k = 1; k < p->n_by_tok; k++) {
+        const tome_pack_entry *a = &p->entries[p->by_tok[k - 1]], *b = &p->entries[p->by_tok[k]];
+        if (a->tok_start + a->tok_count > b->tok_start) {
+            st = tome_set_error(TOME_ERR_FORMAT, "%s: section manifest: token ranges of files overlap", f);
+            goto out;
+        }
+    }
+    p->info.format = (tome_pack_format)p->meta.format;
+    p->info.budget = p->meta.budget;
+    p->info.line_numbers = (int)p->meta.line_numbers;
+out:
+    free(m);
+    return st;
+}
+
+tome_status tome_pack_open(const char *path, tome_pack_t **out)
+{
+    *out = NULL;
+    tome_pack_t *p = calloc(1, sizeof *p);
+    if (!p) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    p->path = strdup(path);
+    if (!p->path) {
+        free(p);
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    }
+    tome_status st = tome_mmap_open(path, &p->map);
+    if (!st) st = open_checked(p);
+    if (st) {
+        tome_pack_free(p);
+        return st;
+    }
+    *out = p;
+    return TOME_OK;
+}
+
+void tome_pack_free(tome_pack_t *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->n_entries; i++) tome_pack_entry_clear(&p->entries[i]);
+    free(p->entries);
+    free(p->by_tok);
+    free(p->text);
+    free(p->ids);
+    tome_mmap_close(&p->map);
+    free(p->path);
+    free(p);
+}
+
+void tome_pack_get_info(const tome_pack_t *p, tome_pack_info *out) { *out = p->info; }
+size_t tome_pack_n_files(const tome_pack_t *p) { return p->n_entries; }
+
+tome_status tome_pack_get_file(const tome_pack_t *p, size_t i, tome_pack_file *out)
+{
+    if (i >= p->n_entries) return tome_set_error(TOME_ERR_NOT_FOUND, "%s: no file %zu", p->path, i);
+    const tome_pack_entry *e = &p->entries[i];
+    memset(out, 0, sizeof *out);
+    out->path = e->path;
+    out->status = (tome_file_status)e->status;
+    out->reason = e->reason;
+    out->alias_of = e->alias_of;
+    out->size = e->size;
+    out->n_lines = e->n_lines;
+    out->text_offset = e->text_offset;
+    out->text_len = e->text_len;
+    out->tok_start = e->tok_start;
+    out->tok_count = e->tok_count;
+    out->full_tokens = e->full_tokens;
+    out->n_redactions = e->n_redact;
+    out->encoding = e->encoding;
+    if (e->status == TOME_FILE_SKIPPED) out->content_hash[0] = 0;
+    else hex16(e->hash, out->content_hash);
+    return TOME_OK;
+}
+
+tome_status tome_pack_get_redactions(const tome_pack_t *p, size_t i, size_t *n, const uint32_t **lines,
+                                     const char *const **kinds)
+{
+    if (i >= p->n_entries) return tome_set_error(TOME_ERR_NOT_FOUND, "%s: no file %zu", p->path, i);
+    *n = p->entries[i].n_redact;
+    *lines = p->entries[i].redact_lines;
+    *kinds = (const char *const *)p->entries[i].redact_kinds;
+    return TOME_OK;
+}
+
+tome_status tome_pack_text(tome_pack_t *p, const char **text, size_t *len)
+{
+    if (!p->text) {
+        size_t n = (size_t)p->info.n_text_bytes;
+        char *t = malloc(n + 1);
+        if (!t) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for %zu bytes of text", p->path, n);
+        tome_status st = decompress_section(p, SEC_TEXT, t, n);
+        if (st) {
+            free(t);
+            return st;
+        }
+        t[n] = 0;
+        for (size_t i = 0; i < p->n_entries; i++) {
+            const tome_pack_entry *e = &p->entries[i];
+            if (e->text_len && (e->text_len && t[e->text_offset + e->text_len - 1] != '\n')) {
+                free(t);
+                return tome_set_error(TOME_ERR_FORMAT, "%s: section text: block of file %zu does not end a line",
+                                      p->path, i);
+            }
+        }
+        p->text = t;
+    }
+    *text = p->text;
+    *len = (size_t)p->info.n_text_bytes;
+    return TOME_OK;
+}
+
+tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
+{
+    if (!p->ids) {
+        size_t nt = (size_t)p->info.n_tokens;
+        uint8_t *raw = malloc(nt * 4 + 1);
+        if (!raw) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for %zu ids", p->path, nt);
+        tome_status st = decompress_section(p, SEC_IDS, raw, nt * 4);
+        if (st) {
+            free(raw);
+            return st;
+        }
+        int32_t *v = (int32_t *)(void *)raw;
+        for (size_t i = 0; i < nt; i++) v[i] = (int32_t)get_u32(raw + 4 * i); /* in place: same width */
+        p->ids = v;
+    }
+    *ids = p->ids;
+    *n = (size_t)p->info.n_tokens;
+    return TOME_OK;
+}
+
+/* ------------------------------------------------------------ locate / cite */
+static const tome_pack_run *run_of_rline(const tome_pack_entry *e, uint32_t r)
+{
+    for (uint32_t k = 0; k < e->n_runs; k++)
+        if (r >= e->runs[k].rline && r < e->runs[k].rline + e->runs[k].count) return &e->runs[k];
+    return NULL;
+}
+
+static void anchor_of(const tome_pack_entry *e, uint32_t oline, uint32_t kind_filter, tome_pack_loc *loc)
+{
+    for (uint32_t k = 0; k < e->n_anchors; k++) {
+        if (e->anchors[k].oline > oline) break;
+        if (!kind_filter || e->anchors[k].kind == kind_filter) {
+            loc->anchor_kind = e->anchors[k].kind;
+            loc->anchor_number = e->anchors[k].number;
+        }
+    }
+}
+
+tome_status tome_pack_locate(const tome_pack_t *p, uint64_t tok, tome_pack_loc *out)
+{
+    memset(out, 0, sizeof *out);
+    out->file = -1;
+    if (tok >= p->info.n_tokens)
+        return tome_set_error(TOME_ERR_NOT_FOUND, "%s: token %llu is past the end (%llu tokens)", p->path,
+                              (unsigned long long)tok, (unsigned long long)p->info.n_tokens);
+    size_t lo = 0, hi = p->n_by_tok;
+    while (lo < hi) { /* first entry with tok_start > tok */
+        size_t mid = (lo + hi) / 2;
+        if (p->entries[p->by_tok[mid]].tok_start <= tok) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return TOME_OK;
+    size_t idx = p->by_tok[lo - 1];
+    const tome_pack_entry *e = &p->entries[idx];
+    if (tok >= e->tok_start + e->tok_count) return TOME_OK;
+    out->file = (int64_t)idx;
+    uint32_t rel = (uint32_t)(tok - e->tok_start);
+    uint32_t l = 0, h = e->n_rlines; /* last rendered line with line_tok <= rel */
+    while (l < h) {
+        uint32_t mid = l + (h - l) / 2;
+        if (e->line_tok[mid] <= rel) l = mid + 1;
+        else h = mid;
+    }
+    if (l == 0) return TOME_OK;
+    const tome_pack_run *ru = run_of_rline(e, l - 1);
+    if (ru) {
+        out->line = ru->oline + (l - 1 - ru->rline);
+        anchor_of(e, out->line, 0, out);
+    }
+    return TOME_OK;
+}
+
+tome_status tome_pack_format_loc(const tome_pack_t *p, const tome_pack_loc *loc, char **out)
+{
+    *out = NULL;
+    tome_buf b = {0};
+    tome_status st = TOME_OK;
+    if (loc->file < 0 || (size_t)loc->file >= p->n_entries) {
+        st = tome_buf_appendf(&b, "(pack)");
+    } else {
+        const tome_pack_entry *e = &p->entries[loc->file];
+        st = tome_path_escape(e->path, &b);
+        if (!st && loc->line) {
+            tome_pack_loc a = *loc;
+            a.anchor_kind = 0;
+            anchor_of(e, loc->line, TOME_ANCHOR_PAGE, &a);
+            if (a.anchor_kind == TOME_ANCHOR_PAGE) st = tome_buf_appendf(&b, "#page=%u", a.anchor_number);
+            if (!st) st = tome_buf_appendf(&b, ":%u", loc->line);
+        }
+    }
+    if (!st && !b.data) st = tome_buf_append(&b, "", 0);
+    if (st) {
+        tome_buf_free(&b);
+        return st;
+    }
+    *out = b.data;
+    return TOME_OK;
+}
+
+static int parse_u32(const char *s, const char *end, uint32_t *out)
+{
+    if (s >= end) return -1;
+    uint64_t v = 0;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > UINT32_MAX) return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Finds an entry whose raw or escaped path equals path[0..n). */
+static int64_t find_path(const tome_pack_t *p, const char *path, size_t n)
+{
+    for (size_t i = 0; i < p->n_entries; i++)
+        if (strlen(p->entries[i].path) == n && !memcmp(p->entries[i].path, path, n)) return (int64_t)i;
+    for (size_t i = 0; i < p->n_entries; i++) {
+        tome_buf b = {0};
+        int hit = !tome_path_escape(p->entries[i].path, &b) && b.len == n && !memcmp(b.data, path, n);
+        tome_buf_free(&b);
+        if (hit) return (int64_t)i;
+    }
+    return -1;
+}
+
+tome_status tome_pack_cite(tome_pack_t *p, const char *cit, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    const char *colon = strrchr(cit, ':');
+    if (!colon || colon == cit)
+        return tome_set_error(TOME_ERR_INVALID_ARG, "citation '%s': expected path:line or path:first-last", cit);
+    const char *dash = strchr(colon + 1, '-');
+    uint32_t first, last;
+    if (parse_u32(colon + 1, dash ? dash : colon + strlen(colon), &first) ||
+        (dash ? parse_u32(dash + 1, dash + strlen(dash), &last) : (last = first, 0)) || first == 0 || last < first)
+        return tome_set_error(TOME_ERR_INVALID_ARG, "citation '%s': bad line range", cit);
+    size_t plen = (size_t)(colon - cit);
+    int64_t fi = find_path(p, cit, plen);
+    uint32_t want_page = 0;
+    if (fi < 0) { /* "path#page=N" */
+        const char *hash = NULL;
+        for (const char *q = cit; q + 6 <= colon; q++)
+            if (!memcmp(q, "#page=", 6)) hash = q;
+        if (hash && !parse_u32(hash + 6, colon, &want_page)) fi = find_path(p, cit, (size_t)(hash - cit));
+    }
+    if (fi < 0) return tome_set_error(TOME_ERR_NOT_FOUND, "citation '%s': no such file in the pack", cit);
+    const tome_pack_entry *e = &p->entries[fi];
+    if (e->status == TOME_FILE_ALIAS) e = &p->entries[e->alias_of];
+    if (e->status != TOME_FILE_FULL && e->status != TOME_FILE_OUTLINE)
+        return tome_set_error(TOME_ERR_NOT_FOUND, "citation '%s': the file is %s in the pack%s%s", cit,
+                              tome_file_status_name((tome_file_status)e->status), *e->reason ? ": " : "", e->reason);
+    if (last > e->n_lines)
+        return tome_set_error(TOME_ERR_NOT_FOUND, "citation '%s': the file has %llu lines", cit,
+                              (unsigned long long)e->n_lines);
+    if (want_page) {
+        tome_pack_loc a = {0};
+        anchor_of(e, first, TOME_ANCHOR_PAGE, &a);
+        if (a.anchor_number != want_page)
+            return tome_set_error(TOME_ERR_NOT_FOUND, "citation '%s': line %u is on page %u, not page %u", cit, first,
+                                  a.anchor_number, want_page);
+    }
+    const char *text;
+    size_t tlen;
+    TOME_FORWARD(tome_pack_text(p, &text, &tlen));
+    tome_buf b = {0};
+    for (uint32_t ol = first; ol <= last; ol++) {
+        const tome_pack_run *ru = NULL;
+        for (uint32_t k = 0; k < e->n_runs; k++)
+            if (ol >= e->runs[k].oline && ol < e->runs[k].oline + e->runs[k].count) ru = &e->runs[k];
+        if (!ru) {
+            tome_buf_free(&b);
+            return tome_set_error(TOME_ERR_NOT_FOUND, "citation '%s': line %u is not in the pack (file %s)", cit, ol,
+                                  e->status == TOME_FILE_OUTLINE ? "degraded to an outline" : "block");
+        }
+        uint32_t r = ru->rline + (ol - ru->oline);
+        uint64_t s = e->text_offset + e->line_off[r];
+        uint64_t t = e->text_offset + (r + 1 < e->n_rlines ? e->line_off[r + 1] : e->text_len);
+        s += ru->prefix;
+        if (s > t) s = t;
+        tome_status st = tome_buf_append(&b, text + s, (size_t)(t - s));
+        if (!st && (!b.len || b.data[b.len - 1] != '\n')) st = tome_buf_putc(&b, '\n');
+        if (st) {
+            tome_buf_free(&b);
+            return st;
+        }
+    }
+    *out = b.data;
+    *out_len = b.len;
+    return TOME_OK;
+}
+
+tome_status tome_pack_write_text(tome_pack_t *p, const char *path)
+{
+    const char *text;
+    size_t len;
+    TOME_FORWARD(tome_pack_text(p, &text, &len));
+    tome_atomic_file *f;
+    TOME_FORWARD(tome_atomic_open(path, &f));
+    tome_status st = tome_atomic_write(f, text, len);
+    if (st) {
+        tome_atomic_abort(f);
+        return st;
+    }
+    return tome_atomic_commit(f);
+}

@@ -1,0 +1,126 @@
+/*
+ * ingest/pack_impl.h — the in-memory manifest shared by the pack builder
+ * (pack_build.c), the renderer (pack_render.c) and the .tpk writer/reader
+ * (pack_format.c). docs/pack-format.md describes the bytes on disk.
+ *
+ * A manifest is an array of tome_pack_entry, one per file in pack order
+ * (rendered files first in the order they appear in the text, then files
+ * that are only listed/skipped, by path). Every pointer inside an entry is
+ * owned by the entry (malloc'd) and freed by tome_pack_entry_clear().
+ *
+ * Line table: the rendered block of a file is split at '\n' into rendered
+ * lines r = 0..n_rlines-1; line_off[r] is the byte offset of line r from the
+ * start of the block and line_tok[r] the index (from the block's first
+ * token) of the first token that *starts* at or after that offset. Runs map
+ * rendered lines to original lines: rendered lines [rline, rline+count) are
+ * original lines [oline, oline+count), each preceded in the rendering by
+ * `prefix` bytes (a line-number prefix); rendered lines in no run are
+ * structural (headers, footers, page markers).
+ */
+#ifndef TOME_PACK_IMPL_H
+#define TOME_PACK_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core_impl.h"
+#include "tome/pack.h"
+
+typedef struct tome_pack_run {
+    uint32_t rline;  /* first rendered line (0-based, within the block) */
+    uint32_t oline;  /* first original line (1-based)                  */
+    uint32_t count;
+    uint32_t prefix; /* bytes of line-number prefix on each line        */
+} tome_pack_run;
+
+typedef struct tome_pack_anchor {
+    uint32_t oline;  /* first original line the anchor covers */
+    uint32_t kind;   /* tome_anchor_kind */
+    uint32_t number;
+} tome_pack_anchor;
+
+typedef struct tome_pack_entry {
+    char *path;          /* raw display path */
+    uint32_t status;     /* tome_file_status */
+    char *reason;        /* "" or why skipped/degraded */
+    int64_t alias_of;    /* -1 or index of the stored copy */
+    uint64_t size, n_lines;
+    uint64_t text_offset, text_len, tok_start, tok_count, full_tokens;
+    char *encoding;
+    uint8_t hash[16];    /* XXH3-128 of the source bytes (canonical big-endian) */
+    uint32_t n_redact;
+    uint32_t *redact_lines;
+    char **redact_kinds;
+    uint32_t n_runs;
+    tome_pack_run *runs;
+    uint32_t n_rlines;
+    uint32_t *line_off;  /* [n_rlines] */
+    uint32_t *line_tok;  /* [n_rlines] */
+    uint32_t n_anchors;
+    tome_pack_anchor *anchors;
+} tome_pack_entry;
+
+void tome_pack_entry_clear(tome_pack_entry *e); /* frees members, zeroes; NULL ok */
+
+/* Pack-level settings stored with the manifest. */
+typedef struct tome_pack_meta {
+    uint32_t format;       /* tome_pack_format */
+    uint32_t line_numbers;
+    uint64_t budget;
+} tome_pack_meta;
+
+/* ---------------------------------------------------------- writer */
+typedef struct tome_pack_writer tome_pack_writer;
+
+/* Opens out_path atomically and writes a placeholder header. */
+tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_threads,
+                                  tome_pack_writer **out);
+/* Appends rendered text and its ids (streamed through zstd). */
+tome_status tome_pack_writer_add(tome_pack_writer *w, const char *text, size_t n_text,
+                                 const int32_t *ids, size_t n_ids);
+/* Writes ids + manifest sections and the header, commits (rename); frees w
+ * in all cases. *pack_bytes: size of the file. */
+tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *meta,
+                                    const tome_pack_entry *entries, size_t n_entries,
+                                    const char tokenizer_hash[33], uint64_t *pack_bytes);
+void tome_pack_writer_abort(tome_pack_writer *w); /* NULL ok; removes the temp file */
+
+/* ---------------------------------------------------------- render */
+/* Renders block pieces for format fmt. All append to out. */
+tome_status tome_pack_render_open(tome_buf *out, uint32_t fmt, uint64_t n_files);
+tome_status tome_pack_render_close(tome_buf *out, uint32_t fmt);
+/* Tree of the entries all[order[0..n)] (order sorted by path), each marked
+ * with its status when not full. */
+tome_status tome_pack_render_tree(tome_buf *out, uint32_t fmt, const tome_pack_entry *all,
+                                  const size_t *order, size_t n);
+
+/* Per-line description of a file's content for rendering. */
+typedef struct tome_render_line {
+    const char *text;  /* line bytes, without '\n' */
+    size_t len;
+    uint32_t oline;    /* original line number (1-based) */
+} tome_render_line;
+
+/* Renders one file block: header, lines (with optional "N| " prefixes; outline
+ * blocks always carry numbers), page markers before lines that start an
+ * anchor of kind page, footer. Fills runs (malloc'd) for the line table. */
+typedef struct tome_render_file {
+    const char *path;
+    uint32_t status;            /* FULL or OUTLINE */
+    uint64_t n_lines;           /* original lines */
+    const char *kind;           /* "pdf", ... or NULL */
+    const tome_render_line *lines;
+    size_t n;
+    const tome_pack_anchor *anchors; /* sorted by oline; page markers */
+    size_t n_anchors;
+    int line_numbers;
+} tome_render_file;
+
+tome_status tome_pack_render_file(tome_buf *out, uint32_t fmt, const tome_render_file *f,
+                                  tome_pack_run **runs, uint32_t *n_runs);
+tome_status tome_pack_render_alias(tome_buf *out, uint32_t fmt, const char *path, const char *target);
+
+/* Display path: escaped (tome_path_escape) then, for xml, attribute-escaped. */
+tome_status tome_pack_display_path(tome_buf *out, const char *path, int xml_attr);
+
+#endif /* TOME_PACK_IMPL_H */

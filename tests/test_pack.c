@@ -1,0 +1,644 @@
+/*
+ * tests/test_pack.c — the pack builder, the .tpk format and its reader.
+ *
+ * Packs are built from temporary trees with the real walker, text, archive,
+ * redaction, outline and tokenizer code, then checked: ids equal a one-shot
+ * encode of the rendered text, every token locates to the right original
+ * line, byte-identical output across runs and thread counts, dedup aliases,
+ * budget degradation order, skip reasons, corrupt-pack rejection at many
+ * offsets, and atomic output when writing fails.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "tt.h"
+#include "tome/pack.h"
+#include "tome/tokenizer.h"
+
+static tome_tokenizer_t *g_tok;
+
+static tome_tokenizer_t *tok(void)
+{
+    if (!g_tok) {
+        tome_status st = tome_tokenizer_open(tt_shared_path("llama4/tokenizer.model"), &g_tok);
+        if (st) tt_fail(__FILE__, __LINE__, "tokenizer: %s", tome_last_error());
+    }
+    return g_tok;
+}
+
+static char *path_in(const char *dir, const char *rel)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    if (snprintf(buf[k], sizeof buf[k], "%s/%s", dir, rel) >= (int)sizeof buf[k]) buf[k][0] = 0;
+    return buf[k];
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    TT_CHECK(tt_write_file(path_in(dir, rel), text, strlen(text)) == 0);
+}
+
+/* A small repository: docs, sources, a duplicate, a binary, a secret. */
+static const char *make_repo(void)
+{
+    static char dir[1024];
+    (void)!snprintf(dir, sizeof dir, "%s/repo%d", tt_tmpdir(), rand());
+    put(dir, "README.md", "# Demo\n\nA demo repository.\n\n## Usage\n\nRun `demo`.\n");
+    put(dir, "src/main.c",
+        "#include <stdio.h>\n\n#include \"util.h\"\n\nint main(int argc, char **argv)\n{\n"
+        "    (void)argv;\n    printf(\"%d\\n\", add(argc, 2));\n    return 0;\n}\n");
+    put(dir, "src/util.c", "#include \"util.h\"\n\nint add(int a, int b)\n{\n    return a + b;\n}\n\n"
+                           "int mul(int a, int b)\n{\n    return a * b;\n}\n");
+    put(dir, "src/util.h", "#ifndef UTIL_H\n#define UTIL_H\nint add(int a, int b);\nint mul(int a, int b);\n#endif\n");
+    put(dir, "src/copy_of_util.c", "#include \"util.h\"\n\nint add(int a, int b)\n{\n    return a + b;\n}\n\n"
+                                   "int mul(int a, int b)\n{\n    return a * b;\n}\n");
+    put(dir, "tests/test_util.c", "#include \"util.h\"\nint main(void) { return add(1, 1) != 2; }\n");
+    put(dir, "notes.txt", "no newline at the end");
+    put(dir, "empty.txt", "");
+    put(dir, "config/key.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n"
+        "aFDrBz9vFqU4yQkXhbQpZ0Zl1uVQbq2ds3nR7Hq5r8cQ3JzJx5vQm6pQp1Lq7cQm\n-----END RSA PRIVATE KEY-----\n");
+    static const unsigned char bin[] = {0x7f, 'E', 'L', 'F', 0, 0, 1, 2, 3, 0, 0, 0, 9, 9};
+    TT_CHECK(tt_write_file(path_in(dir, "bin/tool"), bin, sizeof bin) == 0);
+    put(dir, "latin1.txt", "caf\xe9 cr\xe8me\n");
+    return dir;
+}
+
+static tome_status build(const char *src, const char *out, int threads, uint64_t budget, int line_numbers,
+                         tome_pack_format fmt)
+{
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.n_threads = threads;
+    o.line_numbers = line_numbers;
+    o.format = fmt;
+    if (budget) o.budget = budget;
+    const char *srcs[] = {src};
+    return tome_pack_build(srcs, 1, &o, out, NULL);
+}
+
+static int find_file(tome_pack_t *p, const char *path)
+{
+    for (size_t i = 0; i < tome_pack_n_files(p); i++) {
+        tome_pack_file f;
+        tome_pack_get_file(p, i, &f);
+        if (!strcmp(f.path, path)) return (int)i;
+    }
+    return -1;
+}
+
+/* The n-th (1-based) line of a file on disk, without '\n'; malloc'd. */
+static char *disk_line(const char *path, uint32_t line)
+{
+    size_t len;
+    char *d = tt_read_file(path, &len);
+    if (!d) return NULL;
+    char *s = d;
+    for (uint32_t l = 1; l < line && s; l++) {
+        s = memchr(s, '\n', len - (size_t)(s - d));
+        if (s) s++;
+    }
+    char *r = NULL;
+    if (s && s <= d + len) {
+        char *e = memchr(s, '\n', len - (size_t)(s - d));
+        r = strndup(s, e ? (size_t)(e - s) : len - (size_t)(s - d));
+    }
+    free(d);
+    return r;
+}
+
+/* Checks ids == encode(text) and that every token in a file block locates to
+ * a rendered line that is exactly (prefix +) the original line on disk. */
+static void check_pack(const char *pack, const char *srcdir, int check_lines)
+{
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(pack, &p));
+    if (!p) return;
+    const char *text;
+    size_t tlen;
+    const int32_t *ids;
+    size_t n_ids;
+    TT_OK(tome_pack_text(p, &text, &tlen));
+    TT_OK(tome_pack_ids(p, &ids, &n_ids));
+    tome_tokens_t once = {0};
+    TT_OK(tome_tokenizer_encode(tok(), text, tlen, NULL, &once));
+    TT_EQ_INT(once.n, n_ids);
+    TT_CHECK(once.n == n_ids && memcmp(once.ids, ids, n_ids * sizeof *ids) == 0);
+    tome_tokens_free(&once);
+    TT_CHECK(tlen > 0 && text[tlen - 1] == '\n');
+    tome_pack_info info;
+    tome_pack_get_info(p, &info);
+    TT_EQ_INT(info.n_tokens, n_ids);
+    char th[33];
+    tome_tokenizer_hash(tok(), th);
+    TT_EQ_STR(info.tokenizer_hash, th);
+    /* token → line */
+    size_t off = 0, bad = 0, checked = 0;
+    for (size_t t = 0; t < n_ids; t++) {
+        size_t len;
+        const char *tb = tome_tokenizer_token_bytes(tok(), ids[t], &len);
+        TT_CHECK(tb && !memcmp(text + off, tb, len));
+        tome_pack_loc loc;
+        TT_OK(tome_pack_locate(p, t, &loc));
+        if (check_lines && loc.file >= 0 && loc.line > 0) {
+            tome_pack_file f;
+            tome_pack_get_file(p, (size_t)loc.file, &f);
+            if (f.n_redactions == 0 && !strcmp(f.encoding, "utf-8") && f.status != TOME_FILE_ALIAS) {
+                TT_CHECK(off >= f.text_offset && off < f.text_offset + f.text_len);
+                size_t ls = off;
+                while (ls > 0 && text[ls - 1] != '\n') ls--;
+                const char *le = memchr(text + off, '\n', tlen - off);
+                size_t rlen = (size_t)(le - (text + ls));
+                char *orig = disk_line(path_in(srcdir, f.path), loc.line);
+                checked++;
+                if (!orig || rlen < strlen(orig) || memcmp(text + ls + rlen - strlen(orig), orig, strlen(orig)) != 0) {
+                    if (bad++ < 5)
+                        tt_fail(__FILE__, __LINE__, "token %zu -> %s:%u: rendered '%.*s' vs original '%s'", t, f.path,
+                                loc.line, (int)rlen, text + ls, orig ? orig : "(none)");
+                }
+                free(orig);
+            }
+        }
+        off += len;
+    }
+    TT_EQ_INT(off, tlen);
+    if (check_lines) TT_CHECK(checked > 0);
+    tome_pack_loc loc;
+    TT_STATUS(tome_pack_locate(p, n_ids, &loc), TOME_ERR_NOT_FOUND);
+    tome_pack_free(p);
+}
+
+static void test_roundtrip_and_locate(void)
+{
+    const char *dir = make_repo();
+    for (int fmt = 0; fmt < 3; fmt++)
+        for (int ln = 0; ln < 2; ln++) {
+            char out[1100];
+            (void)!snprintf(out, sizeof out, "%s/p_%d_%d.tpk", tt_tmpdir(), fmt, ln);
+            TT_OK(build(dir, out, 2, 0, ln, (tome_pack_format)fmt));
+            check_pack(out, dir, 1);
+        }
+}
+
+static void test_manifest_statuses(void)
+{
+    const char *dir = make_repo();
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/m.tpk", tt_tmpdir());
+    TT_OK(build(dir, out, 2, 0, 0, TOME_PACK_XML));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    tome_pack_file f;
+    int readme = find_file(p, "README.md");
+    TT_EQ_INT(readme, 0); /* README first */
+    int bin = find_file(p, "bin/tool");
+    TT_CHECK(bin >= 0);
+    if (bin >= 0) {
+        tome_pack_get_file(p, (size_t)bin, &f);
+        TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+        TT_CONTAINS(f.reason, "binary");
+        TT_EQ_INT(f.tok_count, 0);
+    }
+    /* dedup: util.c and copy_of_util.c: the first in order is stored */
+    int a = find_file(p, "src/copy_of_util.c"), b = find_file(p, "src/util.c");
+    TT_CHECK(a >= 0 && b >= 0);
+    if (a >= 0 && b >= 0) {
+        tome_pack_file fa, fb;
+        tome_pack_get_file(p, (size_t)a, &fa);
+        tome_pack_get_file(p, (size_t)b, &fb);
+        TT_EQ_INT(fa.status, TOME_FILE_FULL);
+        TT_EQ_INT(fb.status, TOME_FILE_ALIAS);
+        TT_EQ_INT(fb.alias_of, a);
+        TT_EQ_STR(fa.content_hash, fb.content_hash);
+        const char *text;
+        size_t len;
+        TT_OK(tome_pack_text(p, &text, &len));
+        TT_CONTAINS(text, "<file path=\"src/util.c\" alias-of=\"src/copy_of_util.c\"/>");
+        /* citing the alias gives the stored copy's lines */
+        char *c = NULL;
+        size_t cl;
+        TT_OK(tome_pack_cite(p, "src/util.c:3", &c, &cl));
+        TT_EQ_STR(c, "int add(int a, int b)\n");
+        free(c);
+    }
+    /* the private key is redacted, the file kept */
+    int key = find_file(p, "config/key.pem");
+    TT_CHECK(key >= 0);
+    if (key >= 0) {
+        tome_pack_get_file(p, (size_t)key, &f);
+        TT_EQ_INT(f.status, TOME_FILE_FULL);
+        TT_CHECK(f.n_redactions >= 1);
+        const char *text;
+        size_t len;
+        TT_OK(tome_pack_text(p, &text, &len));
+        TT_CHECK(!strstr(text, "MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn"));
+        TT_CONTAINS(text, "[REDACTED:");
+    }
+    int l1 = find_file(p, "latin1.txt");
+    if (l1 >= 0) {
+        tome_pack_get_file(p, (size_t)l1, &f);
+        TT_EQ_STR(f.encoding, "latin-1");
+        char *c = NULL;
+        size_t cl;
+        TT_OK(tome_pack_cite(p, "latin1.txt:1", &c, &cl));
+        TT_EQ_STR(c, "caf\xc3\xa9 cr\xc3\xa8me\n");
+        free(c);
+    }
+    int nn = find_file(p, "notes.txt");
+    TT_CHECK(nn >= 0);
+    char *c = NULL;
+    size_t cl;
+    TT_OK(tome_pack_cite(p, "notes.txt:1", &c, &cl));
+    TT_EQ_STR(c, "no newline at the end\n");
+    free(c);
+    tome_pack_free(p);
+}
+
+static void test_cite(void)
+{
+    const char *dir = make_repo();
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/c.tpk", tt_tmpdir());
+    TT_OK(build(dir, out, 2, 0, 1, TOME_PACK_MARKDOWN));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    char *c = NULL;
+    size_t n;
+    TT_OK(tome_pack_cite(p, "src/main.c:5-6", &c, &n));
+    TT_EQ_STR(c, "int main(int argc, char **argv)\n{\n");
+    free(c);
+    c = NULL;
+    TT_OK(tome_pack_cite(p, "README.md:1", &c, &n));
+    TT_EQ_STR(c, "# Demo\n");
+    free(c);
+    c = NULL;
+    TT_STATUS(tome_pack_cite(p, "src/main.c:11", &c, &n), TOME_ERR_NOT_FOUND); /* 10 lines */
+    TT_STATUS(tome_pack_cite(p, "src/nope.c:1", &c, &n), TOME_ERR_NOT_FOUND);
+    TT_STATUS(tome_pack_cite(p, "bin/tool:1", &c, &n), TOME_ERR_NOT_FOUND);
+    TT_STATUS(tome_pack_cite(p, "src/main.c:0", &c, &n), TOME_ERR_INVALID_ARG);
+    TT_STATUS(tome_pack_cite(p, "src/main.c:3-2", &c, &n), TOME_ERR_INVALID_ARG);
+    TT_STATUS(tome_pack_cite(p, "src/main.c", &c, &n), TOME_ERR_INVALID_ARG);
+    TT_CHECK(c == NULL);
+    tome_pack_free(p);
+}
+
+static void test_deterministic(void)
+{
+    const char *dir = make_repo();
+    char a[1100], b[1100], d[1100];
+    (void)!snprintf(a, sizeof a, "%s/d1.tpk", tt_tmpdir());
+    (void)!snprintf(b, sizeof b, "%s/d2.tpk", tt_tmpdir());
+    (void)!snprintf(d, sizeof d, "%s/d3.tpk", tt_tmpdir());
+    TT_OK(build(dir, a, 1, 0, 0, TOME_PACK_XML));
+    TT_OK(build(dir, b, 2, 0, 0, TOME_PACK_XML));
+    TT_OK(build(dir, d, 7, 0, 0, TOME_PACK_XML));
+    size_t la, lb, ld;
+    char *x = tt_read_file(a, &la), *y = tt_read_file(b, &lb), *z = tt_read_file(d, &ld);
+    TT_CHECK(x && y && z && la == lb && la == ld && !memcmp(x, y, la) && !memcmp(x, z, la));
+    free(x);
+    free(y);
+    free(z);
+}
+
+static void test_budget_degrades_lowest_priority_first(void)
+{
+    char dir[1024];
+    (void)!snprintf(dir, sizeof dir, "%s/budget", tt_tmpdir());
+    put(dir, "README.md", "# Budget test\n\nThe readme stays whole.\n");
+    char big[20000];
+    size_t o = 0;
+    for (int i = 0; i < 120 && o + 200 < sizeof big; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "int function_%d(int x)\n{\n    return x * %d + %d;\n}\n\n", i,
+                              i, i * 7);
+    put(dir, "src/core.c", big);
+    put(dir, "tests/test_core.c", big);
+    o = 0;
+    for (int i = 0; i < 300 && o + 100 < sizeof big; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "\"pkg-%d\": \"1.%d.%d\",\n", i, i, i * 3);
+    put(dir, "package-lock.json", big);
+    char full[1100], small[1100];
+    (void)!snprintf(full, sizeof full, "%s/full.tpk", tt_tmpdir());
+    (void)!snprintf(small, sizeof small, "%s/small.tpk", tt_tmpdir());
+    TT_OK(build(dir, full, 2, 0, 0, TOME_PACK_XML));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(full, &p));
+    if (!p) return;
+    tome_pack_info info;
+    tome_pack_get_info(p, &info);
+    uint64_t all = info.n_tokens;
+    tome_pack_file lock;
+    tome_pack_get_file(p, (size_t)find_file(p, "package-lock.json"), &lock);
+    tome_pack_free(p);
+    /* just below the full size: only the lowest-priority file (the lockfile) degrades */
+    uint64_t budget = all - lock.full_tokens / 2;
+    TT_OK(build(dir, small, 2, budget, 0, TOME_PACK_XML));
+    check_pack(small, dir, 1);
+    TT_OK(tome_pack_open(small, &p));
+    if (!p) return;
+    tome_pack_get_info(p, &info);
+    TT_CHECK(info.n_tokens <= budget);
+    tome_pack_file f;
+    tome_pack_get_file(p, (size_t)find_file(p, "package-lock.json"), &f);
+    TT_CHECK(f.status == TOME_FILE_OUTLINE || f.status == TOME_FILE_LISTED);
+    TT_CONTAINS(f.reason, "budget");
+    tome_pack_get_file(p, (size_t)find_file(p, "src/core.c"), &f);
+    TT_EQ_INT(f.status, TOME_FILE_FULL);
+    tome_pack_get_file(p, (size_t)find_file(p, "tests/test_core.c"), &f);
+    TT_EQ_INT(f.status, TOME_FILE_ALIAS); /* same content as src/core.c */
+    tome_pack_free(p);
+    /* a tight budget: everything degrades, lower priorities first and further */
+    TT_OK(build(dir, small, 2, 600, 0, TOME_PACK_XML));
+    TT_OK(tome_pack_open(small, &p));
+    if (!p) return;
+    tome_pack_get_info(p, &info);
+    TT_CHECK(info.n_tokens <= 600);
+    tome_pack_get_file(p, 0, &f);
+    TT_EQ_STR(f.path, "README.md");
+    TT_CHECK(f.status == TOME_FILE_FULL || f.status == TOME_FILE_OUTLINE);
+    /* a file worse off than a lower-priority one could not have been restored
+     * to full text within the budget (the refill pass goes by priority) */
+    int worst = 0;
+    for (size_t i = 0; i < tome_pack_n_files(p); i++) {
+        tome_pack_get_file(p, i, &f);
+        if (f.status > TOME_FILE_LISTED) continue;
+        if ((int)f.status > worst) worst = (int)f.status;
+        for (size_t j = i + 1; j < tome_pack_n_files(p); j++) {
+            tome_pack_file g;
+            tome_pack_get_file(p, j, &g);
+            if (g.status <= TOME_FILE_LISTED && g.status < f.status)
+                TT_CHECK(info.n_tokens - f.tok_count + f.full_tokens > 600);
+        }
+    }
+    TT_CHECK(worst > 0);
+    char *c = NULL;
+    size_t cl;
+    tome_pack_get_file(p, (size_t)find_file(p, "src/core.c"), &f);
+    if (f.status == TOME_FILE_OUTLINE) {
+        TT_OK(tome_pack_cite(p, "src/core.c:1", &c, &cl)); /* a signature line is in the outline */
+        free(c);
+        c = NULL;
+        TT_STATUS(tome_pack_cite(p, "src/core.c:3", &c, &cl), TOME_ERR_NOT_FOUND); /* a body line is not */
+    }
+    tome_pack_free(p);
+    /* too small for even the tree */
+    TT_STATUS(build(dir, small, 2, 5, 0, TOME_PACK_XML), TOME_ERR_LIMIT);
+}
+
+static void test_skip_reasons(void)
+{
+    char dir[1024];
+    (void)!snprintf(dir, sizeof dir, "%s/skips", tt_tmpdir());
+    put(dir, "ok.c", "int ok;\n");
+    char *big = malloc(5000);
+    memset(big, 'a', 4999);
+    big[4999] = 0;
+    put(dir, "huge.txt", big);
+    free(big);
+    TT_EQ_INT(mkfifo(path_in(dir, "pipe"), 0600), 0);
+    put(dir, "secret.txt", "hidden\n");
+    int unreadable = geteuid() != 0 && chmod(path_in(dir, "secret.txt"), 0) == 0;
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/s.tpk", tt_tmpdir());
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.max_file_bytes = 4096;
+    const char *srcs[] = {dir};
+    TT_OK(tome_pack_build(srcs, 1, &o, out, NULL));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    tome_pack_file f;
+    int i = find_file(p, "huge.txt");
+    TT_CHECK(i >= 0);
+    if (i >= 0) {
+        tome_pack_get_file(p, (size_t)i, &f);
+        TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+        TT_CONTAINS(f.reason, "large");
+    }
+    i = find_file(p, "pipe");
+    if (i >= 0) { /* the walker may list it or leave it out; never read it */
+        tome_pack_get_file(p, (size_t)i, &f);
+        TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+    }
+    if (unreadable) {
+        i = find_file(p, "secret.txt");
+        TT_CHECK(i >= 0);
+        if (i >= 0) {
+            tome_pack_get_file(p, (size_t)i, &f);
+            TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+        }
+        chmod(path_in(dir, "secret.txt"), 0644);
+    }
+    TT_CHECK(find_file(p, "ok.c") >= 0);
+    tome_pack_free(p);
+}
+
+/* A tar.gz with a good member, a "../" member and an absolute one. */
+static void write_tar(const char *path)
+{
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_gzip(a);
+    TT_EQ_INT(archive_write_open_filename(a, path), ARCHIVE_OK);
+    const char *names[] = {"pkg/hello.c", "../evil.c", "/etc/abs.c", "pkg/README.md"};
+    const char *bodies[] = {"int hello(void)\n{\n    return 1;\n}\n", "evil\n", "abs\n", "# Pkg\n\nInside.\n"};
+    for (int i = 0; i < 4; i++) {
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, names[i]);
+        archive_entry_set_size(e, (la_int64_t)strlen(bodies[i]));
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_write_header(a, e);
+        archive_write_data(a, bodies[i], strlen(bodies[i]));
+        archive_entry_free(e);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+}
+
+static void test_archive_members(void)
+{
+    char dir[1024];
+    (void)!snprintf(dir, sizeof dir, "%s/arch", tt_tmpdir());
+    put(dir, "top.c", "int top;\n");
+    write_tar(path_in(dir, "bundle.tar.gz"));
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/a.tpk", tt_tmpdir());
+    TT_OK(build(dir, out, 2, 0, 0, TOME_PACK_XML));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    int h = find_file(p, "bundle.tar.gz!/pkg/hello.c");
+    TT_CHECK(h >= 0);
+    char *c = NULL;
+    size_t cl;
+    TT_OK(tome_pack_cite(p, "bundle.tar.gz!/pkg/hello.c:1", &c, &cl));
+    TT_EQ_STR(c, "int hello(void)\n");
+    free(c);
+    /* no member escapes: none is packed as text, each is listed with a reason */
+    for (size_t i = 0; i < tome_pack_n_files(p); i++) {
+        tome_pack_file f;
+        tome_pack_get_file(p, i, &f);
+        if (strstr(f.path, "evil") || strstr(f.path, "abs.c")) {
+            TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+            TT_CHECK(*f.reason);
+        }
+    }
+    TT_CHECK(access(path_in(tt_tmpdir(), "evil.c"), F_OK) != 0);
+    tome_pack_free(p);
+    check_pack(out, dir, 0);
+}
+
+static void test_corrupt_packs_rejected(void)
+{
+    const char *dir = make_repo();
+    char out[1100], bad[1100];
+    (void)!snprintf(out, sizeof out, "%s/good.tpk", tt_tmpdir());
+    (void)!snprintf(bad, sizeof bad, "%s/bad.tpk", tt_tmpdir());
+    TT_OK(build(dir, out, 2, 0, 0, TOME_PACK_XML));
+    size_t len;
+    char *d = tt_read_file(out, &len);
+    TT_CHECK(d && len > 200);
+    if (!d) return;
+    size_t step = len / 400 + 1, opened = 0;
+    for (size_t off = 0; off < len; off += step) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            d[off] ^= (char)(1 << bit);
+            tt_write_file(bad, d, len);
+            d[off] ^= (char)(1 << bit);
+            tome_pack_t *p = NULL;
+            tome_status st = tome_pack_open(bad, &p);
+            if (st == TOME_OK) {
+                opened++;
+                tome_pack_free(p);
+            } else {
+                TT_CHECK(st == TOME_ERR_FORMAT || st == TOME_ERR_UNSUPPORTED);
+                TT_CONTAINS(tome_last_error(), bad);
+            }
+        }
+    }
+    TT_EQ_INT(opened, 0); /* every byte is covered by a checksum */
+    for (size_t cut = 0; cut < len; cut += step) {
+        tt_write_file(bad, d, cut);
+        tome_pack_t *p = NULL;
+        tome_status st = tome_pack_open(bad, &p);
+        TT_CHECK(st != TOME_OK);
+        tome_pack_free(p);
+    }
+    /* appended garbage */
+    char *ext = malloc(len + 3);
+    memcpy(ext, d, len);
+    memcpy(ext + len, "xyz", 3);
+    tt_write_file(bad, ext, len + 3);
+    tome_pack_t *p = NULL;
+    TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_FORMAT);
+    free(ext);
+    /* a future version is refused by version, not by checksum */
+    d[8] = 99;
+    tt_write_file(bad, d, len);
+    TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_UNSUPPORTED);
+    TT_CONTAINS(tome_last_error(), "version");
+    memcpy(d, "NOTAPACK", 8);
+    tt_write_file(bad, d, len);
+    TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_FORMAT);
+    TT_CONTAINS(tome_last_error(), "magic");
+    free(d);
+}
+
+static void test_atomic_output(void)
+{
+    const char *dir = make_repo();
+    char out[1100];
+    /* output directory does not exist: error, nothing written */
+    (void)!snprintf(out, sizeof out, "%s/no/such/dir/x.tpk", tt_tmpdir());
+    TT_CHECK(build(dir, out, 2, 0, 0, TOME_PACK_XML) != TOME_OK);
+    TT_CHECK(access(out, F_OK) != 0);
+    /* a file-size limit hit mid-write: the old file stays, no temp is left */
+    (void)!snprintf(out, sizeof out, "%s/atomic.tpk", tt_tmpdir());
+    TT_CHECK(tt_write_file(out, "old", 3) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {1000, 1000};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        tome_status st = build(dir, out, 1, 0, 0, TOME_PACK_XML);
+        _exit(st == TOME_ERR_NOSPACE ? 0 : st == TOME_OK ? 1 : 2);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    TT_CHECK(WIFEXITED(ws));
+    TT_CHECK(WEXITSTATUS(ws) == 0 || WEXITSTATUS(ws) == 2);
+    size_t len;
+    char *d = tt_read_file(out, &len);
+    TT_CHECK(d && len == 3 && !memcmp(d, "old", 3));
+    free(d);
+    TT_EQ_INT(tt_system("ls '%s' | grep -q 'atomic.tpk.tmp'", tt_tmpdir()), 1);
+}
+
+static void test_multiple_sources_and_samples(void)
+{
+    const char *dir = make_repo();
+    char second[1024];
+    (void)!snprintf(second, sizeof second, "%s/other", tt_tmpdir());
+    put(second, "lib.py", "def f(x):\n    return x + 1\n");
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/multi.tpk", tt_tmpdir());
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    const char *srcs[] = {dir, second, path_in(dir, "README.md")};
+    TT_OK(tome_pack_build(srcs, 3, &o, out, NULL));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (p) {
+        TT_CHECK(find_file(p, "other/lib.py") >= 0);
+        char *c = NULL;
+        size_t cl;
+        TT_OK(tome_pack_cite(p, "other/lib.py:2", &c, &cl));
+        TT_EQ_STR(c, "    return x + 1\n");
+        free(c);
+        tome_pack_free(p);
+    }
+    check_pack(out, tt_tmpdir(), 0);
+    /* the bundled sample repository, when present */
+    const char *samples = tt_source_path("samples/repo");
+    struct stat sb;
+    if (stat(samples, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        (void)!snprintf(out, sizeof out, "%s/samples.tpk", tt_tmpdir());
+        TT_OK(build(samples, out, 2, 0, 0, TOME_PACK_XML));
+        check_pack(out, samples, 0);
+    }
+}
+
+int main(void)
+{
+    srand(1);
+    TT_RUN(test_roundtrip_and_locate);
+    TT_RUN(test_manifest_statuses);
+    TT_RUN(test_cite);
+    TT_RUN(test_deterministic);
+    TT_RUN(test_budget_degrades_lowest_priority_first);
+    TT_RUN(test_skip_reasons);
+    TT_RUN(test_archive_members);
+    TT_RUN(test_corrupt_packs_rejected);
+    TT_RUN(test_atomic_output);
+    TT_RUN(test_multiple_sources_and_samples);
+    tome_tokenizer_free(g_tok);
+    return tt_finish();
+}
