@@ -1,7 +1,7 @@
 /*
  * ingest/doc.c — which document a file is, and the shared extraction helpers.
  *
- * tome_doc_sniff decides by content: "%PDF-" near the start; a zip whose
+ * tome_doc_sniff decides by content: "%PDF-" at the start; a zip whose
  * directory holds word/document.xml (DOCX) or whose "mimetype" member says
  * application/vnd.oasis.opendocument.text (ODT); markup that starts with a
  * doctype/<html> (or any markup in a file named .html/.htm/.xhtml). Zip
@@ -234,9 +234,13 @@ tome_doc_kind tome_doc_sniff(const char *path, const uint8_t *data, size_t len)
 {
     if (!data || len < 4)
         return TOME_DOC_NONE;
-    /* PDF: the header may follow some junk, within the first KiB. */
+    /* PDF: "%PDF-" at the start; readers accept it anywhere in the first
+     * KiB, which tome only does for a file named .pdf (a source file that
+     * writes PDFs may well contain the string near its top). */
     size_t scan = len < 1024 ? len : 1024;
-    if (memmem(data, scan, "%PDF-", 5))
+    if (len >= 5 && memcmp(data, "%PDF-", 5) == 0)
+        return TOME_DOC_PDF;
+    if (path && ends_with_ci(path, ".pdf") && memmem(data, scan, "%PDF-", 5))
         return TOME_DOC_PDF;
     if (memcmp(data, "PK\x03\x04", 4) == 0 || memcmp(data, "PK\x05\x06", 4) == 0) {
         size_t n = 0;

@@ -89,6 +89,11 @@ static void test_sniff(void)
     const char *pages[] = {"hello"};
     fx_bytes pdf = fx_pdf(pages, 1);
     TT_EQ_INT(tome_doc_sniff("x.bin", pdf.data, pdf.len), TOME_DOC_PDF);
+    /* a program that writes PDFs is not a PDF; junk before the header is
+     * accepted only for a file named .pdf */
+    const char *py = "import io\n\nHEADER = b\"%PDF-1.4\\n\"\n";
+    TT_EQ_INT(tome_doc_sniff("gen.py", (const uint8_t *)py, strlen(py)), TOME_DOC_NONE);
+    TT_EQ_INT(tome_doc_sniff("scan.pdf", (const uint8_t *)py, strlen(py)), TOME_DOC_PDF);
     fx_bytes docx = make_docx("<w:p><w:r><w:t>x</w:t></w:r></w:p>");
     TT_EQ_INT(tome_doc_sniff("x", docx.data, docx.len), TOME_DOC_DOCX);
     TT_CHECK(!tome_archive_sniff(docx.data, docx.len));
