@@ -326,8 +326,11 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
         if (r == ARCHIVE_EOF)
             break;
         if (r == ARCHIVE_RETRY) {
-            if (++n_failed > TOME_ARCHIVE_MAX_FAILED_HEADERS)
-                break;
+            if (++n_failed > TOME_ARCHIVE_MAX_FAILED_HEADERS) {
+                rc = report_archive(st, display, "archive stopped", n_entries, last.data,
+                                    "too many unreadable entries");
+                goto done;
+            }
             continue;
         }
         if (n_entries == 0 && (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_RAW &&
@@ -400,7 +403,8 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
 
         mode_t type = archive_entry_filetype(ae);
         if (!skip) {
-            if (type == AE_IFDIR)
+            size_t name_len = name ? strlen(name) : 0;
+            if (type == AE_IFDIR || (!is_raw && name_len && name[name_len - 1] == '/'))
                 continue;
             if (archive_entry_hardlink(ae))
                 skip = "hardlink (not followed)";
