@@ -109,11 +109,14 @@ static inline fx_bytes fx_archive(const char *format, const char *filter, const 
 }
 
 /* A minimal valid PDF: one page per string, Helvetica, each page's text on
- * separate lines split at '\n'. Written with a correct xref table. */
-static inline fx_bytes fx_pdf(const char *const *pages, int n_pages)
+ * separate lines split at '\n'. Written with a correct xref table. With
+ * encrypted set, the trailer names a standard security handler whose user
+ * password is not empty (the O/U values match no password a reader tries),
+ * so the document cannot be opened without one. */
+static inline fx_bytes fx_pdf_ex(const char *const *pages, int n_pages, int encrypted)
 {
     fx_bytes b = {0};
-    size_t n_obj = 3 + 2 * (size_t)n_pages;
+    size_t n_obj = 3 + 2 * (size_t)n_pages + (encrypted ? 1 : 0);
     size_t *off = calloc(n_obj + 1, sizeof *off);
     char tmp[4096];
     fx_append(&b, "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", 15);
@@ -153,6 +156,15 @@ static inline fx_bytes fx_pdf(const char *const *pages, int n_pages)
                  5 + 2 * i, strlen(content), content);
         fx_append(&b, tmp, strlen(tmp));
     }
+    if (encrypted) {
+        off[n_obj - 1] = b.len;
+        snprintf(tmp, sizeof tmp,
+                 "%zu 0 obj\n<< /Filter /Standard /V 1 /R 2 /P -44 "
+                 "/O <5b3c7e1f00a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f3a5b7c9d1e3f4a6b8c0> "
+                 "/U <0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0> >>\nendobj\n",
+                 n_obj - 1);
+        fx_append(&b, tmp, strlen(tmp));
+    }
     size_t xref = b.len;
     snprintf(tmp, sizeof tmp, "xref\n0 %zu\n0000000000 65535 f \n", n_obj);
     fx_append(&b, tmp, strlen(tmp));
@@ -160,10 +172,22 @@ static inline fx_bytes fx_pdf(const char *const *pages, int n_pages)
         snprintf(tmp, sizeof tmp, "%010zu 00000 n \n", off[i]);
         fx_append(&b, tmp, strlen(tmp));
     }
-    snprintf(tmp, sizeof tmp, "trailer\n<< /Size %zu /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", n_obj, xref);
+    if (encrypted)
+        snprintf(tmp, sizeof tmp,
+                 "trailer\n<< /Size %zu /Root 1 0 R /Encrypt %zu 0 R /ID [<0123456789abcdef0123456789abcdef>"
+                 "<0123456789abcdef0123456789abcdef>] >>\nstartxref\n%zu\n%%%%EOF\n",
+                 n_obj, n_obj - 1, xref);
+    else
+        snprintf(tmp, sizeof tmp, "trailer\n<< /Size %zu /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n",
+                 n_obj, xref);
     fx_append(&b, tmp, strlen(tmp));
     free(off);
     return b;
+}
+
+static inline fx_bytes fx_pdf(const char *const *pages, int n_pages)
+{
+    return fx_pdf_ex(pages, n_pages, 0);
 }
 
 #endif /* TOME_ARCH_FIXTURES_H */

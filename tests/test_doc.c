@@ -196,6 +196,17 @@ static void test_pdf_corrupt_quiet(void)
     free(p.pdf.data);
 }
 
+static void test_pdf_encrypted(void)
+{
+    const char *pages[] = {"confidential"};
+    fx_bytes pdf = fx_pdf_ex(pages, 1, 1);
+    tome_doc_text d;
+    TT_STATUS(tome_doc_extract(TOME_DOC_PDF, "locked.pdf", pdf.data, pdf.len, &d), TOME_ERR_UNSUPPORTED);
+    TT_CONTAINS(tome_last_error(), "locked.pdf: encrypted PDF");
+    TT_CHECK(d.text.data == NULL && d.n_anchors == 0);
+    free(pdf.data);
+}
+
 /* ------------------------------------------------------------ DOCX */
 static void test_docx_paragraphs(void)
 {
@@ -451,6 +462,7 @@ int main(void)
     TT_RUN(test_sniff);
     TT_RUN(test_pdf_pages);
     TT_RUN(test_pdf_corrupt_quiet);
+    TT_RUN(test_pdf_encrypted);
     TT_RUN(test_docx_paragraphs);
     TT_RUN(test_docx_bad);
     TT_RUN(test_docx_no_entity_expansion);
