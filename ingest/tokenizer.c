@@ -608,17 +608,21 @@ static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_c
     return TOME_OK;
 }
 
+/* last_begin (may be NULL): set to the index in out of the first token of
+ * the last piece encoded. */
 static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
-                                   tome_tokens_t *out)
+                                   tome_tokens_t *out, size_t *last_begin)
 {
     if (n == 0) return TOME_OK;
     piece_cache *pc = pc_get(tok);
-    size_t i = 0;
+    size_t i = 0, begin = out->n;
     while (i < n) {
         size_t e = tome_pretok_next(s, n, i);
+        begin = out->n;
         TOME_FORWARD(encode_piece(tok, pc, s + i, e - i, out));
         i = e;
     }
+    if (last_begin) *last_begin = begin;
     return TOME_OK;
 }
 
@@ -636,22 +640,26 @@ static int32_t special_at(const struct tome_tokenizer *tok, const uint8_t *s, si
     return -1;
 }
 
+/* last_begin (may be NULL): index in out of the first token of the last
+ * ordinary piece, SIZE_MAX when the range ends with a special token or is
+ * empty. */
 static tome_status encode_range(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
-                                int allow_special, tome_tokens_t *out)
+                                int allow_special, tome_tokens_t *out, size_t *last_begin)
 {
-    if (!allow_special || tok->vocab_size == tok->n_ranks) return encode_ordinary(tok, s, n, out);
+    if (last_begin) *last_begin = SIZE_MAX;
+    if (!allow_special || tok->vocab_size == tok->n_ranks) return encode_ordinary(tok, s, n, out, last_begin);
     size_t seg = 0;
     for (size_t p = 0; p < n; p++) {
         if (!tok->spec_first[s[p]]) continue;
         size_t l;
         int32_t id = special_at(tok, s + p, n - p, &l);
         if (id < 0) continue;
-        TOME_FORWARD(encode_ordinary(tok, s + seg, p - seg, out));
+        TOME_FORWARD(encode_ordinary(tok, s + seg, p - seg, out, NULL));
         TOME_FORWARD(tokens_push(out, id));
         seg = p + l;
         p = seg - 1;
     }
-    return encode_ordinary(tok, s + seg, n - seg, out);
+    return encode_ordinary(tok, s + seg, n - seg, out, last_begin);
 }
 
 /* ------------------------------------------------------------ parallel */
@@ -667,7 +675,7 @@ static tome_status par_chunk(void *ctx, size_t item, int thread_index)
 {
     par_job *j = ctx;
     return encode_range(j->tok, j->s + j->cut[item], j->cut[item + 1] - j->cut[item], j->allow_special,
-                        &j->parts[item]);
+                        &j->parts[item], NULL);
 }
 
 #define PAR_MIN_CHUNK (256u * 1024u)
@@ -677,7 +685,7 @@ static tome_status encode_parallel(const struct tome_tokenizer *tok, const uint8
 {
     size_t want = (size_t)n_threads * 4;
     if (want > n / PAR_MIN_CHUNK) want = n / PAR_MIN_CHUNK;
-    if (want < 2) return encode_range(tok, s, n, allow_special, out);
+    if (want < 2) return encode_range(tok, s, n, allow_special, out, NULL);
     size_t *cut = malloc((want + 1) * sizeof *cut);
     if (!cut) return tome_set_error(TOME_ERR_NOMEM, "encode: out of memory");
     size_t nc = 0;
@@ -723,6 +731,87 @@ static tome_status encode_parallel(const struct tome_tokenizer *tok, const uint8
     return st;
 }
 
+/* ------------------------------------------------------------ truncated UTF-8 */
+/* Length (1..3) of an incomplete UTF-8 sequence at the very end of s[0..n)
+ * (a text cut inside a character: a lead byte and fewer continuation bytes
+ * than it needs, each allowed for that lead), else 0. */
+static size_t trailing_incomplete(const uint8_t *s, size_t n)
+{
+    size_t k = 0;
+    while (k < 3 && k < n && (s[n - 1 - k] & 0xC0) == 0x80) k++;
+    if (k == n) return 0;
+    uint8_t lead = s[n - 1 - k];
+    size_t need = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
+                  : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+    if (need <= k + 1) return 0; /* not a lead byte, or the sequence is complete */
+    if (k >= 1) {
+        uint8_t b1 = s[n - k];
+        if ((lead == 0xE0 && b1 < 0xA0) || (lead == 0xED && b1 > 0x9F) || (lead == 0xF0 && b1 < 0x90) ||
+            (lead == 0xF4 && b1 > 0x8F))
+            return 0;
+    }
+    return k + 1;
+}
+
+static int token_all_space(const struct tome_tokenizer *tok, int32_t id)
+{
+    if (id < 0 || (uint32_t)id >= tok->n_ranks) return 0;
+    const uint8_t *b = tok->blob + tok->tok_off[id];
+    for (size_t i = 0; i < tok->tok_len[id]; i++)
+        if (b[i] != ' ' && b[i] != '\n' && b[i] != '\t') return 0;
+    return 1;
+}
+
+/* A text that ends inside a character (tail = the incomplete bytes): as
+ * tiktoken's encode_bytes does, encode the valid text, then take the tokens
+ * of its last piece (extended backwards over tokens made only of spaces,
+ * tabs and newlines), append the incomplete bytes to their bytes and
+ * byte-pair-encode that as one piece. The text before the last safe split
+ * point (or all of it) is encoded as usual. */
+static tome_status encode_truncated(const struct tome_tokenizer *tok, const uint8_t *s, size_t n, size_t tail,
+                                    const tome_encode_opts *o, int parallel, tome_tokens_t *out)
+{
+    size_t m = n - tail, base = out->n, p = 0;
+    for (size_t q = m; q > 1;) {
+        const uint8_t *nl = memrchr(s, '\n', q - 1);
+        if (!nl) break;
+        q = (size_t)(nl - s) + 1; /* q < m */
+        if (tome_tokenizer_safe_split((const char *)s, m, q)) {
+            p = q;
+            break;
+        }
+        q--;
+    }
+    if (p > 0) {
+        if (parallel)
+            TOME_FORWARD(encode_parallel(tok, s, p, o->allow_special, o->n_threads, out));
+        else
+            TOME_FORWARD(encode_range(tok, s, p, o->allow_special, out, NULL));
+    }
+    size_t last = SIZE_MAX;
+    TOME_FORWARD(encode_range(tok, s + p, m - p, o->allow_special, out, &last));
+    size_t begin = out->n;
+    if (last != SIZE_MAX && last < out->n) {
+        begin = last;
+        if (token_all_space(tok, out->ids[begin]))
+            while (begin > base && token_all_space(tok, out->ids[begin - 1])) begin--;
+    }
+    size_t len = tail;
+    for (size_t i = begin; i < out->n; i++) len += tok->tok_len[out->ids[i]];
+    uint8_t *buf = malloc(len);
+    if (!buf) return tome_set_error(TOME_ERR_NOMEM, "encode: out of memory");
+    size_t w = 0;
+    for (size_t i = begin; i < out->n; i++) {
+        memcpy(buf + w, tok->blob + tok->tok_off[out->ids[i]], tok->tok_len[out->ids[i]]);
+        w += tok->tok_len[out->ids[i]];
+    }
+    memcpy(buf + w, s + m, tail);
+    out->n = begin;
+    tome_status st = encode_piece(tok, NULL, buf, len, out);
+    free(buf);
+    return st;
+}
+
 /* ------------------------------------------------------------ public */
 tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
                                   const tome_encode_opts *opts, tome_tokens_t *out)
@@ -736,10 +825,16 @@ tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text,
                               o.add_bos && tok->bos_id < 0 ? "<|begin_of_text|>" : "<|end_of_text|>");
     if (o.add_bos) TOME_FORWARD(tokens_push(out, tok->bos_id));
     const uint8_t *s = (const uint8_t *)text;
-    if (o.n_threads > 1 && !(o.allow_special && tok->spec_has_newline))
-        TOME_FORWARD(encode_parallel(tok, s, n_bytes, o.allow_special, o.n_threads, out));
-    else
-        TOME_FORWARD(encode_range(tok, s, n_bytes, o.allow_special, out));
+    int parallel = o.n_threads > 1 && !(o.allow_special && tok->spec_has_newline);
+    size_t tail = trailing_incomplete(s, n_bytes);
+    if (!tail) {
+        if (parallel)
+            TOME_FORWARD(encode_parallel(tok, s, n_bytes, o.allow_special, o.n_threads, out));
+        else
+            TOME_FORWARD(encode_range(tok, s, n_bytes, o.allow_special, out, NULL));
+    } else {
+        TOME_FORWARD(encode_truncated(tok, s, n_bytes, tail, &o, parallel, out));
+    }
     if (o.add_eos) TOME_FORWARD(tokens_push(out, tok->eos_id));
     return TOME_OK;
 }
