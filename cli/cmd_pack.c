@@ -268,8 +268,9 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
                 int skip = f.status == TOME_FILE_SKIPPED;
                 int deg = f.status == TOME_FILE_OUTLINE || f.status == TOME_FILE_LISTED;
                 if ((pass == 0 && !skip) || (pass == 1 && !deg)) continue;
-                if (pass == 0 && !hdr_s++) fprintf(stderr, "  skipped:\n");
-                if (pass == 1 && !hdr_d++) fprintf(stderr, "  degraded to fit the budget:\n");
+                int *cnt = pass == 0 ? &hdr_s : &hdr_d;
+                if (!(*cnt)++) fprintf(stderr, pass == 0 ? "  skipped:\n" : "  degraded to fit the budget:\n");
+                if (*cnt > 15) continue; /* the rest: counted below, all in --json / tome inspect */
                 tome_pack_loc loc = {(int64_t)i, 0, 0, 0};
                 char *p = NULL;
                 tome_pack_format_loc(pk, &loc, &p);
@@ -279,6 +280,9 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
                             (unsigned long long)f.full_tokens, (unsigned long long)f.tok_count);
                 free(p);
             }
+        if (hdr_d > 15 || hdr_s > 15)
+            fprintf(stderr, "  (%d skipped and %d degraded in all; tome inspect or --json lists every file)\n", hdr_s,
+                    hdr_d);
         if (s->n_redactions) fprintf(stderr, "  redacted secrets: %llu (tome inspect --json lists them)\n",
                                      (unsigned long long)s->n_redactions);
         fprintf(stderr, "  %.2f s, %.1f MB read (%.1f MB/s), %.0f tokens/s; wrote %s (%llu bytes)\n", s->seconds, mb,

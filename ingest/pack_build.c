@@ -156,7 +156,7 @@ static int default_tier(const char *path)
 {
     static const char *const volatile_dirs[] = {"vendor", "third_party", "third-party", "node_modules", "dist",
                                                 "build", "testdata", "test-data", "fixtures", "__snapshots__",
-                                                "generated", NULL};
+                                                "generated", "po", "locale", "locales", "i18n", NULL};
     static const char *const test_dirs[] = {"test", "tests", "t", "spec", "specs", "__tests__", "testing", NULL};
     static const char *const doc_dirs[] = {"doc", "docs", "documentation", NULL};
     static const char *const volatile_names[] = {
@@ -178,6 +178,7 @@ static int default_tier(const char *path)
     if (ieq_prefix(base, "changelog") || ieq_prefix(base, "news") || ieq_prefix(base, "history") ||
         ends_with(base, ".min.js") || ends_with(base, ".min.css") || ends_with(base, ".map") ||
         ends_with(base, ".pb.go") || ends_with(base, "_pb2.py") || strstr(base, ".generated.") ||
+        ends_with(base, ".po") || ends_with(base, ".pot") || ends_with(base, ".svg") ||
         has_component(inner, volatile_dirs))
         return 6;
     if (ieq_prefix(base, "readme")) return root ? 0 : 1;
@@ -1031,7 +1032,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     }
 
     /* emit */
-    if ((st = tome_pack_writer_open(out_path, opts->zstd_level, 0, &w))) goto out;
+    if ((st = tome_pack_writer_open(out_path, opts->zstd_level, 0 /* fixed: same bytes on every machine */, &w))) goto out;
     uint64_t text_off = 0, tok_off = 0;
     char tail[64];
     size_t tail_len = 0;

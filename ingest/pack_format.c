@@ -331,10 +331,16 @@ tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_th
     }
     XXH3_64bits_reset(w->text_sum);
     XXH3_128bits_reset(w->content);
-    int lvl = zstd_level > 0 ? zstd_level : 3;
+    int lvl = zstd_level > 0 ? zstd_level : 1;
     ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_compressionLevel, lvl);
     ZSTD_CCtx_setParameter(w->cids, ZSTD_c_compressionLevel, lvl);
-    if (n_threads > 1) ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_nbWorkers, n_threads); /* ignored if unsupported */
+    /* zstd's multithreaded output does not depend on the worker count (any
+     * count >= 1 gives the same bytes), so packs stay byte-identical; the
+     * call fails harmlessly on a libzstd built without threads. */
+    if (n_threads >= 1) {
+        ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_nbWorkers, n_threads);
+        ZSTD_CCtx_setParameter(w->cids, ZSTD_c_nbWorkers, n_threads);
+    }
     uint8_t zero[HDR_SIZE + SEC_SIZE * N_SECTIONS];
     memset(zero, 0, sizeof zero);
     st = tome_atomic_write(w->af, zero, sizeof zero);
