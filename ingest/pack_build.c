@@ -466,7 +466,7 @@ typedef struct member_ctx {
 static tome_status on_member(void *ud, const tome_archive_entry *e)
 {
     member_ctx *mc = ud;
-    item *it;
+    item *it = NULL;
     TOME_FORWARD(add_item(mc->b, e->path, NULL, e->len, e->skip_reason, 1, &it));
     if (e->skip_reason) return TOME_OK;
     return prepare_text(mc->b, it, e->data, e->len);

@@ -182,7 +182,7 @@ static tome_status get_var(rd *r, uint64_t *out)
 }
 static tome_status get_var32(rd *r, uint32_t *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     TOME_FORWARD(get_var(r, &v));
     if (v > UINT32_MAX) return rd_fail(r, "value out of range");
     *out = (uint32_t)v;
@@ -190,7 +190,7 @@ static tome_status get_var32(rd *r, uint32_t *out)
 }
 static tome_status get_str(rd *r, char **out)
 {
-    uint64_t n;
+    uint64_t n = 0;
     TOME_FORWARD(get_var(r, &n));
     if (n > (uint64_t)(r->end - r->p)) return rd_fail(r, "string past end");
     char *s = malloc(n + 1);
