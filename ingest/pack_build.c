@@ -608,37 +608,54 @@ static void block_clear(block *bl)
     memset(bl, 0, sizeof *bl);
 }
 
-/* Text and line table of a block from its ids. */
+/* Text and line table of a block from its ids, in one pass over the tokens. */
 static tome_status decode_block(const builder *b, block *bl)
 {
     const tome_tokens_t *t = bl->use;
-    size_t nl = 1;
+    size_t cap_lines = 64;
+    bl->line_off = malloc(cap_lines * sizeof *bl->line_off);
+    bl->line_tok = malloc(cap_lines * sizeof *bl->line_tok);
+    if (!bl->line_off || !bl->line_tok) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    TOME_FORWARD(tome_buf_reserve(&bl->text, t->n * 4 + 64));
+    uint32_t n = 0;
+    int pending = 1; /* a line starts at the current offset */
     for (size_t i = 0; i < t->n; i++) {
         size_t len;
         const char *s = tome_tokenizer_token_bytes(b->o->tok, t->ids[i], &len);
         if (!s) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", t->ids[i]);
-        TOME_FORWARD(tome_buf_append(&bl->text, s, len));
-        for (size_t k = 0; k < len; k++) nl += s[k] == '\n';
-    }
-    bl->line_off = malloc(nl * sizeof *bl->line_off);
-    bl->line_tok = malloc(nl * sizeof *bl->line_tok);
-    if (!bl->line_off || !bl->line_tok) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    uint32_t n = 0;
-    bl->line_off[n] = 0;
-    bl->line_tok[n] = 0;
-    n = bl->text.len ? 1 : 0;
-    size_t off = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        size_t len;
-        const char *s = tome_tokenizer_token_bytes(b->o->tok, t->ids[i], &len);
-        for (size_t k = 0; k < len; k++)
-            if (s[k] == '\n' && off + k + 1 < bl->text.len) {
-                bl->line_off[n] = (uint32_t)(off + k + 1);
-                bl->line_tok[n] = (uint32_t)(i + 1); /* first token starting at or after the line */
-                n++;
+        if (bl->text.cap - bl->text.len < len) TOME_FORWARD(tome_buf_reserve(&bl->text, len));
+        size_t off = bl->text.len;
+        memcpy(bl->text.data + off, s, len);
+        bl->text.len += len;
+        for (const char *q = memchr(s, '\n', len); q || pending; q = q ? memchr(q + 1, '\n', len - (size_t)(q + 1 - s)) : NULL) {
+            if (n + 1 >= cap_lines) {
+                cap_lines *= 2;
+                uint32_t *a = realloc(bl->line_off, cap_lines * sizeof *a);
+                if (a) bl->line_off = a;
+                uint32_t *c = realloc(bl->line_tok, cap_lines * sizeof *c);
+                if (c) bl->line_tok = c;
+                if (!a || !c) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
             }
-        off += len;
+            if (pending) { /* the line starting at this token's first byte */
+                bl->line_off[n] = (uint32_t)off;
+                bl->line_tok[n] = (uint32_t)i;
+                n++;
+                pending = 0;
+                if (!q) break;
+            }
+            /* a newline inside or at the end of token i: the next line's first
+             * token is the first one starting at or after it */
+            size_t nl_end = off + (size_t)(q - s) + 1;
+            if (nl_end == off + len) {
+                pending = 1; /* starts with token i+1 */
+                break;
+            }
+            bl->line_off[n] = (uint32_t)nl_end;
+            bl->line_tok[n] = (uint32_t)(i + 1);
+            n++;
+        }
     }
+    if (bl->text.data) bl->text.data[bl->text.len] = 0;
     bl->n_rlines = n;
     return TOME_OK;
 }
