@@ -24,8 +24,15 @@
  * one call never cross a chunk boundary on such a layer (the forward pass
  * splits micro-batches at multiples of the chunk size).
  *
- * The only implementation today is kv_simple.c (contiguous fp32); issue 5
- * replaces it with a paged, quantized, tiered cache behind this interface.
+ * The implementation is kv_cache.c: a paged, quantized, tiered cache (its
+ * design comment says how). The page layout and tome_kv_view, the zero-copy
+ * per-page read for quantized attention kernels, are in kv_layout.h.
+ *
+ * Threads: writes, clear, snapshot and tier moves happen on one thread while
+ * no read runs; reads (span_at, view_at) may run on many threads at once.
+ * A span or view returned to a thread stays valid until that thread's next
+ * read of the same cache (reads of pages that are not in host RAM, and
+ * float spans of quantized pages, use per-thread buffers the cache owns).
  */
 #ifndef TOME_KVCACHE_IMPL_H
 #define TOME_KVCACHE_IMPL_H
@@ -33,9 +40,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvcache/kv_layout.h"
 #include "tome/status.h"
 
 typedef struct tome_kvcache tome_kvcache;
+
+/* Device tier (optional slot): a backend that owns device memory. Absent
+ * (NULL) on CPU builds; sealed pages then live in host RAM and on disk. */
+typedef struct tome_kv_device_ops {
+    void *ctx;
+    /* device block of n bytes, or NULL when the device is full */
+    void *(*alloc)(void *ctx, size_t n);
+    void (*free)(void *ctx, void *dev);
+    tome_status (*upload)(void *ctx, void *dev, const void *host, size_t n);
+    tome_status (*download)(void *ctx, void *host, const void *dev, size_t n);
+} tome_kv_device_ops;
 
 typedef struct tome_kv_params {
     int n_layers;
@@ -44,15 +63,26 @@ typedef struct tome_kv_params {
     int n_seqs;              /* sequences held at once                       */
     int64_t max_tokens;      /* capacity per sequence of a global layer      */
     const int64_t *window;   /* [n_layers]: 0 = keep all, C = one C-chunk    */
+    /* --- issue 5 additions; zero means the default named ---------------- */
+    int fmt;                 /* TOME_KV_* of sealed pages; 0: F32 (exact)    */
+    int page_tokens;         /* T; 0: TOME_KV_PAGE_TOKENS_DEFAULT            */
+    int group;               /* V group G; 0: min(32, head_dim)              */
+    int64_t sink_tokens;     /* first positions of global layers kept float32
+                                (rounded up to whole pages); 0: none          */
+    uint64_t ram_budget;     /* bytes of sealed pages in host RAM; 0: no cap */
+    const char *disk_dir;    /* spill directory for the zstd page file; NULL:
+                                no disk tier (over budget is an error)        */
+    uint64_t disk_budget;    /* bytes in the page file; 0: no cap            */
+    int zstd_level;          /* 0: 1                                         */
+    const tome_kv_device_ops *device; /* NULL: no device tier            */
+    uint64_t device_budget;  /* bytes of sealed pages on the device          */
 } tome_kv_params;
-
-enum { TOME_KV_F32 = 0 };
 
 typedef struct tome_kv_span {
     int64_t p0, p1;          /* positions [p0, p1)                           */
     const float *k, *v;      /* row of p0; rows row_stride floats apart      */
     size_t row_stride;       /* floats between consecutive positions         */
-    int fmt;                 /* TOME_KV_F32                                  */
+    int fmt;                 /* TOME_KV_F32 (spans are always float rows)    */
 } tome_kv_span;
 
 tome_status tome_kv_open(const tome_kv_params *p, tome_kvcache **out);
@@ -68,5 +98,33 @@ tome_status tome_kv_span_at(const tome_kvcache *kv, int layer, int seq, int64_t 
 void tome_kv_clear(tome_kvcache *kv, int seq);
 /* Bytes of K/V storage allocated. */
 uint64_t tome_kv_bytes(const tome_kvcache *kv);
+
+/* ---------------------------------------------------------- issue 5 */
+/* The page view holding position p, clipped to p_end and to the page: the
+ * codes and scales of a sealed page (zero-copy when the page is in host
+ * RAM) or float rows (open page, sinks). Same range rules as span_at. */
+tome_status tome_kv_view_at(const tome_kvcache *kv, int layer, int seq, int64_t p, int64_t p_end,
+                            tome_kv_view *out);
+
+/* The layout of sealed pages of this cache. */
+const tome_kv_layout *tome_kv_page_layout(const tome_kvcache *kv);
+
+/* Positions written of (layer, seq) (the next position expected). */
+int64_t tome_kv_len(const tome_kvcache *kv, int layer, int seq);
+
+typedef struct tome_kv_stats {
+    uint64_t pages_sealed;      /* sealed pages held                         */
+    uint64_t pages_ram, pages_disk, pages_device;
+    uint64_t bytes_ram;         /* sealed pages in RAM + float rows          */
+    uint64_t bytes_disk;        /* compressed bytes in the page file         */
+    uint64_t bytes_disk_raw;    /* the same pages uncompressed               */
+    uint64_t bytes_device;
+    uint64_t spills, reloads;   /* pages written to / read from disk         */
+} tome_kv_stats;
+void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *out);
+
+/* Hint: attention will read (layer, seq) positions [p0, p1) next, in order;
+ * pages on disk are prefetched (read-ahead) so the reads overlap. */
+void tome_kv_prefetch(const tome_kvcache *kv, int layer, int seq, int64_t p0, int64_t p1);
 
 #endif /* TOME_KVCACHE_IMPL_H */
