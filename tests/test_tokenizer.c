@@ -156,11 +156,390 @@ static void test_known_ids(void)
     tome_tokens_free(&t);
 }
 
+
+/* ------------------------------------------------------------ loading errors */
+static const char *write_tmp(const char *name, const void *data, size_t len)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", tt_tmpdir(), name);
+    if (tt_write_file(path, data, len) != 0) tt_fail(__FILE__, __LINE__, "cannot write %s", path);
+    return path;
+}
+
+/* first n_lines lines of tokenizer.model, the last one cut after cut_last bytes (0: whole) */
+static char *model_head(size_t n_lines, size_t cut_last, size_t *len)
+{
+    size_t flen = 0;
+    char *all = tt_read_file(model_path(), &flen);
+    if (!all) return NULL;
+    size_t pos = 0, line = 0;
+    while (pos < flen && line < n_lines - 1) {
+        if (all[pos] == '\n') line++;
+        pos++;
+    }
+    size_t end = pos;
+    while (end < flen && all[end] != '\n') end++;
+    *len = cut_last ? pos + cut_last : end + 1;
+    return all;
+}
+
+static void expect_open_error(const char *path, tome_status want, const char *needle)
+{
+    tome_tokenizer_t *t = (tome_tokenizer_t *)0x1;
+    TT_STATUS(tome_tokenizer_open(path, &t), want);
+    TT_CHECK(t == NULL);
+    TT_CONTAINS(tome_last_error(), needle);
+}
+
+static void test_open_errors(void)
+{
+    expect_open_error("/nonexistent/dir/tokenizer.model", TOME_ERR_NOT_FOUND, "/nonexistent/dir/tokenizer.model");
+    expect_open_error(tt_tmpdir(), TOME_ERR_NOT_FOUND, "neither tokenizer.model nor tokenizer.json");
+    expect_open_error(write_tmp("empty.model", "", 0), TOME_ERR_FORMAT, "empty tokenizer file");
+    expect_open_error(write_tmp("b64.model", "QQ== 0\n!!!! 1\n", 14), TOME_ERR_FORMAT, "b64.model:2: invalid base64");
+    expect_open_error(write_tmp("norank.model", "QQ== 0\nQg==\n", 12), TOME_ERR_FORMAT, "norank.model:2:");
+    expect_open_error(write_tmp("dup.model", "QQ== 0\nQg== 0\n", 14), TOME_ERR_FORMAT, "rank 0 appears twice");
+    expect_open_error(write_tmp("big.model", "QQ== 0\nQg== 7\n", 14), TOME_ERR_FORMAT, "big.model:2: rank 7 out of range");
+    expect_open_error(write_tmp("rank.model", "QQ== x1\n", 8), TOME_ERR_FORMAT, "invalid rank");
+    /* the same bytes twice */
+    expect_open_error(write_tmp("same.model", "QQ== 0\nQQ== 1\n", 14), TOME_ERR_FORMAT, "same bytes");
+
+    size_t len = 0;
+    char *head = model_head(1000, 0, &len); /* whole lines: a valid smaller vocabulary */
+    TT_CHECK(head != NULL);
+    if (!head) return;
+    tome_tokenizer_t *t = NULL;
+    TT_OK(tome_tokenizer_open(write_tmp("head1000.model", head, len), &t));
+    TT_EQ_INT(tome_tokenizer_vocab_size(t), 1000 + 2048);
+    TT_EQ_INT(tome_tokenizer_bos_id(t), 1000);
+    tome_tokenizer_free(t);
+    /* truncated in the middle of a line */
+    free(head);
+    head = model_head(1000, 3, &len);
+    expect_open_error(write_tmp("cut.model", head, len), TOME_ERR_FORMAT, "cut.model:1000:");
+    TT_CONTAINS(tome_last_error(), "truncated");
+    free(head);
+    head = model_head(1000, 6, &len); /* "<b64> 9" of a longer rank */
+    expect_open_error(write_tmp("cut2.model", head, len), TOME_ERR_FORMAT, "cut2.model:1000:");
+    free(head);
+    /* fewer lines than the 256 single bytes */
+    head = model_head(100, 0, &len);
+    expect_open_error(write_tmp("head100.model", head, len), TOME_ERR_FORMAT, "has no token");
+    free(head);
+}
+
+/* GPT-2 byte-level alphabet, written out independently of the loader. */
+static void byte_level_char(int b, char out[3])
+{
+    int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    int cp = b;
+    if (!printable) {
+        int k = 0;
+        for (int x = 0; x < b; x++)
+            if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) k++;
+        cp = 256 + k;
+    }
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        out[1] = 0;
+    } else {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        out[2] = 0;
+    }
+}
+
+extern const char tome_pretok_pattern[];
+
+/* A tokenizer.json with the 256 bytes plus "ab" (id 256) and one special. */
+static char *tiny_json(const char *model_type, const char *pattern, const char *extra_vocab)
+{
+    tome_buf b = {0};
+    tome_buf_appendf(&b, "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":257,\"content\":\"<|x|>\",\"special\":true}],"
+                         "\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":["
+                         "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"");
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '\\' || *p == '"') tome_buf_putc(&b, '\\');
+        tome_buf_putc(&b, *p);
+    }
+    tome_buf_appendf(&b, "\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
+                         "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]},"
+                         "\"model\":{\"type\":\"%s\",\"vocab\":{", model_type);
+    for (int i = 0; i < 256; i++) {
+        char c[3];
+        byte_level_char(i, c);
+        if (c[0] == '"' || c[0] == '\\')
+            tome_buf_appendf(&b, "\"\\%s\":%d,", c, i);
+        else
+            tome_buf_appendf(&b, "\"%s\":%d,", c, i);
+    }
+    tome_buf_appendf(&b, "%s\"ab\":256},\"merges\":[[\"a\",\"b\"]]}}", extra_vocab);
+    return b.data;
+}
+
+static void test_json_loader(void)
+{
+    char *j = tiny_json("BPE", tome_pretok_pattern, "");
+    tome_tokenizer_t *t = NULL;
+    TT_OK(tome_tokenizer_open(write_tmp("tiny.json", j, strlen(j)), &t));
+    if (t) {
+        TT_EQ_INT(tome_tokenizer_vocab_size(t), 258);
+        TT_EQ_INT(tome_tokenizer_special_id(t, "<|x|>"), 257);
+        tome_tokens_t ids = {0};
+        tome_encode_opts o = {.allow_special = 1};
+        TT_OK(tome_tokenizer_encode(t, "abc<|x|>\xff", 9, &o, &ids));
+        TT_EQ_INT(ids.n, 4);
+        if (ids.n == 4) {
+            TT_EQ_INT(ids.ids[0], 256);
+            TT_EQ_INT(ids.ids[1], 'c');
+            TT_EQ_INT(ids.ids[2], 257);
+            TT_EQ_INT(ids.ids[3], 255);
+        }
+        char h1[33], h2[33];
+        tome_tokenizer_hash(t, h1);
+        tome_tokenizer_hash(tok(), h2);
+        TT_CHECK(strcmp(h1, h2) != 0);
+        tome_tokens_free(&ids);
+        tome_tokenizer_free(t);
+    }
+    /* a directory holding only tokenizer.json */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/jsondir", tt_tmpdir());
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    TT_CHECK(tt_write_file(path, j, strlen(j)) == 0);
+    TT_OK(tome_tokenizer_open(dir, &t));
+    tome_tokenizer_free(t);
+    free(j);
+
+    j = tiny_json("WordPiece", tome_pretok_pattern, "");
+    expect_open_error(write_tmp("wp.json", j, strlen(j)), TOME_ERR_UNSUPPORTED, "only BPE");
+    free(j);
+    j = tiny_json("BPE", "\\s+|\\S+", "");
+    expect_open_error(write_tmp("pat.json", j, strlen(j)), TOME_ERR_UNSUPPORTED, "o200k");
+    free(j);
+    j = tiny_json("BPE", tome_pretok_pattern, "\"\xe4\xb8\xad\":300,");
+    expect_open_error(write_tmp("bl.json", j, strlen(j)), TOME_ERR_FORMAT, "bl.json: model.vocab");
+    free(j);
+    j = tiny_json("BPE", tome_pretok_pattern, "");
+    size_t half = strlen(j) / 2;
+    expect_open_error(write_tmp("trunc.json", j, half), TOME_ERR_FORMAT, "trunc.json:");
+    TT_CONTAINS(tome_last_error(), "invalid JSON");
+    free(j);
+}
+
+/* ------------------------------------------------------------ behaviour */
+static void test_special_tokens(void)
+{
+    const char *s = "a<|eot|>b<|begin_of_text|><|reserved_special_token_903|><|nope|>";
+    tome_tokens_t plain = enc(s, strlen(s), 0, 1), sp = enc(s, strlen(s), 1, 1);
+    for (size_t i = 0; i < plain.n; i++) TT_CHECK(plain.ids[i] < 200000);
+    int n_special = 0;
+    for (size_t i = 0; i < sp.n; i++) n_special += sp.ids[i] >= 200000;
+    TT_EQ_INT(n_special, 3);
+    TT_CHECK(sp.n >= 5 && sp.ids[1] == 200008 && sp.ids[3] == 200000 && sp.ids[4] == 202047);
+    /* decoding either gives the text back */
+    char *out = NULL;
+    size_t len = 0;
+    TT_OK(tome_tokenizer_decode(tok(), sp.ids, sp.n, &out, &len));
+    TT_CHECK(len == strlen(s) && memcmp(out, s, len) == 0);
+    free(out);
+    tome_tokens_free(&plain);
+    tome_tokens_free(&sp);
+}
+
+static void test_bos_eos(void)
+{
+    tome_tokens_t t = {0};
+    tome_encode_opts o = {.add_bos = 1, .add_eos = 1};
+    TT_OK(tome_tokenizer_encode(tok(), "", 0, &o, &t));
+    TT_EQ_INT(t.n, 2);
+    TT_EQ_INT(t.ids[0], 200000);
+    TT_EQ_INT(t.ids[1], 200001);
+    TT_OK(tome_tokenizer_encode(tok(), "hi", 2, &o, &t)); /* appends */
+    TT_EQ_INT(t.n, 5);
+    TT_EQ_INT(t.ids[2], 200000);
+    TT_EQ_INT(t.ids[4], 200001);
+    tome_tokens_free(&t);
+    TT_OK(tome_tokenizer_encode(tok(), NULL, 0, NULL, &t));
+    TT_EQ_INT(t.n, 0);
+    TT_STATUS(tome_tokenizer_encode(tok(), NULL, 3, NULL, &t), TOME_ERR_INVALID_ARG);
+    tome_tokens_free(&t);
+    tome_tokens_free(NULL);
+}
+
+static void test_decode_any_ids(void)
+{
+    size_t n = tome_tokenizer_vocab_size(tok());
+    int32_t *ids = malloc(n * sizeof *ids);
+    size_t want = 0;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = (int32_t)(n - 1 - i);
+        size_t l = 0;
+        TT_CHECK(tome_tokenizer_token_bytes(tok(), ids[i], &l) != NULL);
+        want += l;
+    }
+    char *out = NULL;
+    size_t len = 0;
+    TT_OK(tome_tokenizer_decode(tok(), ids, n, &out, &len));
+    TT_EQ_INT(len, want);
+    /* appends to what is there */
+    TT_OK(tome_tokenizer_decode(tok(), ids + n - 3, 3, &out, &len));
+    TT_EQ_INT(len, want + 3);
+    int32_t bad[3] = {5, 202048, 7};
+    TT_STATUS(tome_tokenizer_decode(tok(), bad, 3, &out, &len), TOME_ERR_INVALID_ARG);
+    TT_CONTAINS(tome_last_error(), "index 1");
+    bad[1] = -4;
+    TT_STATUS(tome_tokenizer_decode(tok(), bad, 3, &out, &len), TOME_ERR_INVALID_ARG);
+    TT_EQ_INT(len, want + 3); /* unchanged on error */
+    free(out);
+    free(ids);
+}
+
+static uint64_t g_rng = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+static void test_invalid_utf8_roundtrip(void)
+{
+    check_roundtrip("\xff", 1);
+    check_roundtrip("abc\xe4\xbd", 5);       /* cut inside the last character */
+    check_roundtrip("\xed\xa0\x80 x \xc0\xaf", 9); /* surrogate, overlong */
+    tome_tokens_t t = enc("\xff", 1, 0, 1);
+    size_t l;
+    const char *b = t.n == 1 ? tome_tokenizer_token_bytes(tok(), t.ids[0], &l) : NULL;
+    TT_CHECK(b && l == 1 && (unsigned char)b[0] == 0xff);
+    tome_tokens_free(&t);
+    char buf[300];
+    for (int r = 0; r < 3000; r++) {
+        size_t n = rnd() % sizeof buf;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = rnd();
+            buf[i] = (x & 3) == 0 ? (char)(x >> 8) : "a \n\xe4\xb8\xad\xc3\xa9'\r9/!"[(x >> 8) % 14];
+        }
+        check_roundtrip(buf, n);
+    }
+}
+
+/* a few MB of mixed text: the golden corpus in many copies, with random
+ * edits and random bytes, so lines start with every kind of character */
+static char *mixed_text(size_t target, size_t *len)
+{
+    static const char *files[] = {"english.txt", "code_c.c", "code_py.py", "code_rust_go_js.txt", "cjk.txt",
+                                  "rtl.txt", "emoji.txt", "combining.txt", "runs.txt", "specials.txt"};
+    tome_buf b = {0};
+    char *data[10];
+    size_t lens[10];
+    for (int i = 0; i < 10; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "tests/golden/tokenizer/%s", files[i]);
+        data[i] = tt_read_file(tt_source_path(rel), &lens[i]);
+        if (!data[i]) {
+            tt_fail(__FILE__, __LINE__, "cannot read %s", rel);
+            return NULL;
+        }
+    }
+    static const char *seps[] = {"\n", "\n\n", "\r\n", "\n  ", "\n/", "\n\t", " ", "", "\n\xc2\xa0", "\n\xff"};
+    while (b.len < target) {
+        int f = (int)(rnd() % 10);
+        size_t a = rnd() % lens[f], e = a + rnd() % (lens[f] - a + 1);
+        tome_buf_append(&b, data[f] + a, e - a);
+        const char *sep = seps[rnd() % 10];
+        tome_buf_append(&b, sep, strlen(sep));
+        if (rnd() % 8 == 0) {
+            char junk[4];
+            for (int k = 0; k < 4; k++) junk[k] = (char)rnd();
+            tome_buf_append(&b, junk, rnd() % 4);
+        }
+    }
+    for (int i = 0; i < 10; i++) free(data[i]);
+    *len = b.len;
+    return b.data;
+}
+
+static void test_safe_split_property(void)
+{
+    size_t n = 0;
+    char *text = mixed_text(30000, &n);
+    if (!text) return;
+    TT_CHECK(tome_tokenizer_safe_split(text, n, 0));
+    TT_CHECK(tome_tokenizer_safe_split(text, n, n));
+    TT_CHECK(!tome_tokenizer_safe_split(text, n, n + 1));
+    TT_CHECK(tome_tokenizer_safe_split("a\nb", 3, 2));
+    TT_CHECK(!tome_tokenizer_safe_split("a\n\nb", 4, 2));
+    TT_CHECK(!tome_tokenizer_safe_split("a\n/b", 4, 2));
+    TT_CHECK(!tome_tokenizer_safe_split("a\n \nb", 5, 2));
+    TT_CHECK(tome_tokenizer_safe_split("a\n  b", 5, 2));
+    TT_CHECK(!tome_tokenizer_safe_split("ab", 2, 1));
+    tome_tokens_t whole = enc(text, n, 0, 1);
+    tome_tokens_t whole_sp = enc(text, n, 1, 1);
+    size_t n_safe = 0, n_checked = 0;
+    for (size_t pos = 1; pos < n && n_checked < 150; pos++) {
+        if (!tome_tokenizer_safe_split(text, n, pos)) continue;
+        n_safe++;
+        if (n_safe % 3) continue; /* check a spread sample */
+        n_checked++;
+        for (int sp = 0; sp < 2; sp++) {
+            tome_tokens_t a = {0};
+            tome_encode_opts o = {.allow_special = sp};
+            TT_OK(tome_tokenizer_encode(tok(), text, pos, &o, &a));
+            TT_OK(tome_tokenizer_encode(tok(), text + pos, n - pos, &o, &a));
+            if (!same_ids(&a, sp ? &whole_sp : &whole)) {
+                tt_fail(__FILE__, __LINE__, "split at %zu (special=%d) changes the ids", pos, sp);
+                n_checked = 150;
+            }
+            tome_tokens_free(&a);
+        }
+    }
+    TT_CHECK(n_checked >= 100); /* the property is not vacuous */
+    tome_tokens_free(&whole);
+    tome_tokens_free(&whole_sp);
+    free(text);
+}
+
+static void test_threads_match_single(void)
+{
+    size_t n = 0;
+    char *text = mixed_text(3u << 19, &n);
+    if (!text) return;
+    for (int sp = 0; sp < 2; sp++) {
+        tome_tokens_t one = enc(text, n, sp, 1);
+        for (int threads = 2; threads <= 5; threads += 3) {
+            tome_tokens_t many = enc(text, n, sp, threads);
+            TT_CHECK(same_ids(&one, &many));
+            tome_tokens_free(&many);
+        }
+        /* the same with the text cut inside a character at the end */
+        tome_tokens_free(&one);
+        size_t m = n;
+        memcpy(text + m - 2, "\xe4\xb8", 2);
+        one = enc(text, m, sp, 1);
+        tome_tokens_t many = enc(text, m, sp, 4);
+        TT_CHECK(same_ids(&one, &many));
+        tome_tokens_free(&many);
+        tome_tokens_free(&one);
+    }
+    free(text);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--encode-hex")) return encode_hex_mode(argv[2]);
     TT_RUN(test_open_model);
     TT_RUN(test_known_ids);
+    TT_RUN(test_open_errors);
+    TT_RUN(test_json_loader);
+    TT_RUN(test_special_tokens);
+    TT_RUN(test_bos_eos);
+    TT_RUN(test_decode_any_ids);
+    TT_RUN(test_invalid_utf8_roundtrip);
+    TT_RUN(test_safe_split_property);
+    TT_RUN(test_threads_match_single);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }

@@ -45,9 +45,16 @@ typedef struct tome_encode_opts {
 tome_status tome_tokenizer_open(const char *path, tome_tokenizer_t **out);
 void tome_tokenizer_free(tome_tokenizer_t *tok); /* NULL ok */
 
-/* Appends the ids of text[0..n_bytes) to out. Any bytes are accepted: invalid
- * UTF-8 is tokenized byte-wise exactly as tiktoken's encode_bytes does. opts
- * may be NULL (defaults: no specials, no BOS/EOS, single thread). */
+/* Appends the ids of text[0..n_bytes) to out. Any bytes are accepted and
+ * decode gives them back exactly. Valid UTF-8 is encoded exactly as tiktoken
+ * does. Invalid UTF-8 (docs/tokenizer.md): a text cut inside its last
+ * character is encoded exactly as tiktoken's encode_bytes does; every other
+ * byte that does not begin a well-formed UTF-8 sequence is a one-byte
+ * character of class "other" (like U+FFFD: not a letter, number or space)
+ * for the pre-tokenizer, and BPE runs on the raw bytes. (tiktoken's
+ * encode_bytes instead merges everything after the first invalid byte into
+ * one piece; tome keeps the change local so results stay splittable.)
+ * opts may be NULL (defaults: no specials, no BOS/EOS, single thread). */
 tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
                                   const tome_encode_opts *opts, tome_tokens_t *out);
 
@@ -71,7 +78,10 @@ void tome_tokenizer_hash(const tome_tokenizer_t *tok, char out_hex[33]);
 
 /* True when encoding text[0..pos) and text[pos..n) separately and
  * concatenating gives the same ids as encoding text[0..n): a position the
- * parallel encoder and the pack builder may split at. */
+ * parallel encoder and the pack builder may split at. Holds at 0, n, and
+ * after a '\n' that is not followed by '/' nor by whitespace containing
+ * another '\r'/'\n' (checked up to 256 bytes ahead). With or without
+ * allow_special (no Llama 4 special token contains '\n'). */
 int tome_tokenizer_safe_split(const char *text, size_t n_bytes, size_t pos);
 
 #ifdef __cplusplus
