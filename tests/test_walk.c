@@ -104,7 +104,7 @@ static const char *git_env(void)
 static char *git_list(const char *repo, const char *cwd, int init, size_t *len)
 {
     const char *out = fmt_path("%s/git-out.bin", tt_tmpdir());
-    if (init && tt_system("cd '%s' && %s git init -q . >/dev/null 2>&1", repo, git_env()) != 0) {
+    if (init && tt_system("cd '%s' && %s git init -q --template= . >/dev/null 2>&1", repo, git_env()) != 0) {
         tt_fail(__FILE__, __LINE__, "git init failed in %s", repo);
         return NULL;
     }
@@ -322,7 +322,7 @@ static void test_git_nested_precedence_and_info_exclude(void)
     put(d, "x.secret", "x");
     put(d, "keep.secret", "x");
     put(d, "sub/y.secret", "x");
-    tt_system("cd '%s' && %s git init -q . && mkdir -p .git/info && printf '*.secret\\n/infoonly/\\n' > .git/info/exclude",
+    tt_system("cd '%s' && %s git init -q --template= . && mkdir -p .git/info && printf '*.secret\\n/infoonly/\\n' > .git/info/exclude",
               d, git_env());
     put(d, "infoonly/f", "x");
     put(d, "sub/infoonly/f", "x");
@@ -375,7 +375,7 @@ static void test_git_root_inside_repository(void)
     put(d, "sub/inner/b.c", "x");
     put(d, "sub/inner/.gitignore", "!b.gen\n");
     put(d, "sub/inner/c.gen2", "x");
-    tt_system("cd '%s' && %s git init -q . && printf 'c.gen2\\n' > .git/info/exclude", d, git_env());
+    tt_system("cd '%s' && %s git init -q --template= . && mkdir -p .git/info && printf 'c.gen2\\n' > .git/info/exclude", d, git_env());
     const char *root = fmt_path("%s/sub", d);
     /* git prints paths relative to the cwd: same as the walk's rel paths */
     expect_same_as_git_in(d, root, 0, NULL);
@@ -404,6 +404,71 @@ static void test_wildmatch_cases(void)
     memset(text, 'a', sizeof text - 1);
     text[sizeof text - 1] = '\0';
     TT_CHECK(!tome_wildmatch("*a*a*a*a*a*a*a*a*a*b", text, 1));
+}
+
+/* Random trees and random .gitignore files (fixed seeds), compared with git:
+ * catches combinations the hand-written cases above do not think of. */
+static uint64_t g_rng;
+static unsigned rnd(unsigned n)
+{
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned)((g_rng >> 33) % n);
+}
+
+static const char *const g_rnd_names[] = {"a", "b", "c.txt", "d.log", "foo", "bar", "x.c", "y.o",
+                                          "build", "sub", "deep", "keep.me", "a b", "#h", "!b", "[x]"};
+static const char *const g_rnd_atoms[] = {"a", "b", "*", "**", "?", "foo", "bar", "*.txt", "*.log", "x.c",
+                                          "[a-c]", "[!a]", "build", "sub", "deep", "keep.me", "*.o",
+                                          "\\#h", "\\!b", "\\[x]"};
+
+static void rnd_tree(const char *dir, int depth)
+{
+    tt_system("mkdir -p '%s'", dir);
+    unsigned n = 1 + rnd(5);
+    for (unsigned i = 0; i < n; i++) {
+        const char *name = g_rnd_names[rnd(TOME_ARRAY_LEN(g_rnd_names))];
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        struct stat st;
+        if (lstat(path, &st) == 0) continue;
+        if (depth < 3 && rnd(10) < 4) rnd_tree(path, depth + 1);
+        else tt_write_file(path, "x", 1);
+    }
+    if (rnd(2)) {
+        tome_buf gi = {0};
+        unsigned k = 1 + rnd(5);
+        for (unsigned i = 0; i < k; i++) {
+            if (rnd(4) == 0) tome_buf_putc(&gi, '!');
+            if (rnd(5) == 0) tome_buf_putc(&gi, '/');
+            unsigned parts = 1 + rnd(3);
+            for (unsigned j = 0; j < parts; j++) {
+                if (j) tome_buf_putc(&gi, '/');
+                const char *a = g_rnd_atoms[rnd(TOME_ARRAY_LEN(g_rnd_atoms))];
+                tome_buf_append(&gi, a, strlen(a));
+            }
+            if (rnd(5) == 0) tome_buf_putc(&gi, '/');
+            if (rnd(20) == 0) tome_buf_append(&gi, "   ", 3);
+            tome_buf_putc(&gi, '\n');
+        }
+        char path[2048];
+        snprintf(path, sizeof path, "%s/.gitignore", dir);
+        tt_write_file(path, gi.data, gi.len);
+        tome_buf_free(&gi);
+    }
+}
+
+static void test_git_random_trees(void)
+{
+    for (unsigned seed = 1; seed <= 25; seed++) {
+        g_rng = seed * 0x9E3779B97F4A7C15ull;
+        char name[64];
+        snprintf(name, sizeof name, "random-%u", seed);
+        const char *d = sub(name);
+        rnd_tree(d, 0);
+        int before = tt_case_failed;
+        expect_same_as_git(d);
+        if (tt_case_failed && !before) fprintf(stderr, "  (seed %u, tree kept under %s with TT_KEEP_TMP=1)\n", seed, d);
+    }
 }
 
 /* ------------------------------------------------------------ options */
@@ -725,6 +790,7 @@ int main(void)
     TT_RUN(test_git_negated_directory_patterns);
     TT_RUN(test_git_bom_crlf_and_odd_names);
     TT_RUN(test_git_root_inside_repository);
+    TT_RUN(test_git_random_trees);
     TT_RUN(test_default_ignores_and_options);
     TT_RUN(test_deterministic_order);
     TT_RUN(test_symlinks);
