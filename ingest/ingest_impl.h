@@ -22,6 +22,14 @@
  * it is reported through the callback with skip_reason set, and the walk goes
  * on. A returned error status means the whole source is unusable (e.g. the
  * root does not exist) or the callback asked to stop by returning non-OK.
+ *
+ * Notes (walk/text/redact/outline): tome_text_to_utf8 and tome_path_escape
+ * append to *out. A symlink to a regular file inside the walk root is
+ * reported as a file whose fs_path is the resolved target; other symlinks
+ * are listed with a skip_reason (walk.c's design comment has the list).
+ * gitignore-syntax matching for other pieces (e.g. --include/--exclude on
+ * archive members): ingest/gitignore_impl.h (tome_ignore_list_*,
+ * tome_wildmatch). tome_outline_line.len excludes a "\r" before the "\n".
  */
 #ifndef TOME_INGEST_IMPL_H
 #define TOME_INGEST_IMPL_H
