@@ -418,7 +418,7 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     if ((st = encode_block(b, &blk, &it->full))) goto done;
     it->full_tokens = it->full.n;
     pthread_mutex_lock(&b->mu);
-    int keep = it->member || b->cached_ids + it->full.n <= CACHE_IDS;
+    int keep = it->member || b->cached_ids + it->full.n <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
     if (keep) b->cached_ids += it->full.n;
     pthread_mutex_unlock(&b->mu);
     if (keep) it->full_cached = 1;

@@ -138,6 +138,29 @@ static void check_pack(const char *pack, const char *srcdir, int check_lines)
     TT_CHECK(once.n == n_ids && memcmp(once.ids, ids, n_ids * sizeof *ids) == 0);
     tome_tokens_free(&once);
     TT_CHECK(tlen > 0 && text[tlen - 1] == '\n');
+    /* the documents part of a prompt: after text ending in '\n' and before a
+     * question, the ids of the whole prompt are prefix + pack + question ids */
+    {
+        static const char pre[] = "<|header_start|>system<|header_end|>\n\nAnswer from these files, cite path:line.\n";
+        static const char post[] = "Which function adds two numbers?";
+        size_t np = sizeof pre - 1, nq = sizeof post - 1;
+        char *all = malloc(np + tlen + nq);
+        memcpy(all, pre, np);
+        memcpy(all + np, text, tlen);
+        memcpy(all + np + tlen, post, nq);
+        tome_tokens_t whole = {0}, a = {0}, c = {0};
+        TT_OK(tome_tokenizer_encode(tok(), all, np + tlen + nq, NULL, &whole));
+        TT_OK(tome_tokenizer_encode(tok(), pre, np, NULL, &a));
+        TT_OK(tome_tokenizer_encode(tok(), post, nq, NULL, &c));
+        TT_EQ_INT(whole.n, a.n + n_ids + c.n);
+        TT_CHECK(whole.n == a.n + n_ids + c.n && !memcmp(whole.ids, a.ids, a.n * sizeof *ids) &&
+                 !memcmp(whole.ids + a.n, ids, n_ids * sizeof *ids) &&
+                 !memcmp(whole.ids + a.n + n_ids, c.ids, c.n * sizeof *ids));
+        tome_tokens_free(&whole);
+        tome_tokens_free(&a);
+        tome_tokens_free(&c);
+        free(all);
+    }
     tome_pack_info info;
     tome_pack_get_info(p, &info);
     TT_EQ_INT(info.n_tokens, n_ids);
@@ -306,9 +329,22 @@ static void test_deterministic(void)
     TT_OK(build(dir, a, 1, 0, 0, TOME_PACK_XML));
     TT_OK(build(dir, b, 2, 0, 0, TOME_PACK_XML));
     TT_OK(build(dir, d, 7, 0, 0, TOME_PACK_XML));
+    /* no id cache: every file is read and tokenized again when written */
+    char e[1100];
+    (void)!snprintf(e, sizeof e, "%s/d4.tpk", tt_tmpdir());
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.cache_ids = 1;
+    const char *srcs[] = {dir};
+    TT_OK(tome_pack_build(srcs, 1, &o, e, NULL));
+    size_t le;
+    char *w = tt_read_file(e, &le);
     size_t la, lb, ld;
     char *x = tt_read_file(a, &la), *y = tt_read_file(b, &lb), *z = tt_read_file(d, &ld);
     TT_CHECK(x && y && z && la == lb && la == ld && !memcmp(x, y, la) && !memcmp(x, z, la));
+    TT_CHECK(w && le == la && !memcmp(x, w, la));
+    free(w);
     free(x);
     free(y);
     free(z);

@@ -67,7 +67,10 @@ typedef struct tome_pack_opts {
     const char *const *priority;   /* NULL-terminated globs: first = packed first     */
     uint64_t max_file_bytes;       /* 0: 16 MiB; bigger files are skipped              */
     int n_threads;                 /* 0: tome_num_threads()                           */
-    int zstd_level;                /* 0: 3                                             */
+    int zstd_level;                /* 0: 1                                             */
+    uint64_t cache_ids;            /* token ids kept between reading and writing files;
+                                      0: 24M (96 MB). Files past it are read and
+                                      tokenized again when written (bounded memory). */
     /* Called from the building thread only, at most every few milliseconds. */
     void (*progress)(void *ud, const tome_pack_progress *p);
     void *progress_ud;
