@@ -576,15 +576,17 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
     return pc;
 }
 
-static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
-                                       size_t len, tome_tokens_t *out)
+#define PC_SLOT(h) (((h) >> 7) & ((1u << PC_BITS) - 1))
+
+/* h: hash_bytes(s, len) when the caller has it (it prefetched with it), else 0 */
+static inline tome_status encode_piece_h(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
+                                         size_t len, uint64_t h, tome_tokens_t *out)
 {
     if (len == 1) return tokens_push(out, tok->byte_id[s[0]]);
     pc_entry *ce = NULL;
-    uint64_t h = 0;
     if (len <= PC_KEY && pc) {
-        h = hash_bytes(s, len);
-        ce = &pc->e[(h >> 7) & ((1u << PC_BITS) - 1)];
+        if (!h) h = hash_bytes(s, len);
+        ce = &pc->e[PC_SLOT(h)];
         if (ce->len == len && bytes_equal(ce->key, s, len)) {
             if (out->n + ce->n_ids > out->cap) TOME_FORWARD(tokens_reserve(out, ce->n_ids));
             for (unsigned k = 0; k < ce->n_ids; k++) out->ids[out->n++] = ce->ids[k];
@@ -608,6 +610,12 @@ static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_c
     return TOME_OK;
 }
 
+static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
+                                       size_t len, tome_tokens_t *out)
+{
+    return encode_piece_h(tok, pc, s, len, 0, out);
+}
+
 /* last_begin (may be NULL): set to the index in out of the first token of
  * the last piece encoded. */
 static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
@@ -616,11 +624,27 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
     if (n == 0) return TOME_OK;
     piece_cache *pc = pc_get(tok);
     size_t i = 0, begin = out->n;
+    /* One piece of look-ahead: find the next piece and prefetch its cache
+     * slot and hash-table slot while the current one is encoded, so the
+     * memory latency of those (random) accesses overlaps useful work. */
+    size_t e = tome_pretok_next(s, n, 0);
+    uint64_t h = (pc && e <= PC_KEY && e > 1) ? hash_bytes(s, e) : 0;
     while (i < n) {
-        size_t e = tome_pretok_next(s, n, i);
+        size_t ni = e, ne = ni;
+        uint64_t nh = 0;
+        if (ni < n) {
+            ne = tome_pretok_next(s, n, ni);
+            if (pc && ne - ni <= PC_KEY && ne - ni > 1) {
+                nh = hash_bytes(s + ni, ne - ni);
+                __builtin_prefetch(&pc->e[PC_SLOT(nh)]);
+                __builtin_prefetch(&tok->table[nh & tok->table_mask]);
+            }
+        }
         begin = out->n;
-        TOME_FORWARD(encode_piece(tok, pc, s + i, e - i, out));
-        i = e;
+        TOME_FORWARD(encode_piece_h(tok, pc, s + i, e - i, h, out));
+        i = ni;
+        e = ne;
+        h = nh;
     }
     if (last_begin) *last_begin = begin;
     return TOME_OK;
