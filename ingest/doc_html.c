@@ -4,6 +4,8 @@
  * libxml2's HTML parser builds the tree (no network, errors and warnings off;
  * it decodes entities). Bytes that are valid UTF-8 are parsed as UTF-8;
  * anything else is left to libxml2's detection (BOM, <meta charset>).
+ * Documents nested deeper than libxml2's limit (256) are cut there, with a
+ * note line at the end of the text saying so.
  * The tree is then walked without recursion (parent/next pointers), because
  * HTML nesting depth is not bounded by the parser:
  *   - script, style, head (with its title), noscript, template, svg, math,
@@ -186,9 +188,15 @@ tome_status tome_doc_html_extract(const char *path, const uint8_t *data, size_t 
     if (len == 0)
         return TOME_OK;
     const char *enc = valid_utf8(data, len) ? "UTF-8" : NULL;
-    htmlDocPtr doc = htmlReadMemory((const char *)data, (int)len, NULL, enc,
-                                    HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                                        HTML_PARSE_COMPACT);
+    htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+    if (!ctxt)
+        return tome_set_error(TOME_ERR_NOMEM, "%s: cannot allocate an HTML parser", path);
+    htmlDocPtr doc = htmlCtxtReadMemory(ctxt, (const char *)data, (int)len, NULL, enc,
+                                        HTML_PARSE_NONET | HTML_PARSE_NOERROR |
+                                            HTML_PARSE_NOWARNING | HTML_PARSE_COMPACT);
+    /* libxml2 halts (instate EOF + internal error) at its depth limit */
+    int halted = ctxt->instate == XML_PARSER_EOF && ctxt->errNo == XML_ERR_INTERNAL_ERROR;
+    htmlFreeParserCtxt(ctxt);
     if (!doc)
         return tome_set_error(TOME_ERR_FORMAT, "%s: unparsable HTML", path);
 
@@ -224,6 +232,10 @@ tome_status tome_doc_html_extract(const char *path, const uint8_t *data, size_t 
     }
     if (st == TOME_OK)
         st = end_block(&w);
+    if (st == TOME_OK && halted) {
+        static const char note[] = "[tome: HTML cut here: nested deeper than the parser's limit]\n";
+        st = tome_doc_put(&w.b, note, sizeof note - 1);
+    }
     xmlFreeDoc(doc);
     return st;
 }
