@@ -209,18 +209,20 @@ tome_status tome_ignore_list_init(tome_ignore_list *l, const char *base, size_t 
 void tome_ignore_list_free(tome_ignore_list *l)
 {
     if (!l) return;
-    for (size_t i = 0; i < l->n; i++) free(l->pats[i].pat);
+    for (size_t i = 0; i < l->n; i++) free(l->pats[i].pat - 1);
     free(l->pats);
     free(l->base);
     memset(l, 0, sizeof *l);
 }
 
-static int has_wildcard(const char *s, size_t n)
+static size_t literal_prefix(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == '\\') return 1;
-    return 0;
+        if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == '\\') return i;
+    return n;
 }
+
+static int has_wildcard(const char *s, size_t n) { return literal_prefix(s, n) < n; }
 
 tome_status tome_ignore_list_add(tome_ignore_list *l, const char *line, size_t len)
 {
@@ -256,7 +258,8 @@ tome_status tome_ignore_list_add(tome_ignore_list *l, const char *line, size_t l
     }
     if (len == 0) return TOME_OK;
     if (!has_wildcard(line, len)) flags |= TOME_IGN_LITERAL;
-    else if (line[0] == '*' && !has_wildcard(line + 1, len - 1)) flags |= TOME_IGN_ENDSWITH;
+    else if ((flags & TOME_IGN_NODIR) && line[0] == '*' && !has_wildcard(line + 1, len - 1))
+        flags |= TOME_IGN_ENDSWITH; /* basename only: "*" must not cross a slash */
     if (l->n == l->cap) {
         size_t nc = l->cap ? 2 * l->cap : 16;
         tome_ignore_pattern *np = realloc(l->pats, nc * sizeof *np);
@@ -264,12 +267,14 @@ tome_status tome_ignore_list_add(tome_ignore_list *l, const char *line, size_t l
         l->pats = np;
         l->cap = nc;
     }
-    char *s = malloc(len + 1);
+    char *s = malloc(len + 2);
     if (!s) return tome_set_error(TOME_ERR_NOMEM, "ignore list: out of memory");
-    memcpy(s, line, len);
-    s[len] = '\0';
-    l->pats[l->n].pat = s;
+    s[0] = '/'; /* sentinel: a leading "**" counts as "at the start" */
+    memcpy(s + 1, line, len);
+    s[len + 1] = '\0';
+    l->pats[l->n].pat = s + 1;
     l->pats[l->n].len = len;
+    l->pats[l->n].prefix = literal_prefix(line, len);
     l->pats[l->n].flags = flags;
     l->n++;
     return TOME_OK;
@@ -292,33 +297,38 @@ tome_status tome_ignore_list_parse(tome_ignore_list *l, const char *buf, size_t 
     return TOME_OK;
 }
 
-static int pattern_matches(const tome_ignore_list *l, const tome_ignore_pattern *pt,
-                           const char *path, size_t path_len, const char *name)
+/* t/tn: the basename for NODIR patterns, else the path relative to the
+ * list's base. */
+static int pattern_matches(const tome_ignore_pattern *pt, const char *t, size_t tn)
 {
-    if (pt->flags & TOME_IGN_NODIR) {
-        if (pt->flags & TOME_IGN_LITERAL) return strcmp(pt->pat, name) == 0;
-        if (pt->flags & TOME_IGN_ENDSWITH) {
-            size_t nl = strlen(name), sl = pt->len - 1;
-            return sl <= nl && memcmp(name + nl - sl, pt->pat + 1, sl) == 0;
-        }
-        return tome_wildmatch(pt->pat, name, 0);
+    if (pt->flags & TOME_IGN_LITERAL) return pt->len == tn && pt->pat[0] == t[0] && memcmp(pt->pat, t, tn) == 0;
+    if (pt->flags & TOME_IGN_ENDSWITH) {
+        size_t sl = pt->len - 1;
+        return sl <= tn && memcmp(t + tn - sl, pt->pat + 1, sl) == 0;
     }
-    /* anchored to the list's directory */
-    if (path_len <= l->base_len || memcmp(path, l->base, l->base_len) != 0) return 0;
-    const char *rel = path + l->base_len;
-    if (pt->flags & TOME_IGN_LITERAL) return strcmp(pt->pat, rel) == 0;
-    return tome_wildmatch(pt->pat, rel, 1);
+    if (pt->prefix && (tn < pt->prefix || memcmp(pt->pat, t, pt->prefix) != 0)) return 0;
+    return wm((const unsigned char *)pt->pat, (const unsigned char *)t, !(pt->flags & TOME_IGN_NODIR)) == WM_MATCH;
 }
 
 int tome_ignore_list_match(const tome_ignore_list *l, const char *path, size_t path_len,
                            const char *name, int is_dir)
 {
-    if (!l) return TOME_IGN_NONE;
+    if (!l || l->n == 0) return TOME_IGN_NONE;
+    size_t name_len = strlen(name);
+    /* anchored patterns see the path relative to the list's directory */
+    const char *rel = NULL;
+    size_t rel_len = 0;
+    if (path_len > l->base_len && memcmp(path, l->base, l->base_len) == 0) {
+        rel = path + l->base_len;
+        rel_len = path_len - l->base_len;
+    }
     for (size_t i = l->n; i-- > 0;) {
         const tome_ignore_pattern *pt = &l->pats[i];
         if ((pt->flags & TOME_IGN_MUSTBEDIR) && !is_dir) continue;
-        if (pattern_matches(l, pt, path, path_len, name))
-            return (pt->flags & TOME_IGN_NEGATE) ? TOME_IGN_INCLUDED : TOME_IGN_EXCLUDED;
+        int m;
+        if (pt->flags & TOME_IGN_NODIR) m = pattern_matches(pt, name, name_len);
+        else m = rel && pattern_matches(pt, rel, rel_len);
+        if (m) return (pt->flags & TOME_IGN_NEGATE) ? TOME_IGN_INCLUDED : TOME_IGN_EXCLUDED;
     }
     return TOME_IGN_NONE;
 }

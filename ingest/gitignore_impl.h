@@ -26,8 +26,10 @@ enum {
 };
 
 typedef struct tome_ignore_pattern {
-    char *pat;      /* malloc'd; escapes kept; no '!', leading '/' or trailing '/' */
+    char *pat;      /* escapes kept; no '!', leading '/' or trailing '/'; pat[-1] is a
+                     * '/' sentinel (the allocation starts there) */
     size_t len;
+    size_t prefix;  /* bytes before the first wildcard or '\\' (a literal prefix) */
     uint32_t flags; /* TOME_IGN_* */
 } tome_ignore_pattern;
 

@@ -169,10 +169,11 @@ static int read_small_file_at(int dirfd, const char *name, tome_buf *out)
 }
 
 /* Loads .gitignore / .tomeignore of the directory open as dirfd, whose path
- * relative to top is base (ending in '/', or ""). *out is NULL when the
- * directory has no patterns. */
+ * relative to top is base (ending in '/', or ""). present: bit 0 / bit 1 when
+ * the listing showed the file (saves two failing opens per directory).
+ * *out is NULL when the directory has no patterns. */
 static tome_status load_dir_lists(const walker *w, int dirfd, const char *base, size_t base_len,
-                                  tome_ignore_list **out)
+                                  unsigned present, tome_ignore_list **out)
 {
     *out = NULL;
     tome_buf text = {0};
@@ -181,7 +182,8 @@ static tome_status load_dir_lists(const walker *w, int dirfd, const char *base, 
     const char *names[2] = {w->o->no_gitignore ? NULL : ".gitignore",
                             w->o->no_tomeignore ? NULL : ".tomeignore"};
     for (int i = 0; i < 2; i++) {
-        if (!names[i] || read_small_file_at(dirfd, names[i], &text) != 0) continue;
+        if (!names[i] || !(present & (1u << i)) || read_small_file_at(dirfd, names[i], &text) != 0)
+            continue;
         if (!l) {
             l = calloc(1, sizeof *l);
             if (!l) {
@@ -451,6 +453,7 @@ static tome_status walk_dir(walker *w, int fd, int parent_include)
     size_t n = 0, cap = 0;
     tome_status s = TOME_OK;
     size_t stack_mark = w->n_stack;
+    unsigned present = 0;
     int dfd = dirfd(d);
 
     for (;;) {
@@ -465,6 +468,8 @@ static tome_status walk_dir(walker *w, int fd, int parent_include)
         }
         const char *nm = de->d_name;
         if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0'))) continue;
+        if (nm[0] == '.' && strcmp(nm, ".gitignore") == 0) present |= 1u;
+        if (nm[0] == '.' && strcmp(nm, ".tomeignore") == 0) present |= 2u;
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 64;
             dent *nv = realloc(v, nc * sizeof *nv);
@@ -502,7 +507,7 @@ static tome_status walk_dir(walker *w, int fd, int parent_include)
     /* this directory's ignore files apply to its entries */
     {
         tome_ignore_list *l = NULL;
-        s = load_dir_lists(w, dfd, mpath(w), mpath_len(w), &l);
+        s = load_dir_lists(w, dfd, mpath(w), mpath_len(w), present, &l);
         if (s != TOME_OK) goto done;
         if (l) {
             s = push_list(w, l);
@@ -629,7 +634,7 @@ static tome_status load_ancestor_lists(walker *w)
         tome_buf_free(&dir);
         if (fd >= 0) {
             tome_ignore_list *l = NULL;
-            s = load_dir_lists(w, fd, pre, i, &l);
+            s = load_dir_lists(w, fd, pre, i, 3u, &l);
             close(fd);
             if (s != TOME_OK) return s;
             if (l) TOME_FORWARD(push_list(w, l));
