@@ -2,7 +2,8 @@
  * attention/attention_cpu.c — the CPU reference attention (see
  * attention_impl.h for the contract).
  *
- * Work items are (query, kv_head) pairs spread over threads (OpenMP). For one
+ * Work items are (query, kv_head) pairs spread over the compute thread pool
+ * (model/pool_impl.h). For one
  * item the group of n_heads/n_kv_heads query heads walks the visible range
  * span by span; per key it updates, for each head, the running max m, the
  * running sum l and the accumulator acc (fp32):
@@ -14,14 +15,13 @@
 #include "attention/attention_impl.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error_impl.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "model/pool_impl.h"
 
 static tome_status attend_one(const tome_attn_params *p, size_t i, int g, float *scratch)
 {
@@ -71,38 +71,47 @@ static tome_status attend_one(const tome_attn_params *p, size_t i, int g, float 
     return TOME_OK;
 }
 
+typedef struct attn_job {
+    const tome_attn_params *p;
+    size_t scratch_floats;
+    atomic_int failed;
+    atomic_size_t first_bad;
+} attn_job;
+
+static void attn_item(void *vctx, size_t it, int tid)
+{
+    attn_job *j = vctx;
+    const tome_attn_params *p = j->p;
+    float *scratch = tome_pool_scratch(tid, j->scratch_floats * sizeof(float));
+    if (!scratch || attend_one(p, it / (size_t)p->n_kv_heads, (int)(it % (size_t)p->n_kv_heads), scratch) != TOME_OK) {
+        size_t cur = atomic_load(&j->first_bad);
+        while (it < cur && !atomic_compare_exchange_weak(&j->first_bad, &cur, it)) {
+        }
+        atomic_store(&j->failed, 1);
+    }
+}
+
 tome_status tome_attention_cpu(const tome_attn_params *p)
 {
     if (p->n_kv_heads <= 0 || p->n_heads % p->n_kv_heads != 0 || p->head_dim <= 0)
         return tome_set_error(TOME_ERR_INVALID_ARG, "attention: %d heads over %d kv heads", p->n_heads, p->n_kv_heads);
     const int rep = p->n_heads / p->n_kv_heads;
-    const long n_items = (long)p->n_q * p->n_kv_heads;
-    const size_t scratch_floats = (size_t)rep * (2 + (size_t)p->head_dim);
-    tome_status st = TOME_OK;
-    int n_threads = p->n_threads;
-#ifdef _OPENMP
-    if (n_threads <= 0) n_threads = omp_get_max_threads();
-    if (n_items < 2) n_threads = 1;
-#pragma omp parallel num_threads(n_threads)
-#endif
-    {
-        float *scratch = malloc(scratch_floats * sizeof(float));
-        tome_status my = scratch ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "attention: out of memory");
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 4)
-#endif
-        for (long it = 0; it < n_items; it++) {
-            if (my != TOME_OK) continue;
-            my = attend_one(p, (size_t)(it / p->n_kv_heads), (int)(it % p->n_kv_heads), scratch);
-        }
-        free(scratch);
-        if (my != TOME_OK) {
-#ifdef _OPENMP
-#pragma omp critical
-#endif
-            if (st == TOME_OK) st = my;
-        }
-    }
-    (void)n_threads;
-    return st;
+    attn_job j = {.p = p, .scratch_floats = (size_t)rep * (2 + (size_t)p->head_dim)};
+    atomic_init(&j.failed, 0);
+    atomic_init(&j.first_bad, SIZE_MAX);
+    const size_t n_items = p->n_q * (size_t)p->n_kv_heads;
+    /* rough work estimate: queries x (mean) visible keys x heads x dims */
+    double work = 0;
+    for (size_t i = 0; i < p->n_q; i++)
+        work += (double)(p->chunk > 0 ? p->q_pos[i] % p->chunk + 1 : p->q_pos[i] + 1);
+    work *= (double)p->n_heads * (double)p->head_dim;
+    tome_pool_run(work < (double)(1 << 18) ? 1 : p->n_threads, n_items, attn_item, &j);
+    if (!atomic_load(&j.failed)) return TOME_OK;
+    /* redo the first failing item here so that its message lands on this thread */
+    size_t it = atomic_load(&j.first_bad);
+    float *scratch = malloc(j.scratch_floats * sizeof(float));
+    if (!scratch) return tome_set_error(TOME_ERR_NOMEM, "attention: out of memory");
+    tome_status st = attend_one(p, it / (size_t)p->n_kv_heads, (int)(it % (size_t)p->n_kv_heads), scratch);
+    free(scratch);
+    return st != TOME_OK ? st : tome_set_error(TOME_ERR_NOMEM, "attention: out of memory for scratch");
 }

@@ -5,7 +5,7 @@
  * thread converts one tile of the weight (bf16 / f16 / int8 / int4 → f32,
  * into a per-thread buffer of nb × n_in floats, about 256 KiB so it stays in
  * L2) and multiplies it with OpenBLAS sgemm (single-threaded inside; the
- * threads are ours, OpenMP). F32 weights in OUT_IN layout are used in place.
+ * threads are ours, pool.c). F32 weights in OUT_IN layout are used in place.
  * The whole weight is never converted at once.
  */
 #include "model/backend_impl.h"
@@ -15,11 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/pool_impl.h"
 #include "model/quant_impl.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static int g_threads = 1;
 
@@ -86,61 +83,65 @@ static void tile_in_out(const tome_wt *w, int64_t j0, int64_t nb, float *tile)
     }
 }
 
+typedef struct mm_job {
+    const tome_wt *w;
+    const float *x;
+    size_t n, ldx;
+    float *y;
+    int64_t nb;
+    int failed;
+} mm_job;
+
+static void mm_tile(void *vctx, size_t ti, int tid)
+{
+    mm_job *j = vctx;
+    const tome_wt *w = j->w;
+    const int64_t n_in = w->n_in, n_out = w->n_out, nb = j->nb;
+    const int64_t j0 = (int64_t)ti * nb, cnt = n_out - j0 < nb ? n_out - j0 : nb;
+    const int n = (int)j->n;
+    const int direct = w->dtype == TOME_DT_F32 && w->layout == TOME_W_OUT_IN;
+    float *tile = direct ? NULL : tome_pool_scratch(tid, (size_t)nb * (size_t)n_in * sizeof(float));
+    if (!direct && !tile) {
+        j->failed = 1;
+        return;
+    }
+    if (w->layout == TOME_W_IN_OUT) {
+        tile_in_out(w, j0, cnt, tile);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)cnt, (int)n_in, 1.0f, j->x, (int)j->ldx, tile,
+                    (int)cnt, 0.0f, j->y + j0, (int)n_out);
+        return;
+    }
+    const float *wt;
+    if (direct) {
+        wt = (const float *)w->data + (size_t)j0 * (size_t)n_in;
+    } else {
+        for (int64_t r = 0; r < cnt; r++) tome_wt_row_f32(w, j0 + r, tile + (size_t)(r * n_in));
+        wt = tile;
+    }
+    if (n == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)cnt, (int)n_in, 1.0f, wt, (int)n_in, j->x, 1, 0.0f, j->y + j0, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)cnt, (int)n_in, 1.0f, j->x, (int)j->ldx, wt,
+                    (int)n_in, 0.0f, j->y + j0, (int)n_out);
+}
+
 static tome_status cpu_matmul(const tome_wt *w, const float *x, size_t n, size_t ldx, float *y)
 {
     if (n == 0) return TOME_OK;
     const int64_t n_in = w->n_in, n_out = w->n_out;
+    /* a tile of nb weight rows converted to f32 is ~256 KiB (L2-sized) */
     int64_t nb = (int64_t)(65536 / (n_in > 0 ? n_in : 1));
     if (nb < 16) nb = 16;
     nb = (nb + 7) / 8 * 8;
     if (nb > n_out) nb = n_out;
-    const long n_tiles = (long)((n_out + nb - 1) / nb);
-    int n_threads = g_threads;
-    if (n_tiles < n_threads) n_threads = (int)n_tiles;
-    tome_status st = TOME_OK;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(n_threads)
-#endif
-    {
-        float *tile = NULL;
-        int direct = w->dtype == TOME_DT_F32 && w->layout == TOME_W_OUT_IN;
-        if (!direct) tile = malloc((size_t)nb * (size_t)n_in * sizeof(float));
-        if (!direct && !tile) {
-#ifdef _OPENMP
-#pragma omp critical
-#endif
-            st = TOME_ERR_NOMEM;
-        } else {
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-            for (long ti = 0; ti < n_tiles; ti++) {
-                int64_t j0 = (int64_t)ti * nb, cnt = n_out - j0 < nb ? n_out - j0 : nb;
-                if (w->layout == TOME_W_IN_OUT) {
-                    tile_in_out(w, j0, cnt, tile);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)cnt, (int)n_in, 1.0f, x,
-                                (int)ldx, tile, (int)cnt, 0.0f, y + j0, (int)n_out);
-                } else {
-                    const float *wt;
-                    if (direct) {
-                        wt = (const float *)w->data + (size_t)j0 * (size_t)n_in;
-                    } else {
-                        for (int64_t j = 0; j < cnt; j++) tome_wt_row_f32(w, j0 + j, tile + (size_t)(j * n_in));
-                        wt = tile;
-                    }
-                    if (n == 1)
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)cnt, (int)n_in, 1.0f, wt, (int)n_in, x, 1,
-                                    0.0f, y + j0, 1);
-                    else
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)cnt, (int)n_in, 1.0f, x,
-                                    (int)ldx, wt, (int)n_in, 0.0f, y + j0, (int)n_out);
-                }
-            }
-        }
-        free(tile);
-    }
-    if (st != TOME_OK) return tome_set_error(st, "matmul: out of memory for a %lld x %lld tile", (long long)nb,
-                                             (long long)n_in);
+    mm_job j = {.w = w, .x = x, .n = n, .ldx = ldx, .y = y, .nb = nb};
+    size_t n_tiles = (size_t)((n_out + nb - 1) / nb);
+    /* small products (most of decode) stay on one thread: a dispatch costs more than it saves */
+    double macs = (double)n * (double)n_in * (double)n_out;
+    tome_pool_run(macs < (double)(1 << 20) ? 1 : g_threads, n_tiles, mm_tile, &j);
+    if (j.failed)
+        return tome_set_error(TOME_ERR_NOMEM, "matmul: out of memory for a %lld x %lld tile", (long long)nb,
+                              (long long)n_in);
     return TOME_OK;
 }
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/pool_impl.h"
 #include "model/quant_impl.h"
 
 static void *own(tome_model_t *m, size_t bytes)
@@ -136,6 +137,26 @@ static tome_status load_vec(binder *b, const char *name, int64_t n, float **out)
     return TOME_OK;
 }
 
+typedef struct qjob {
+    const tome_wt *w;
+    uint8_t *q;
+    size_t row_bytes;
+    int q4, failed;
+} qjob;
+
+static void quant_row(void *vctx, size_t r, int tid)
+{
+    qjob *j = vctx;
+    float *row = tome_pool_scratch(tid, (size_t)j->w->n_in * sizeof(float));
+    if (!row) {
+        j->failed = 1;
+        return;
+    }
+    tome_wt_row_f32(j->w, (int64_t)r, row);
+    if (j->q4) tome_quant_q4_row(row, (size_t)j->w->n_in, (tome_block_q4 *)(j->q + r * j->row_bytes));
+    else tome_quant_q8_row(row, (size_t)j->w->n_in, (tome_block_q8 *)(j->q + r * j->row_bytes));
+}
+
 static tome_status quantize(tome_model_t *m, tome_wt *w)
 {
     if (m->opts.weights == TOME_WEIGHTS_NATIVE || w->n_in % TOME_QGROUP != 0) return TOME_OK;
@@ -144,25 +165,9 @@ static tome_status quantize(tome_model_t *m, tome_wt *w)
     size_t row_bytes = blocks * (q4 ? sizeof(tome_block_q4) : sizeof(tome_block_q8));
     uint8_t *q = own(m, row_bytes * (size_t)w->n_out);
     if (!q) return tome_set_error(TOME_ERR_NOMEM, "quantize: out of memory");
-    tome_status st = TOME_OK;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(m->n_threads)
-#endif
-    {
-        float *row = malloc((size_t)w->n_in * sizeof(float));
-        if (!row) st = TOME_ERR_NOMEM;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int64_t r = 0; r < w->n_out; r++) {
-            if (!row) continue;
-            tome_wt_row_f32(w, r, row);
-            if (q4) tome_quant_q4_row(row, (size_t)w->n_in, (tome_block_q4 *)(q + (size_t)r * row_bytes));
-            else tome_quant_q8_row(row, (size_t)w->n_in, (tome_block_q8 *)(q + (size_t)r * row_bytes));
-        }
-        free(row);
-    }
-    if (st != TOME_OK) return tome_set_error(st, "quantize: out of memory");
+    qjob j = {.w = w, .q = q, .row_bytes = row_bytes, .q4 = q4};
+    tome_pool_run(m->n_threads, (size_t)w->n_out, quant_row, &j);
+    if (j.failed) return tome_set_error(TOME_ERR_NOMEM, "quantize: out of memory");
     w->dtype = q4 ? TOME_DT_Q4 : TOME_DT_Q8;
     w->layout = TOME_W_OUT_IN;
     w->data = q;
