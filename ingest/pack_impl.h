@@ -85,6 +85,13 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
                                     const char tokenizer_hash[33], uint64_t *pack_bytes);
 void tome_pack_writer_abort(tome_pack_writer *w); /* NULL ok; removes the temp file */
 
+/* ---------------------------------------------------------- reader */
+/* Opens a pack held in memory (borrowed: data must outlive the pack). name is
+ * used in messages. no_checksums skips the checksum and file-size checks so
+ * that a fuzzer reaches the parser behind them; every other check stays. */
+tome_status tome_pack_open_mem(const char *name, const uint8_t *data, size_t len, int no_checksums,
+                               tome_pack_t **out);
+
 /* ---------------------------------------------------------- render */
 /* Renders block pieces for format fmt. All append to out. */
 tome_status tome_pack_render_open(tome_buf *out, uint32_t fmt, uint64_t n_files);
