@@ -26,6 +26,85 @@ void tome_backend_cpu_set_threads(int n)
     openblas_set_num_threads(1);
 }
 
+/* ---------------------------------------------------------------- bf16 kernels
+ * AVX2/FMA versions are compiled with a target attribute and chosen at run
+ * time, so the build needs no -march flag. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TOME_X86 1
+__attribute__((target("avx2,fma"))) static void bf16_to_f32_avx2(const uint16_t *s, float *d, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i)));
+        _mm256_storeu_ps(d + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+    for (; i < n; i++) d[i] = tome_bf16_to_f32(s[i]);
+}
+
+/* y[j] = dot(W[j, :], x) for j in [0, cnt) of an OUT_IN bf16 matrix */
+__attribute__((target("avx2,fma"))) static void gemv_bf16_avx2(const uint16_t *w, size_t n_in, size_t cnt,
+                                                               const float *x, float *y)
+{
+    for (size_t j = 0; j < cnt; j++) {
+        const uint16_t *r = w + j * n_in;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        size_t k = 0;
+        for (; k + 16 <= n_in; k += 16) {
+            __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + k))), 16));
+            __m256 w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + k + 8))), 16));
+            a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + k), a0);
+            a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + k + 8), a1);
+        }
+        a0 = _mm256_add_ps(a0, a1);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+        h = _mm_hadd_ps(h, h);
+        h = _mm_hadd_ps(h, h);
+        float acc = _mm_cvtss_f32(h);
+        for (; k < n_in; k++) acc += tome_bf16_to_f32(r[k]) * x[k];
+        y[j] = acc;
+    }
+}
+
+/* y[0..cnt) = Σ_k x[k] · W[k, j0 .. j0+cnt) of an IN_OUT bf16 matrix [n_in][n_out] */
+__attribute__((target("avx2,fma"))) static void axpy_bf16_avx2(const uint16_t *w, size_t n_in, size_t n_out, size_t j0,
+                                                               size_t cnt, const float *x, float *y)
+{
+    memset(y, 0, cnt * sizeof(float));
+    for (size_t k = 0; k < n_in; k++) {
+        const uint16_t *r = w + k * n_out + j0;
+        __m256 xk = _mm256_set1_ps(x[k]);
+        size_t j = 0;
+        for (; j + 8 <= cnt; j += 8) {
+            __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + j))), 16));
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(wv, xk, _mm256_loadu_ps(y + j)));
+        }
+        for (; j < cnt; j++) y[j] += x[k] * tome_bf16_to_f32(r[j]);
+    }
+}
+
+static int have_avx2(void)
+{
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return v;
+}
+#else
+#define TOME_X86 0
+static int have_avx2(void) { return 0; }
+#endif
+
+static void bf16_to_f32(const uint16_t *s, float *d, size_t n)
+{
+#if TOME_X86
+    if (have_avx2()) {
+        bf16_to_f32_avx2(s, d, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) d[i] = tome_bf16_to_f32(s[i]);
+}
+
 void tome_wt_row_f32(const tome_wt *w, int64_t r, float *out)
 {
     /* row r of the OUT_IN view: n_in values */
@@ -45,11 +124,7 @@ void tome_wt_row_f32(const tome_wt *w, int64_t r, float *out)
     size_t base = (size_t)r * (size_t)n_in;
     switch (w->dtype) {
     case TOME_DT_F32: memcpy(out, (const float *)w->data + base, (size_t)n_in * sizeof(float)); break;
-    case TOME_DT_BF16: {
-        const uint16_t *s = (const uint16_t *)w->data + base;
-        for (int64_t k = 0; k < n_in; k++) out[k] = tome_bf16_to_f32(s[k]);
-        break;
-    }
+    case TOME_DT_BF16: bf16_to_f32((const uint16_t *)w->data + base, out, (size_t)n_in); break;
     case TOME_DT_F16: {
         const uint16_t *s = (const uint16_t *)w->data + base;
         for (int64_t k = 0; k < n_in; k++) out[k] = tome_f16_to_f32(s[k]);
@@ -72,8 +147,7 @@ static void tile_in_out(const tome_wt *w, int64_t j0, int64_t nb, float *tile)
         size_t base = (size_t)(k * n_out + j0);
         float *t = tile + (size_t)(k * nb);
         if (w->dtype == TOME_DT_BF16) {
-            const uint16_t *s = (const uint16_t *)w->data + base;
-            for (int64_t j = 0; j < nb; j++) t[j] = tome_bf16_to_f32(s[j]);
+            bf16_to_f32((const uint16_t *)w->data + base, t, (size_t)nb);
         } else if (w->dtype == TOME_DT_F16) {
             const uint16_t *s = (const uint16_t *)w->data + base;
             for (int64_t j = 0; j < nb; j++) t[j] = tome_f16_to_f32(s[j]);
@@ -100,6 +174,17 @@ static void mm_tile(void *vctx, size_t ti, int tid)
     const int64_t j0 = (int64_t)ti * nb, cnt = n_out - j0 < nb ? n_out - j0 : nb;
     const int n = (int)j->n;
     const int direct = w->dtype == TOME_DT_F32 && w->layout == TOME_W_OUT_IN;
+#if TOME_X86
+    if (n == 1 && w->dtype == TOME_DT_BF16 && have_avx2()) { /* decode: no f32 tile */
+        if (w->layout == TOME_W_OUT_IN)
+            gemv_bf16_avx2((const uint16_t *)w->data + (size_t)j0 * (size_t)n_in, (size_t)n_in, (size_t)cnt, j->x,
+                           j->y + j0);
+        else
+            axpy_bf16_avx2((const uint16_t *)w->data, (size_t)n_in, (size_t)n_out, (size_t)j0, (size_t)cnt, j->x,
+                           j->y + j0);
+        return;
+    }
+#endif
     float *tile = direct ? NULL : tome_pool_scratch(tid, (size_t)nb * (size_t)n_in * sizeof(float));
     if (!direct && !tile) {
         j->failed = 1;
