@@ -40,38 +40,83 @@ static atomic_uint_fast64_t g_serial; /* gives each opened tokenizer a distinct 
 #define RANK_NONE INT32_MAX
 
 /* ------------------------------------------------------------ hashing */
-static inline uint64_t rd64(const uint8_t *p)
+/* The hash works on 8-byte little-endian words, the last one zero-padded,
+ * so a caller that may read past the end of the key (it lies inside a
+ * larger buffer) can load whole words and mask them: hash_bytes_in. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TOME_LE 1
+#else
+#define TOME_LE 0
+#endif
+
+static inline uint64_t load_tail(const uint8_t *p, size_t n) /* n in 1..7, zero-padded */
 {
-    uint64_t v;
-    memcpy(&v, p, 8);
+    uint64_t v = 0;
+#if TOME_LE
+    memcpy(&v, p, n);
+#else
+    for (size_t i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+#endif
     return v;
+}
+
+static inline uint64_t hash_mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t hash_final(uint64_t h)
+{
+    h ^= h >> 31;
+    h *= 0xd6e8feb86659fd93ull;
+    return h ^ (h >> 32);
 }
 
 static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
     while (n >= 8) {
-        h = (h ^ rd64(p)) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 29;
+        uint64_t w;
+        memcpy(&w, p, 8);
+#if !TOME_LE
+        w = load_tail(p, 7) | ((uint64_t)p[7] << 56);
+#endif
+        h = hash_mix(h, w);
         p += 8;
         n -= 8;
     }
-    if (n) {
-        uint64_t v = 0;
-        if (n >= 4) {
-            uint32_t a, b;
-            memcpy(&a, p, 4);
-            memcpy(&b, p + n - 4, 4);
-            v = ((uint64_t)a << 32) | b;
-        } else {
-            v = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
-        }
-        h = (h ^ v) * 0x94d049bb133111ebull;
+    if (n) h = hash_mix(h, load_tail(p, n));
+    return hash_final(h);
+}
+
+/* hash_bytes(p, n) for a key inside a buffer that ends at end: reads whole
+ * words when they stay inside the buffer. */
+static inline uint64_t hash_bytes_in(const uint8_t *p, size_t n, const uint8_t *end)
+{
+#if TOME_LE
+    if (n <= 16 && (size_t)(end - p) >= 16) {
+        uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
+        uint64_t w0, w1;
+        memcpy(&w0, p, 8);
+        memcpy(&w1, p + 8, 8);
+        if (n < 8) return hash_final(hash_mix(h, w0 & ((1ull << (8 * n)) - 1)));
+        h = hash_mix(h, w0);
+        if (n == 8) return hash_final(h);
+        if (n < 16) w1 &= (1ull << (8 * (n - 8))) - 1;
+        return hash_final(hash_mix(h, w1));
     }
-    h ^= h >> 31;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
-    return h;
+#else
+    (void)end;
+#endif
+    return hash_bytes(p, n);
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
 }
 
 static inline int bytes_equal(const uint8_t *a, const uint8_t *b, size_t len)
@@ -579,29 +624,42 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
 #define PC_SLOT(h) (((h) >> 7) & ((1u << PC_BITS) - 1))
 
 /* h: hash_bytes(s, len) when the caller has it (it prefetched with it), else 0 */
-static inline tome_status encode_piece_h(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
-                                         size_t len, uint64_t h, tome_tokens_t *out)
+/* Cache keys are stored zero-padded to PC_KEY bytes; key_matches compares
+ * with two masked word loads when s + 16 stays inside the buffer. */
+static inline int key_matches(const pc_entry *ce, const uint8_t *s, size_t len, const uint8_t *end)
 {
-    if (len == 1) return tokens_push(out, tok->byte_id[s[0]]);
-    pc_entry *ce = NULL;
-    if (len <= PC_KEY && pc) {
-        if (!h) h = hash_bytes(s, len);
-        ce = &pc->e[PC_SLOT(h)];
-        if (ce->len == len && bytes_equal(ce->key, s, len)) {
-            if (out->n + ce->n_ids > out->cap) TOME_FORWARD(tokens_reserve(out, ce->n_ids));
-            for (unsigned k = 0; k < ce->n_ids; k++) out->ids[out->n++] = ce->ids[k];
-            return TOME_OK;
+    if (ce->len != len) return 0;
+#if TOME_LE
+    if ((size_t)(end - s) >= 16) {
+        uint64_t w0 = rd64(s), w1 = rd64(s + 8);
+        if (len < 8) {
+            w0 &= (1ull << (8 * len)) - 1;
+            w1 = 0;
+        } else if (len < 16) {
+            w1 &= len == 8 ? 0 : (1ull << (8 * (len - 8))) - 1;
         }
+        return w0 == rd64(ce->key) && w1 == rd64(ce->key + 8);
     }
+#endif
+    return bytes_equal(ce->key, s, len);
+}
+
+/* The part of encoding a piece after a cache miss: one hash-table lookup,
+ * else BPE; then the result goes into the cache slot ce (NULL: no cache). */
+static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome_tokenizer *tok, pc_entry *ce,
+                                                               const uint8_t *s, size_t len, uint64_t h,
+                                                               tome_tokens_t *out)
+{
     size_t before = out->n;
     int32_t id = len == 2 ? tok->pair_id[(s[0] << 8) | s[1]]
                  : len > tok->max_rank_len ? -1
-                 : table_find_h(tok, tok->table, tok->table_mask, s, len, ce ? h : hash_bytes(s, len));
+                 : table_find_h(tok, tok->table, tok->table_mask, s, len, h ? h : hash_bytes(s, len));
     if (id >= 0)
         TOME_FORWARD(tokens_push(out, id));
     else
         TOME_FORWARD(len <= BPE_SMALL ? bpe_small(tok, s, len, out) : bpe_large(tok, s, len, out));
     if (ce && out->n - before <= PC_IDS) {
+        memset(ce, 0, sizeof *ce);
         memcpy(ce->key, s, len);
         ce->len = (uint8_t)len;
         ce->n_ids = (uint8_t)(out->n - before);
@@ -610,10 +668,32 @@ static inline tome_status encode_piece_h(const struct tome_tokenizer *tok, piece
     return TOME_OK;
 }
 
+/* h: hash_bytes(s, len) when the caller has it (it prefetched with it), else 0 */
+static inline __attribute__((always_inline)) tome_status encode_piece_h(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
+                                         size_t len, uint64_t h, const uint8_t *end, tome_tokens_t *out)
+{
+    if (out->cap - out->n < PC_IDS) TOME_FORWARD(tokens_reserve(out, PC_IDS));
+    if (len == 1) {
+        out->ids[out->n++] = tok->byte_id[s[0]];
+        return TOME_OK;
+    }
+    pc_entry *ce = NULL;
+    if (len <= PC_KEY && pc) {
+        if (!h) h = hash_bytes(s, len);
+        ce = &pc->e[PC_SLOT(h)];
+        if (key_matches(ce, s, len, end)) {
+            memcpy(out->ids + out->n, ce->ids, sizeof ce->ids); /* all PC_IDS slots; capacity checked above */
+            out->n += ce->n_ids;
+            return TOME_OK;
+        }
+    }
+    return encode_piece_miss(tok, ce, s, len, h, out);
+}
+
 static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
                                        size_t len, tome_tokens_t *out)
 {
-    return encode_piece_h(tok, pc, s, len, 0, out);
+    return encode_piece_h(tok, pc, s, len, 0, s + len, out);
 }
 
 /* last_begin (may be NULL): set to the index in out of the first token of
@@ -628,20 +708,20 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
      * slot and hash-table slot while the current one is encoded, so the
      * memory latency of those (random) accesses overlaps useful work. */
     size_t e = tome_pretok_next(s, n, 0);
-    uint64_t h = (pc && e <= PC_KEY && e > 1) ? hash_bytes(s, e) : 0;
+    uint64_t h = (pc && e <= PC_KEY && e > 1) ? hash_bytes_in(s, e, s + n) : 0;
     while (i < n) {
         size_t ni = e, ne = ni;
         uint64_t nh = 0;
         if (ni < n) {
             ne = tome_pretok_next(s, n, ni);
             if (pc && ne - ni <= PC_KEY && ne - ni > 1) {
-                nh = hash_bytes(s + ni, ne - ni);
+                nh = hash_bytes_in(s + ni, ne - ni, s + n);
                 __builtin_prefetch(&pc->e[PC_SLOT(nh)]);
                 __builtin_prefetch(&tok->table[nh & tok->table_mask]);
             }
         }
         begin = out->n;
-        TOME_FORWARD(encode_piece_h(tok, pc, s + i, e - i, h, out));
+        TOME_FORWARD(encode_piece_h(tok, pc, s + i, e - i, h, s + n, out));
         i = ni;
         e = ne;
         h = nh;
