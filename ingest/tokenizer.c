@@ -275,15 +275,25 @@ tome_status tome_tokenizer_finish(struct tome_tokenizer *tok, const char *what)
     XXH3_state_t *st = XXH3_createState();
     if (!st) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     XXH3_128bits_reset(st);
-    static const char magic[] = "tome-tokenizer-v1";
+    static const char magic[] = "tome-tokenizer-v2";
     XXH3_128bits_update(st, magic, sizeof magic);
     XXH3_128bits_update(st, tome_pretok_pattern, strlen(tome_pretok_pattern));
     uint32_t counts[2] = {tok->n_ranks, tok->vocab_size};
     XXH3_128bits_update(st, counts, sizeof counts);
-    for (uint32_t id = 0; id < tok->vocab_size; id++) {
-        uint16_t len = tok->tok_len[id];
-        XXH3_128bits_update(st, &len, sizeof len);
-        XXH3_128bits_update(st, tok->blob + tok->tok_off[id], len);
+    /* all lengths, then all bytes in id order (one update when the blob is
+     * already in id order, as after loading a sorted tokenizer.model) */
+    XXH3_128bits_update(st, tok->tok_len, (size_t)tok->vocab_size * sizeof tok->tok_len[0]);
+    int contiguous = 1;
+    for (uint32_t id = 0, off = 0; id < tok->vocab_size && contiguous; id++) {
+        contiguous = tok->tok_off[id] == off;
+        off += tok->tok_len[id];
+    }
+    if (contiguous) {
+        size_t total = tok->vocab_size ? (size_t)tok->tok_off[tok->vocab_size - 1] + tok->tok_len[tok->vocab_size - 1] : 0;
+        XXH3_128bits_update(st, tok->blob, total);
+    } else {
+        for (uint32_t id = 0; id < tok->vocab_size; id++)
+            XXH3_128bits_update(st, tok->blob + tok->tok_off[id], tok->tok_len[id]);
     }
     XXH128_hash_t h = XXH3_128bits_digest(st);
     XXH3_freeState(st);
