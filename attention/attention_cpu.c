@@ -1,117 +1,432 @@
 /*
- * attention/attention_cpu.c — the CPU reference attention (see
- * attention_impl.h for the contract).
+ * attention/attention_cpu.c — the CPU attention over the paged, quantized KV
+ * cache (contract in attention_impl.h; inner loop in attn_simd_*.h).
  *
- * Work items are (query, kv_head) pairs spread over the compute thread pool
- * (model/pool_impl.h). For one
- * item the group of n_heads/n_kv_heads query heads walks the visible range
- * span by span; per key it updates, for each head, the running max m, the
- * running sum l and the accumulator acc (fp32):
- *   s = scale * q.k;  m' = max(m, s);  acc = acc*exp(m-m') + exp(s-m')*v;
- *   l = l*exp(m-m') + exp(s-m')
- * and finally out = acc / l. Issue 6 extends this file (tiles, quantized
- * pages, decode split across threads with a log-sum-exp merge).
+ * Work items. Queries are cut into blocks of bq consecutive query indices
+ * (bq * rep ~ 32 rows, rep = n_heads / n_kv_heads); an item is one block
+ * against one KV head, so every K/V tile is dequantized once for all the
+ * block's rows of all the head's query heads (GQA). Items go to the compute
+ * pool (model/pool_impl.h) and need no locks: each writes its own output
+ * rows.
+ *
+ * One item: the rows' queries are copied, scaled and zero-padded to hdp (the
+ * head dim rounded up to 8) into per-thread scratch. The union of the
+ * block's visible ranges is walked page view by page view (tome_kv_view_at,
+ * or the caller's view_at); each view is cut into tiles of ATTN_TK keys that
+ * are dequantized (F32, BF16, FP8 e4m3 with per-channel K / per-token-group
+ * V scales, INT8/4/2 with scale and zero point; kv_layout.h) into
+ *   kt [hdp][ATTN_TK]   K transposed,   v [ATTN_TK][hdp],
+ * and handed to the tile kernel with each row's visible columns: causal
+ * [0, pos], chunked [floor(pos/C)*C, pos], clipped to the tile. A tile no
+ * row sees is not loaded. Rows keep a running max m, sum l and fp32
+ * accumulator acc (online softmax); out = acc / l, lse = m + log l.
+ *
+ * Decode split (flash-decoding on the CPU). When queries x kv heads are too
+ * few to fill the threads (one query per sequence at decode) and the context
+ * is long, each query's range is cut into n_splits pieces of whole tiles;
+ * an item is (query, kv head, piece) and leaves its (m, l, acc) in a
+ * partials buffer. The pieces are merged afterwards by log-sum-exp:
+ *   M = max m_s,  L = sum l_s e^(m_s - M),  out = sum acc_s e^(m_s - M) / L.
+ *
+ * Errors (a page read that fails, a view whose format or shape does not
+ * match) stop the work: the first failing item (lowest index) is redone on
+ * the calling thread so its message reaches the caller.
+ *
+ * Memory: per-thread scratch from the pool (q rows, m, l, acc, one tile),
+ * plus the partials buffer of a split call (freed before return).
  */
 #include "attention/attention_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention/attn_simd_impl.h"
+#include "core/core_impl.h"
 #include "core/error_impl.h"
 #include "model/pool_impl.h"
 
-static tome_status attend_one(const tome_attn_params *p, size_t i, int g, float *scratch)
+#define ATTN_ROWS_TARGET 32 /* query rows (queries x heads of a group) per item */
+
+typedef struct attn_ctx {
+    const tome_attn_params *p;
+    attn_tile_fn tile;
+    int rep, hd, hdp, bq, n_splits;
+    float scale;
+    size_t n_blocks;          /* query blocks                                  */
+    float *part;              /* split partials [n_q][n_kv][n_splits][rep][2 + hdp] */
+    size_t scratch_bytes;
+    float e4m3[256];          /* FP8 code -> float                             */
+    atomic_int failed;
+    atomic_size_t first_bad;
+} attn_ctx;
+
+/* Scratch sections, each a multiple of 8 floats. */
+typedef struct attn_scratch {
+    float *q, *m, *l, *acc, *kt, *v, *s, *ks, *kz;
+    int *lo, *hi;
+    int64_t *qlo, *qhi;
+} attn_scratch;
+
+static size_t up8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static size_t scratch_layout(const attn_ctx *c, attn_scratch *s, void *base)
 {
-    const int rep = p->n_heads / p->n_kv_heads, hd = p->head_dim;
-    const float scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)hd);
-    float *m = scratch, *l = m + rep, *acc = l + rep;
-    for (int r = 0; r < rep; r++) {
-        m[r] = -INFINITY;
-        l[r] = 0;
-    }
-    memset(acc, 0, (size_t)rep * (size_t)hd * sizeof(float));
+    const size_t rows = (size_t)c->bq * (size_t)c->rep, hdp = (size_t)c->hdp;
+    size_t off = 0;
+    float *b = base;
+#define TAKE(field, type, n)                                  \
+    do {                                                      \
+        if (s) s->field = (type *)(void *)(b ? b + off : NULL); \
+        off += up8((size_t)(n) * sizeof(type) / sizeof(float)); \
+    } while (0)
+    TAKE(q, float, rows * hdp);
+    TAKE(m, float, rows);
+    TAKE(l, float, rows);
+    TAKE(acc, float, rows * hdp);
+    TAKE(kt, float, hdp * ATTN_TK);
+    TAKE(v, float, ATTN_TK * hdp);
+    TAKE(s, float, ATTN_TK);
+    TAKE(ks, float, hdp);
+    TAKE(kz, float, hdp);
+    TAKE(lo, int, rows);
+    TAKE(hi, int, rows);
+    TAKE(qlo, int64_t, c->bq);
+    TAKE(qhi, int64_t, c->bq);
+#undef TAKE
+    return off * sizeof(float) + 32;
+}
+
+/* Visible range of query i: [lo, hi). */
+static void q_range(const tome_attn_params *p, size_t i, int64_t *lo, int64_t *hi)
+{
     const int64_t pos = p->q_pos[i];
-    const int64_t lo = p->chunk > 0 ? (pos / p->chunk) * p->chunk : 0, hi = pos + 1;
-    const float *q0 = p->q + i * p->q_stride + (size_t)g * (size_t)rep * (size_t)hd;
-    int64_t at = lo;
-    while (at < hi) {
+    *lo = p->chunk > 0 ? (pos / p->chunk) * p->chunk : 0;
+    *hi = pos + 1;
+}
+
+static tome_status get_view(const tome_attn_params *p, int64_t at, int64_t end, tome_kv_view *w)
+{
+    memset(w, 0, sizeof *w);
+    if (p->view_at) {
+        TOME_FORWARD(p->view_at(p->view_ctx, at, end, w));
+    } else {
         tome_kv_span sp;
-        TOME_FORWARD(tome_kv_span_at(p->kv, p->layer, p->seq, at, hi, &sp));
-        for (int64_t t = sp.p0; t < sp.p1; t++) {
-            const float *k = sp.k + (size_t)(t - sp.p0) * sp.row_stride + (size_t)g * (size_t)hd;
-            const float *v = sp.v + (size_t)(t - sp.p0) * sp.row_stride + (size_t)g * (size_t)hd;
-            for (int r = 0; r < rep; r++) {
-                const float *q = q0 + (size_t)r * (size_t)hd;
-                float s = 0;
-                for (int d = 0; d < hd; d++) s += q[d] * k[d];
-                s *= scale;
-                float *a = acc + (size_t)r * (size_t)hd;
-                if (s > m[r]) {
-                    float c = expf(m[r] - s);
-                    l[r] = l[r] * c + 1.0f;
-                    for (int d = 0; d < hd; d++) a[d] = a[d] * c + v[d];
-                    m[r] = s;
-                } else {
-                    float e = expf(s - m[r]);
-                    l[r] += e;
-                    for (int d = 0; d < hd; d++) a[d] += e * v[d];
+        TOME_FORWARD(tome_kv_span_at(p->kv, p->layer, p->seq, at, end, &sp));
+        w->p0 = w->page_p0 = sp.p0;
+        w->p1 = sp.p1;
+        w->fmt = TOME_KV_F32;
+        w->n_kv_heads = p->n_kv_heads;
+        w->head_dim = p->head_dim;
+        w->bits = 32;
+        w->row_bytes = (uint32_t)(sp.row_stride * sizeof(float));
+        w->k = (const uint8_t *)sp.k;
+        w->v = (const uint8_t *)sp.v;
+    }
+    if (w->p0 != at || w->p1 <= w->p0 || w->p1 > end || w->page_p0 > w->p0)
+        return tome_set_error(TOME_ERR_INTERNAL, "attention: layer %d seq %d: page view for position %lld covers [%lld, %lld)",
+                              p->layer, p->seq, (long long)at, (long long)w->p0, (long long)w->p1);
+    if (w->n_kv_heads != p->n_kv_heads || w->head_dim != p->head_dim || w->on_device)
+        return tome_set_error(TOME_ERR_INVALID_ARG,
+                              "attention: layer %d seq %d position %lld: page has %d kv heads of %d dims%s, want %d of %d",
+                              p->layer, p->seq, (long long)at, w->n_kv_heads, w->head_dim,
+                              w->on_device ? " on the device" : "", p->n_kv_heads, p->head_dim);
+    if (w->fmt < 0 || w->fmt >= TOME_KV_N_FORMATS ||
+        (tome_kv_fmt_scaled(w->fmt) && (!w->k_scale || !w->v_scale || w->group <= 0 || w->head_dim % w->group != 0 ||
+                                        (w->fmt != TOME_KV_FP8 && (!w->k_zero || !w->v_zero)))))
+        return tome_set_error(TOME_ERR_FORMAT, "attention: layer %d seq %d position %lld: page format %d is unknown or lacks scales",
+                              p->layer, p->seq, (long long)at, w->fmt);
+    return TOME_OK;
+}
+
+/* Dequantize keys/values of rows [r0, r0 + n) of view w, kv head g, into
+ * the tile (kt transposed, v row-major, both hdp wide; padding untouched). */
+static void load_tile(const attn_ctx *c, const tome_kv_view *w, int g, int r0, int n, attn_scratch *s)
+{
+    const int D = c->hd, c0 = g * D;
+    const size_t hdp = (size_t)c->hdp;
+    float *kt = s->kt, *v = s->v;
+    const int fmt = w->fmt;
+    if (fmt == TOME_KV_F32 || fmt == TOME_KV_BF16) {
+        for (int j = 0; j < n; j++) {
+            const uint8_t *kr = w->k + (size_t)(r0 + j) * w->row_bytes, *vr = w->v + (size_t)(r0 + j) * w->row_bytes;
+            float *vo = v + (size_t)j * hdp;
+            if (fmt == TOME_KV_F32) {
+                float tmp[8];
+                for (int d = 0; d < D; d += 8) {
+                    int m = D - d < 8 ? D - d : 8;
+                    memcpy(tmp, kr + (size_t)(c0 + d) * 4, (size_t)m * 4);
+                    for (int e = 0; e < m; e++) kt[(size_t)(d + e) * ATTN_TK + j] = tmp[e];
                 }
+                memcpy(vo, vr + (size_t)c0 * 4, (size_t)D * 4);
+            } else {
+                const uint16_t *kh = (const uint16_t *)(const void *)kr + c0, *vh = (const uint16_t *)(const void *)vr + c0;
+                for (int d = 0; d < D; d++) kt[(size_t)d * ATTN_TK + j] = tome_kv_bf16_to_f32(kh[d]);
+                for (int d = 0; d < D; d++) vo[d] = tome_kv_bf16_to_f32(vh[d]);
             }
         }
-        at = sp.p1;
+        return;
     }
-    float *o = p->out + i * p->out_stride + (size_t)g * (size_t)rep * (size_t)hd;
-    for (int r = 0; r < rep; r++) {
-        float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
-        for (int d = 0; d < hd; d++) o[(size_t)r * (size_t)hd + d] = acc[(size_t)r * (size_t)hd + d] * inv;
+    /* scaled formats: K per channel, V per (row, group of G channels) */
+    const int G = w->group, gpr = w->n_kv_heads * w->head_dim / G, bits = w->bits;
+    for (int d = 0; d < D; d++) {
+        s->ks[d] = tome_kv_f16_to_f32(w->k_scale[c0 + d]);
+        s->kz[d] = fmt == TOME_KV_FP8 ? 0.0f : tome_kv_f16_to_f32(w->k_zero[c0 + d]);
+    }
+    for (int j = 0; j < n; j++) {
+        const int r = r0 + j;
+        const uint8_t *kr = w->k + (size_t)r * w->row_bytes, *vr = w->v + (size_t)r * w->row_bytes;
+        const uint16_t *vsr = w->v_scale + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
+        const uint16_t *vzr = fmt == TOME_KV_FP8 ? NULL : w->v_zero + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
+        float *vo = v + (size_t)j * hdp;
+        if (fmt == TOME_KV_FP8) {
+            for (int d = 0; d < D; d++) kt[(size_t)d * ATTN_TK + j] = c->e4m3[kr[c0 + d]] * s->ks[d];
+            for (int d0 = 0; d0 < D; d0 += G) {
+                const float vs = tome_kv_f16_to_f32(vsr[d0 / G]);
+                for (int d = d0; d < d0 + G; d++) vo[d] = c->e4m3[vr[c0 + d]] * vs;
+            }
+            continue;
+        }
+        for (int d = 0; d < D; d++)
+            kt[(size_t)d * ATTN_TK + j] = (float)tome_kv_code(kr, bits, c0 + d) * s->ks[d] + s->kz[d];
+        for (int d0 = 0; d0 < D; d0 += G) {
+            const float vs = tome_kv_f16_to_f32(vsr[d0 / G]), vz = tome_kv_f16_to_f32(vzr[d0 / G]);
+            for (int d = d0; d < d0 + G; d++) vo[d] = (float)tome_kv_code(vr, bits, c0 + d) * vs + vz;
+        }
+    }
+}
+
+/* Queries [i0, i1) (at most bq), kv head g, keys clipped to [klo, khi):
+ * leaves m, l, acc (unnormalised) in s for rows (i - i0) * rep + r. */
+static tome_status attend(const attn_ctx *c, size_t i0, size_t i1, int g, int64_t klo, int64_t khi, attn_scratch *s)
+{
+    const tome_attn_params *p = c->p;
+    const int rep = c->rep, hd = c->hd, hdp = c->hdp;
+    const int nq = (int)(i1 - i0), rows = nq * rep;
+    int64_t ulo = INT64_MAX, uhi = INT64_MIN;
+    for (int qi = 0; qi < nq; qi++) {
+        int64_t lo, hi;
+        q_range(p, i0 + (size_t)qi, &lo, &hi);
+        lo = lo > klo ? lo : klo;
+        hi = hi < khi ? hi : khi;
+        s->qlo[qi] = lo;
+        s->qhi[qi] = hi;
+        if (lo < hi) {
+            ulo = lo < ulo ? lo : ulo;
+            uhi = hi > uhi ? hi : uhi;
+        }
+        const float *qs = p->q + (i0 + (size_t)qi) * p->q_stride + (size_t)g * (size_t)rep * (size_t)hd;
+        for (int r = 0; r < rep; r++) {
+            float *qd = s->q + (size_t)(qi * rep + r) * (size_t)hdp;
+            for (int d = 0; d < hd; d++) qd[d] = qs[(size_t)r * (size_t)hd + (size_t)d] * c->scale;
+            for (int d = hd; d < hdp; d++) qd[d] = 0;
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        s->m[r] = -INFINITY;
+        s->l[r] = 0;
+    }
+    memset(s->acc, 0, (size_t)rows * (size_t)hdp * sizeof(float));
+    if (hdp > hd) { /* padding of the tile stays zero: loads write only [0, hd) */
+        memset(s->kt + (size_t)hd * ATTN_TK, 0, (size_t)(hdp - hd) * ATTN_TK * sizeof(float));
+        for (int j = 0; j < ATTN_TK; j++) memset(s->v + (size_t)j * (size_t)hdp + hd, 0, (size_t)(hdp - hd) * sizeof(float));
+    }
+    attn_tile_args ta = {.kt = s->kt, .v = s->v, .hd = hdp, .n_rows = rows, .q = s->q, .lo = s->lo, .hi = s->hi,
+                         .m = s->m, .l = s->l, .acc = s->acc, .s = s->s};
+    int64_t at = ulo;
+    while (at < uhi) {
+        tome_kv_view w;
+        TOME_FORWARD(get_view(p, at, uhi, &w));
+        for (int64_t t0 = w.p0; t0 < w.p1; t0 += ATTN_TK) {
+            const int n = (int)(w.p1 - t0 < ATTN_TK ? w.p1 - t0 : ATTN_TK);
+            int any = 0;
+            for (int qi = 0; qi < nq; qi++) {
+                int64_t lo = s->qlo[qi] - t0, hi = s->qhi[qi] - t0;
+                lo = lo < 0 ? 0 : lo > n ? n : lo;
+                hi = hi < 0 ? 0 : hi > n ? n : hi;
+                any |= lo < hi;
+                for (int r = 0; r < rep; r++) {
+                    s->lo[qi * rep + r] = (int)lo;
+                    s->hi[qi * rep + r] = (int)hi;
+                }
+            }
+            if (!any) continue;
+            load_tile(c, &w, g, (int)(t0 - w.page_p0), n, s);
+            c->tile(&ta);
+        }
+        at = w.p1;
     }
     return TOME_OK;
 }
 
-typedef struct attn_job {
-    const tome_attn_params *p;
-    size_t scratch_floats;
-    atomic_int failed;
-    atomic_size_t first_bad;
-} attn_job;
-
-static void attn_item(void *vctx, size_t it, int tid)
+static tome_status run_item(attn_ctx *c, size_t it, void *mem)
 {
-    attn_job *j = vctx;
-    const tome_attn_params *p = j->p;
-    float *scratch = tome_pool_scratch(tid, j->scratch_floats * sizeof(float));
-    if (!scratch || attend_one(p, it / (size_t)p->n_kv_heads, (int)(it % (size_t)p->n_kv_heads), scratch) != TOME_OK) {
-        size_t cur = atomic_load(&j->first_bad);
-        while (it < cur && !atomic_compare_exchange_weak(&j->first_bad, &cur, it)) {
+    const tome_attn_params *p = c->p;
+    attn_scratch s;
+    scratch_layout(c, &s, (void *)(((uintptr_t)mem + 31) & ~(uintptr_t)31));
+    const int nkv = p->n_kv_heads, rep = c->rep, hd = c->hd, hdp = c->hdp;
+    if (c->n_splits <= 1) {
+        const size_t b = it / (size_t)nkv;
+        const int g = (int)(it % (size_t)nkv);
+        const size_t i0 = b * (size_t)c->bq, i1 = i0 + (size_t)c->bq < p->n_q ? i0 + (size_t)c->bq : p->n_q;
+        TOME_FORWARD(attend(c, i0, i1, g, INT64_MIN, INT64_MAX, &s));
+        for (size_t i = i0; i < i1; i++) {
+            for (int r = 0; r < rep; r++) {
+                const size_t row = (i - i0) * (size_t)rep + (size_t)r;
+                const float l = s.l[row], inv = l > 0 ? 1.0f / l : 0.0f;
+                float *o = p->out + i * p->out_stride + (size_t)(g * rep + r) * (size_t)hd;
+                const float *a = s.acc + row * (size_t)hdp;
+                for (int d = 0; d < hd; d++) o[d] = a[d] * inv;
+                if (p->lse) p->lse[i * (size_t)p->n_heads + (size_t)(g * rep + r)] = l > 0 ? s.m[row] + logf(l) : -INFINITY;
+            }
         }
-        atomic_store(&j->failed, 1);
+        return TOME_OK;
     }
+    /* split item: (query, kv head, piece) */
+    const size_t ns = (size_t)c->n_splits, piece = it % ns, i = it / ns / (size_t)nkv;
+    const int g = (int)(it / ns % (size_t)nkv);
+    int64_t lo, hi;
+    q_range(p, i, &lo, &hi);
+    int64_t len = (hi - lo + (int64_t)ns - 1) / (int64_t)ns;
+    len = (len + ATTN_TK - 1) / ATTN_TK * ATTN_TK;
+    const int64_t klo = lo + (int64_t)piece * len;
+    TOME_FORWARD(attend(c, i, i + 1, g, klo, klo + len, &s));
+    float *dst = c->part + (it * (size_t)rep) * (size_t)(2 + hdp);
+    for (int r = 0; r < rep; r++, dst += 2 + hdp) {
+        dst[0] = s.m[r];
+        dst[1] = s.l[r];
+        memcpy(dst + 2, s.acc + (size_t)r * (size_t)hdp, (size_t)hd * sizeof(float));
+    }
+    return TOME_OK;
+}
+
+static void pool_item(void *vctx, size_t it, int tid)
+{
+    attn_ctx *c = vctx;
+    if (atomic_load(&c->failed)) return;
+    void *mem = tome_pool_scratch(tid, c->scratch_bytes);
+    if (!mem || run_item(c, it, mem) != TOME_OK) {
+        size_t cur = atomic_load(&c->first_bad);
+        while (it < cur && !atomic_compare_exchange_weak(&c->first_bad, &cur, it)) {
+        }
+        atomic_store(&c->failed, 1);
+    }
+}
+
+static void merge_splits(const attn_ctx *c)
+{
+    const tome_attn_params *p = c->p;
+    const int rep = c->rep, hd = c->hd, hdp = c->hdp, ns = c->n_splits;
+    for (size_t i = 0; i < p->n_q; i++) {
+        for (int g = 0; g < p->n_kv_heads; g++) {
+            const size_t it0 = (i * (size_t)p->n_kv_heads + (size_t)g) * (size_t)ns;
+            for (int r = 0; r < rep; r++) {
+                float M = -INFINITY;
+                for (int k = 0; k < ns; k++) {
+                    const float *pt = c->part + ((it0 + (size_t)k) * (size_t)rep + (size_t)r) * (size_t)(2 + hdp);
+                    if (pt[1] > 0 && pt[0] > M) M = pt[0];
+                }
+                float *o = p->out + i * p->out_stride + (size_t)(g * rep + r) * (size_t)hd;
+                for (int d = 0; d < hd; d++) o[d] = 0;
+                float L = 0;
+                for (int k = 0; k < ns; k++) {
+                    const float *pt = c->part + ((it0 + (size_t)k) * (size_t)rep + (size_t)r) * (size_t)(2 + hdp);
+                    if (!(pt[1] > 0)) continue;
+                    const float e = expf(pt[0] - M);
+                    L += pt[1] * e;
+                    for (int d = 0; d < hd; d++) o[d] += pt[2 + d] * e;
+                }
+                const float inv = L > 0 ? 1.0f / L : 0.0f;
+                for (int d = 0; d < hd; d++) o[d] *= inv;
+                if (p->lse) p->lse[i * (size_t)p->n_heads + (size_t)(g * rep + r)] = L > 0 ? M + logf(L) : -INFINITY;
+            }
+        }
+    }
+}
+
+static attn_tile_fn g_tile;
+static const char *g_tile_name;
+static pthread_once_t g_tile_once = PTHREAD_ONCE_INIT;
+
+static void tile_init(void) { g_tile = attn_tile_select(&g_tile_name); }
+
+const char *tome_attention_cpu_isa(void)
+{
+    pthread_once(&g_tile_once, tile_init);
+    return g_tile_name;
 }
 
 tome_status tome_attention_cpu(const tome_attn_params *p)
 {
-    if (p->n_kv_heads <= 0 || p->n_heads % p->n_kv_heads != 0 || p->head_dim <= 0)
-        return tome_set_error(TOME_ERR_INVALID_ARG, "attention: %d heads over %d kv heads", p->n_heads, p->n_kv_heads);
-    const int rep = p->n_heads / p->n_kv_heads;
-    attn_job j = {.p = p, .scratch_floats = (size_t)rep * (2 + (size_t)p->head_dim)};
-    atomic_init(&j.failed, 0);
-    atomic_init(&j.first_bad, SIZE_MAX);
-    const size_t n_items = p->n_q * (size_t)p->n_kv_heads;
-    /* rough work estimate: queries x (mean) visible keys x heads x dims */
-    double work = 0;
-    for (size_t i = 0; i < p->n_q; i++)
-        work += (double)(p->chunk > 0 ? p->q_pos[i] % p->chunk + 1 : p->q_pos[i] + 1);
-    work *= (double)p->n_heads * (double)p->head_dim;
-    tome_pool_run(work < (double)(1 << 18) ? 1 : p->n_threads, n_items, attn_item, &j);
-    if (!atomic_load(&j.failed)) return TOME_OK;
-    /* redo the first failing item here so that its message lands on this thread */
-    size_t it = atomic_load(&j.first_bad);
-    float *scratch = malloc(j.scratch_floats * sizeof(float));
-    if (!scratch) return tome_set_error(TOME_ERR_NOMEM, "attention: out of memory");
-    tome_status st = attend_one(p, it / (size_t)p->n_kv_heads, (int)(it % (size_t)p->n_kv_heads), scratch);
-    free(scratch);
-    return st != TOME_OK ? st : tome_set_error(TOME_ERR_NOMEM, "attention: out of memory for scratch");
+    if (p->n_kv_heads <= 0 || p->n_heads <= 0 || p->n_heads % p->n_kv_heads != 0 || p->head_dim <= 0 || p->head_dim > 4096)
+        return tome_set_error(TOME_ERR_INVALID_ARG, "attention: %d heads over %d kv heads of dim %d", p->n_heads,
+                              p->n_kv_heads, p->head_dim);
+    if (!p->view_at && !p->kv) return tome_set_error(TOME_ERR_INVALID_ARG, "attention: no KV cache and no page source");
+    if (p->chunk < 0) return tome_set_error(TOME_ERR_INVALID_ARG, "attention: negative chunk %lld", (long long)p->chunk);
+    if (p->n_q == 0) return TOME_OK;
+    int64_t maxlen = 0;
+    for (size_t i = 0; i < p->n_q; i++) {
+        if (p->q_pos[i] < 0)
+            return tome_set_error(TOME_ERR_INVALID_ARG, "attention: query %zu at negative position %lld", i,
+                                  (long long)p->q_pos[i]);
+        int64_t lo, hi;
+        q_range(p, i, &lo, &hi);
+        maxlen = hi - lo > maxlen ? hi - lo : maxlen;
+    }
+    (void)tome_attention_cpu_isa();
+    attn_ctx *c = calloc(1, sizeof *c);
+    if (!c) return tome_set_error(TOME_ERR_NOMEM, "attention: out of memory");
+    c->p = p;
+    c->tile = g_tile;
+    c->rep = p->n_heads / p->n_kv_heads;
+    c->hd = p->head_dim;
+    c->hdp = (p->head_dim + 7) & ~7;
+    c->scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)p->head_dim);
+    for (int b = 0; b < 256; b++) c->e4m3[b] = tome_kv_e4m3_to_f32((uint8_t)b);
+    c->bq = ATTN_ROWS_TARGET / c->rep > 0 ? ATTN_ROWS_TARGET / c->rep : 1;
+    if ((size_t)c->bq > p->n_q) c->bq = (int)p->n_q;
+
+    /* decode split: pieces of at least 4 tiles when blocks x kv heads leave threads idle */
+    const int n_thr = p->n_threads > 0 ? p->n_threads : tome_num_threads();
+    const size_t items_plain = (p->n_q + (size_t)c->bq - 1) / (size_t)c->bq * (size_t)p->n_kv_heads;
+    int ns = 1;
+    if (p->n_splits > 1) ns = p->n_splits;
+    else if (p->n_splits == 0 && items_plain < 2 * (size_t)n_thr) {
+        size_t want = (2 * (size_t)n_thr + p->n_q * (size_t)p->n_kv_heads - 1) / (p->n_q * (size_t)p->n_kv_heads);
+        int64_t most = maxlen / (4 * ATTN_TK);
+        ns = (int)((int64_t)want < most ? (int64_t)want : most);
+        if (ns < 1) ns = 1;
+        if (ns > 256) ns = 256;
+    }
+    c->n_splits = ns;
+    if (ns > 1) c->bq = 1;
+    c->n_blocks = (p->n_q + (size_t)c->bq - 1) / (size_t)c->bq;
+    c->scratch_bytes = scratch_layout(c, NULL, NULL);
+    size_t n_items = c->n_blocks * (size_t)p->n_kv_heads * (size_t)ns;
+    if (ns > 1) {
+        c->part = malloc(n_items * (size_t)c->rep * (size_t)(2 + c->hdp) * sizeof(float));
+        if (!c->part) {
+            free(c);
+            return tome_set_error(TOME_ERR_NOMEM, "attention: out of memory for %d-way split partials", ns);
+        }
+    }
+    atomic_init(&c->failed, 0);
+    atomic_init(&c->first_bad, SIZE_MAX);
+    tome_pool_run(p->n_threads, n_items, pool_item, c);
+    tome_status st = TOME_OK;
+    if (atomic_load(&c->failed)) {
+        /* redo the first failing item here so that its message lands on this thread */
+        void *mem = malloc(c->scratch_bytes);
+        st = mem ? run_item(c, atomic_load(&c->first_bad), mem) : TOME_ERR_NOMEM;
+        free(mem);
+        if (st == TOME_OK || !mem) st = tome_set_error(TOME_ERR_NOMEM, "attention: out of memory for scratch");
+    } else if (ns > 1) {
+        merge_splits(c);
+    }
+    free(c->part);
+    free(c);
+    return st;
 }

@@ -1,0 +1,135 @@
+/*
+ * attention/attn_simd_body.h — the body of the tile kernel (contract in
+ * attn_simd_impl.h). Included by attn_simd.c once per instruction-set build
+ * with ATTN_FN(name) naming the copy; no include guard on purpose.
+ * Vectors are 8 floats (GCC vector extensions: two SSE registers in the
+ * baseline build, one YMM register in the AVX2 build); loads and stores go
+ * through memcpy so nothing needs alignment.
+ */
+
+#undef VFMA
+#if defined(__FMA__) && defined(__AVX2__)
+#define VFMA(acc, a, b) ((vf8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#else
+#define VFMA(acc, a, b) ((acc) + (a) * (b))
+#endif
+
+/* exp of 8 floats in place: n = round(x/ln2), r = x - n*ln2 (two-part ln2),
+ * e^r by a degree-7 polynomial on [-ln2/2, ln2/2], times 2^n built in the
+ * exponent bits. x below -87.3 (and -inf) gives 0. */
+static inline void ATTN_FN(exp8)(float *x)
+{
+    vf8 v, z = {0};
+    memcpy(&v, x, sizeof v);
+    const vi8 under = v < (z - 87.3f);
+    const vi8 over = v > (z + 88.3f);
+    v = (vf8)(((vi8)v & ~under) | ((vi8)(z - 87.3f) & under));
+    v = (vf8)(((vi8)v & ~over) | ((vi8)(z + 88.3f) & over));
+    vf8 n = v * 1.44269504088896341f + 12582912.0f; /* + 1.5*2^23 rounds to an integer */
+    n = n - 12582912.0f;
+    vf8 r = v - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    vf8 y = z + 1.9875691500e-4f;
+    y = VFMA(z + 1.3981999507e-3f, y, r);
+    y = VFMA(z + 8.3334519073e-3f, y, r);
+    y = VFMA(z + 4.1665795894e-2f, y, r);
+    y = VFMA(z + 1.6666665459e-1f, y, r);
+    y = VFMA(z + 5.0000001201e-1f, y, r);
+    y = VFMA(r + 1.0f, y, r * r);
+    vi8 e = (__builtin_convertvector(n, vi8) + 127) << 23;
+    y = y * (vf8)e;
+    y = (vf8)((vi8)y & ~under);
+    memcpy(x, &y, sizeof y);
+}
+
+void ATTN_FN(attn_exp)(float *x, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) ATTN_FN(exp8)(x + i);
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, (size_t)(n - i) * sizeof *t);
+        ATTN_FN(exp8)(t);
+        memcpy(x + i, t, (size_t)(n - i) * sizeof *t);
+    }
+}
+
+void ATTN_FN(attn_tile)(const attn_tile_args *a)
+{
+    const int hd = a->hd;
+    float *s = a->s;
+    const vf8 z = {0};
+    for (int r = 0; r < a->n_rows; r++) {
+        const int lo = a->lo[r], hi = a->hi[r];
+        if (lo >= hi) continue;
+        const float *q = a->q + (size_t)r * (size_t)hd;
+
+        /* scores of the whole tile: sc[u] holds columns 8u..8u+7 */
+        vf8 sc[ATTN_TK / 8];
+#pragma GCC unroll 8
+        for (int u = 0; u < ATTN_TK / 8; u++) sc[u] = z;
+        for (int d = 0; d < hd; d++) {
+            const float *kr = a->kt + (size_t)d * ATTN_TK;
+            const vf8 qd = z + q[d];
+#pragma GCC unroll 8
+            for (int u = 0; u < ATTN_TK / 8; u++) {
+                vf8 k;
+                memcpy(&k, kr + 8 * u, sizeof k);
+                sc[u] = VFMA(sc[u], qd, k);
+            }
+        }
+        memcpy(s, sc, sizeof sc);
+
+        /* online softmax over the visible columns */
+        float mx = s[lo];
+        for (int j = lo + 1; j < hi; j++) mx = s[j] > mx ? s[j] : mx;
+        const float m_old = a->m[r];
+        const float m_new = mx > m_old ? mx : m_old;
+        const int g0 = lo & ~7, g1 = (hi + 7) & ~7;
+        for (int j = g0; j < g1; j += 8) {
+            vf8 x;
+            memcpy(&x, s + j, sizeof x);
+            x = x - m_new;
+            memcpy(s + j, &x, sizeof x);
+            ATTN_FN(exp8)(s + j);
+        }
+        float sum = 0;
+        for (int j = lo; j < hi; j++) sum += s[j];
+        const float corr = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
+        a->m[r] = m_new;
+        a->l[r] = a->l[r] * corr + sum;
+
+        /* acc = acc*corr + P V, 64 (then 8) dimensions held in registers */
+        float *o = a->acc + (size_t)r * (size_t)hd;
+        const vf8 cv = z + corr;
+        int d0 = 0;
+        for (; d0 + 64 <= hd; d0 += 64) {
+            vf8 ac[8];
+            memcpy(ac, o + d0, sizeof ac);
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; u++) ac[u] = ac[u] * cv;
+            for (int j = lo; j < hi; j++) {
+                const vf8 pj = z + s[j];
+                const float *vr = a->v + (size_t)j * (size_t)hd + d0;
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; u++) {
+                    vf8 vv;
+                    memcpy(&vv, vr + 8 * u, sizeof vv);
+                    ac[u] = VFMA(ac[u], pj, vv);
+                }
+            }
+            memcpy(o + d0, ac, sizeof ac);
+        }
+        for (; d0 < hd; d0 += 8) {
+            vf8 ac;
+            memcpy(&ac, o + d0, sizeof ac);
+            ac = ac * cv;
+            for (int j = lo; j < hi; j++) {
+                vf8 vv;
+                memcpy(&vv, a->v + (size_t)j * (size_t)hd + d0, sizeof vv);
+                ac = VFMA(ac, z + s[j], vv);
+            }
+            memcpy(o + d0, &ac, sizeof ac);
+        }
+    }
+}
