@@ -89,22 +89,12 @@ static tome_status emit(walk *w, int heading, const char *prefix)
     return st;
 }
 
-static tome_status put_text(tome_buf *b, const xmlNode *n, int odt)
+/* The character data directly under n (a DOCX w:t). */
+static tome_status put_text(tome_buf *b, const xmlNode *n)
 {
-    for (const xmlNode *c = n->children; c; c = c->next) {
-        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
-            size_t k = strlen((const char *)c->content);
-            if (!odt) {
-                TOME_FORWARD(tome_buf_append(b, c->content, k));
-                continue;
-            }
-            /* ODF: newlines and tabs in character data are plain spaces */
-            for (size_t i = 0; i < k; i++) {
-                char ch = (char)c->content[i];
-                TOME_FORWARD(tome_buf_putc(b, (ch == '\n' || ch == '\t' || ch == '\r') ? ' ' : ch));
-            }
-        }
-    }
+    for (const xmlNode *c = n->children; c; c = c->next)
+        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
+            TOME_FORWARD(tome_buf_append(b, c->content, strlen((const char *)c->content)));
     return TOME_OK;
 }
 
@@ -115,7 +105,7 @@ static tome_status docx_inline(walk *w, const xmlNode *n)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         if (is(c, "t"))
-            TOME_FORWARD(put_text(&w->para, c, 0));
+            TOME_FORWARD(put_text(&w->para, c));
         else if (is(c, "tab") || is(c, "ptab"))
             TOME_FORWARD(tome_buf_putc(&w->para, '\t'));
         else if (is(c, "br") || is(c, "cr"))
