@@ -185,6 +185,12 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
         json_object_set_new(o, "pack_bytes", json_integer((json_int_t)s->pack_bytes));
         json_object_set_new(o, "redactions", json_integer((json_int_t)s->n_redactions));
         json_object_set_new(o, "seconds", json_real(s->seconds));
+        json_t *ph = json_object();
+        json_object_set_new(ph, "scan", json_real(s->t_scan));
+        json_object_set_new(ph, "read", json_real(s->t_read));
+        json_object_set_new(ph, "plan", json_real(s->t_plan));
+        json_object_set_new(ph, "write", json_real(s->t_write));
+        json_object_set_new(o, "phase_seconds", ph);
         json_object_set_new(o, "mb_per_s", json_real(s->seconds > 0 ? mb / s->seconds : 0));
         json_object_set_new(o, "tokens_per_s", json_real(s->seconds > 0 ? (double)s->n_tokens / s->seconds : 0));
         json_object_set_new(o, "content_hash", json_string(info.content_hash));

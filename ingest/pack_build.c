@@ -46,7 +46,7 @@
 
 #define CACHE_IDS (24u << 20)       /* full-block ids kept from prepare to emit */
 #define DEFAULT_MAX_FILE (16u << 20) /* bytes */
-#define EMIT_BATCH 64
+#define EMIT_BATCH 256
 
 typedef struct item {
     char *path;     /* display path */
@@ -991,6 +991,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
 
     progress(&b, "scan", 0, 0, 1);
     if ((st = scan_sources(&b, sources, n_sources))) goto out;
+    double t1 = tome_now();
     /* prepare every readable disk item */
     size_t n_disk = b.n, n_work = 0;
     work = malloc((n_disk ? n_disk : 1) * sizeof *work);
@@ -1004,6 +1005,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     prep_ctx pc = {&b, work, n_work};
     if ((st = tome_parallel_for(n_work, opts->n_threads, prepare_one, &pc))) goto out;
     progress(&b, "read", n_work, n_work, 1);
+    double t2 = tome_now();
 
     /* order: drop expanded containers, tier + path */
     items = malloc((b.n ? b.n : 1) * sizeof *items);
@@ -1049,7 +1051,8 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     }
 
     /* emit */
-    if ((st = tome_pack_writer_open(out_path, opts->zstd_level, 0 /* fixed: same bytes on every machine */, &w))) goto out;
+    double t3 = tome_now();
+    if ((st = tome_pack_writer_open(out_path, opts->zstd_level, 1 /* one zstd worker: compression overlaps decoding */, &w))) goto out;
     uint64_t text_off = 0, tok_off = 0;
     char tail[64];
     size_t tail_len = 0;
@@ -1144,6 +1147,10 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
             stats->bytes_read = b.bytes_read;
             stats->pack_bytes = pack_bytes;
             stats->seconds = tome_now() - t0;
+            stats->t_scan = t1 - t0;
+            stats->t_read = t2 - t1;
+            stats->t_plan = t3 - t2;
+            stats->t_write = tome_now() - t3;
         }
     }
 out:

@@ -340,6 +340,8 @@ tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_th
     if (n_threads >= 1) {
         ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_nbWorkers, n_threads);
         ZSTD_CCtx_setParameter(w->cids, ZSTD_c_nbWorkers, n_threads);
+        ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_jobSize, 1 << 20); /* bounds zstd's buffers */
+        ZSTD_CCtx_setParameter(w->cids, ZSTD_c_jobSize, 1 << 20);
     }
     uint8_t zero[HDR_SIZE + SEC_SIZE * N_SECTIONS];
     memset(zero, 0, sizeof zero);

@@ -87,6 +87,8 @@ typedef struct tome_pack_stats {
     uint64_t n_redactions;
     uint64_t pack_bytes;     /* size of the .tpk                  */
     double seconds;          /* wall time of the build            */
+    double t_scan, t_read, t_plan, t_write; /* wall time of each phase: walk; read +
+                                               convert + tokenize; order + budget; write */
 } tome_pack_stats;
 
 /* Builds a pack of sources[0..n_sources) (directories, archives, documents or
