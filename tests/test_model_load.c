@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "model/model_impl.h"
+#include "model/quant_impl.h"
+#include "tome/model.h"
 #include "tt.h"
 
 static const char *golden_dir(const char *name)
@@ -249,6 +251,73 @@ static void test_model_bad_config_json(void)
     expect_model_error(d, TOME_ERR_FORMAT, "config.json: bad JSON");
 }
 
+/* The same checkpoint stored as F32 and as F16 gives the same logits as the
+ * BF16 original (F32: bit-identical values; F16: bf16 values of this model
+ * fit f16's range, a few lose low bits in f16 subnormals). */
+static void convert_dir(const char *dst, tome_dtype dt)
+{
+    tome_st_set in;
+    TT_OK(tome_st_open(golden_dir("chunked_gqa"), &in));
+    tome_st_out *o = calloc(in.n, sizeof *o);
+    for (size_t i = 0; i < in.n; i++) {
+        const tome_st_tensor *t = &in.t[i];
+        size_t numel = t->nbytes / 2;
+        void *d = malloc(numel * tome_dtype_size(dt));
+        for (size_t k = 0; k < numel; k++) {
+            float f = tome_bf16_to_f32(((const uint16_t *)t->data)[k]);
+            if (dt == TOME_DT_F32) ((float *)d)[k] = f;
+            else ((_Float16 *)d)[k] = (_Float16)f;
+        }
+        o[i] = (tome_st_out){.name = t->name, .dtype = dt, .ndim = t->ndim, .data = d};
+        memcpy(o[i].shape, t->shape, sizeof o[i].shape);
+    }
+    char p[1200];
+    TT_EQ_INT(tt_system("mkdir -p '%s' && cp '%s/config.json' '%s/'", dst, golden_dir("chunked_gqa"), dst), 0);
+    snprintf(p, sizeof p, "%s/model.safetensors", dst);
+    TT_OK(tome_st_write(p, o, in.n));
+    for (size_t i = 0; i < in.n; i++) free((void *)o[i].data);
+    free(o);
+    tome_st_close(&in);
+}
+
+static void eval_dir(const char *dir, float *out)
+{
+    tome_model_t *m = NULL;
+    TT_OK(tome_model_open(dir, NULL, &m));
+    if (!m) return;
+    tome_session_t *s = NULL;
+    TT_OK(tome_session_open(m, 32, 0, &s));
+    int32_t ids[20];
+    for (int i = 0; i < 20; i++) ids[i] = 3 + i * 23;
+    TT_OK(tome_session_eval(s, ids, 20, 1, out));
+    tome_session_free(s);
+    tome_model_free(m);
+}
+
+static void test_model_f32_f16_weights(void)
+{
+    char d32[1100], d16[1100];
+    snprintf(d32, sizeof d32, "%s/f32", tt_tmpdir());
+    snprintf(d16, sizeof d16, "%s/f16", tt_tmpdir());
+    convert_dir(d32, TOME_DT_F32);
+    convert_dir(d16, TOME_DT_F16);
+    const size_t n = 20 * 512;
+    float *a = calloc(n, 4), *b = calloc(n, 4), *c = calloc(n, 4);
+    eval_dir(golden_dir("chunked_gqa"), a);
+    eval_dir(d32, b);
+    eval_dir(d16, c);
+    double mx = 0, e32 = 0, e16 = 0;
+    for (size_t i = 0; i < n; i++) {
+        mx = fmax(mx, fabs(a[i]));
+        e32 = fmax(e32, fabs(a[i] - b[i]));
+        e16 = fmax(e16, fabs(a[i] - c[i]));
+    }
+    TT_CHECK(mx > 0);
+    TT_CHECK(e32 <= 1e-6 * mx);
+    TT_CHECK(e16 <= 1e-2 * mx);
+    free(a), free(b), free(c);
+}
+
 int main(void)
 {
     TT_RUN(test_config_scout);
@@ -264,5 +333,6 @@ int main(void)
     TT_RUN(test_model_truncated_shard);
     TT_RUN(test_model_index_missing_shard);
     TT_RUN(test_model_bad_config_json);
+    TT_RUN(test_model_f32_f16_weights);
     return tt_finish();
 }
