@@ -282,7 +282,7 @@ TOME_KV_HD float tome_kv_e4m3_to_f32(uint8_t b)
 /* float -> e4m3, round to nearest even, saturating to +-448. */
 TOME_KV_HD uint8_t tome_kv_f32_to_e4m3(float f)
 {
-    uint8_t sign = f < 0 ? 0x80u : 0;
+    uint8_t sign = (uint8_t)((tome_kv_f32_as_u32(f) >> 24) & 0x80u);
     float a = f < 0 ? -f : f;
     if (a != a) return 0x7fu;
     if (a >= 448.0f) return (uint8_t)(sign | 0x7eu);

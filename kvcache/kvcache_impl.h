@@ -127,4 +127,44 @@ void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *out);
  * pages on disk are prefetched (read-ahead) so the reads overlap. */
 void tome_kv_prefetch(const tome_kvcache *kv, int layer, int seq, int64_t p0, int64_t p1);
 
+/* ---------------------------------------------------------- snapshots */
+/* Identity of what produced a cache: hex hashes (32 characters + NUL; ""
+ * unknown). Model: tome_model_hash; tokenizer: tome_tokenizer_hash; pack:
+ * the pack's content hash. */
+typedef struct tome_kv_identity {
+    char model_hash[33];
+    char tokenizer_hash[33];
+    char pack_hash[33];
+} tome_kv_identity;
+
+typedef struct tome_kv_snapshot_meta {
+    tome_kv_identity id;
+    int64_t n_done;          /* positions prefilled                          */
+    int64_t n_total;         /* positions the prefill is for (complete when
+                                n_done == n_total)                           */
+} tome_kv_snapshot_meta;
+
+typedef struct tome_kv_snapshot_info {
+    tome_kv_identity id;
+    int64_t n_done, n_total;
+    int fmt, page_tokens, n_layers, n_kv_heads, head_dim, n_seqs;
+    int64_t max_tokens;
+    uint64_t n_pages, file_bytes;
+} tome_kv_snapshot_info;
+
+/* Writes the whole cache (every sequence, every tier) to path atomically
+ * (kv_snapshot.c: format and guarantees). On failure path is untouched. */
+tome_status tome_kv_snapshot_save(const tome_kvcache *kv, const char *path, const tome_kv_snapshot_meta *meta);
+
+/* Reads and checks a snapshot's header (not its pages). */
+tome_status tome_kv_snapshot_info_read(const char *path, tome_kv_snapshot_info *info);
+
+/* Loads a snapshot into a new cache. expect (may be NULL; "" fields are not
+ * checked) must match the stored identity (TOME_ERR_MISMATCH naming model,
+ * tokenizer or pack). tiers (may be NULL) gives ram_budget, disk_dir,
+ * disk_budget, zstd_level and device; the layout comes from the file.
+ * Corrupt or truncated files: TOME_ERR_FORMAT naming the part at fault. */
+tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expect, const tome_kv_params *tiers,
+                                  tome_kvcache **out, tome_kv_snapshot_info *info);
+
 #endif /* TOME_KVCACHE_IMPL_H */

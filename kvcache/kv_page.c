@@ -1,0 +1,273 @@
+/*
+ * kvcache/kv_page.c — seal (quantize) and open (dequantize) one KV page.
+ *
+ * Layout and formats: kv_layout.h. K is quantized per channel over the
+ * page's T rows, V per row in groups of G channels. Integer formats are
+ * asymmetric: zero = min rounded to fp16, scale = (max - zero) / levels
+ * rounded to fp16 and nudged up one fp16 step when the rounding would make
+ * max unreachable; codes are round((x - zero) / scale) clamped to the code
+ * range. fp8 is symmetric: scale = absmax / 448, code = e4m3(x / scale).
+ * Everything is computed with the stored (fp16) scales so that dequantizing
+ * reproduces exactly what the encoder assumed.
+ */
+#include "kvcache/kv_page_impl.h"
+
+#include <math.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/error_impl.h"
+
+uint64_t tome_kv_page_checksum(const tome_kv_layout *L, const uint8_t *page)
+{
+    return XXH3_64bits(page + 8, (size_t)L->page_bytes - 8);
+}
+
+/* fp16 scale/zero for values in [lo, hi] with `levels` steps. */
+static void int_params(float lo, float hi, int levels, uint16_t *s_out, uint16_t *z_out, float *sf, float *zf)
+{
+    uint16_t zh = tome_kv_f32_to_f16(lo);
+    float z = tome_kv_f16_to_f32(zh);
+    if (z > lo) { /* keep lo reachable: step the zero down */
+        zh = (zh & 0x8000u) ? (uint16_t)(zh + 1) : (zh == 0 ? (uint16_t)0x8001u : (uint16_t)(zh - 1));
+        z = tome_kv_f16_to_f32(zh);
+    }
+    float s = (hi - z) / (float)levels;
+    uint16_t sh = tome_kv_f32_to_f16(s > 0 ? s : 0);
+    float sv = tome_kv_f16_to_f32(sh);
+    if (hi > z && (sv == 0 || sv * (float)levels + z < hi) && sh < 0x7bffu) {
+        sh++;
+        sv = tome_kv_f16_to_f32(sh);
+    }
+    *s_out = sh;
+    *z_out = zh;
+    *sf = sv;
+    *zf = z;
+}
+
+static inline uint32_t int_code(float x, float s, float z, int levels)
+{
+    if (!(s > 0)) return 0;
+    float q = (x - z) / s;
+    q = rintf(q);
+    if (!(q > 0)) return 0; /* also NaN */
+    if (q > (float)levels) return (uint32_t)levels;
+    return (uint32_t)q;
+}
+
+static inline void put_code(uint8_t *row, int bits, int c, uint32_t code)
+{
+    if (bits == 8)
+        row[c] = (uint8_t)code;
+    else if (bits == 4)
+        row[c >> 1] |= (uint8_t)(code << ((c & 1) * 4));
+    else
+        row[c >> 2] |= (uint8_t)(code << ((c & 3) * 2));
+}
+
+static void put_f16(uint8_t *base, size_t i, uint16_t h) { memcpy(base + 2 * i, &h, 2); }
+
+void tome_kv_page_seal(const tome_kv_layout *L, const float *k, const float *v, int64_t p0, int layer, int seq,
+                       uint8_t *page)
+{
+    const int T = L->page_tokens, HD = L->hd, G = L->group, fmt = L->fmt, bits = L->bits;
+    memset(page, 0, L->page_bytes);
+    tome_kv_page_hdr h = {0};
+    h.magic = TOME_KV_PAGE_MAGIC;
+    h.fmt = (uint16_t)fmt;
+    h.group = (uint16_t)G;
+    h.page_tokens = (uint32_t)T;
+    h.n_tokens = (uint32_t)T;
+    h.p0 = p0;
+    h.n_kv_heads = (uint16_t)L->n_kv_heads;
+    h.head_dim = (uint16_t)L->head_dim;
+    h.layer = (uint32_t)layer;
+    h.seq = (uint32_t)seq;
+    uint8_t *K = page + L->k_off, *V = page + L->v_off;
+    const size_t n = (size_t)T * (size_t)HD;
+    if (fmt == TOME_KV_F32) {
+        memcpy(K, k, n * 4);
+        memcpy(V, v, n * 4);
+    } else if (fmt == TOME_KV_BF16) {
+        for (size_t i = 0; i < n; i++) {
+            uint16_t a = tome_kv_f32_to_bf16(k[i]), b = tome_kv_f32_to_bf16(v[i]);
+            memcpy(K + 2 * i, &a, 2);
+            memcpy(V + 2 * i, &b, 2);
+        }
+    } else {
+        const int levels = tome_kv_fmt_levels(fmt);
+        uint8_t *ks = page + L->ks_off, *kz = page + L->kz_off, *vs = page + L->vs_off, *vz = page + L->vz_off;
+        /* K: per channel over the T rows */
+        for (int c = 0; c < HD; c++) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (int r = 0; r < T; r++) {
+                float x = k[(size_t)r * HD + c];
+                if (x < lo) lo = x;
+                if (x > hi) hi = x;
+            }
+            uint16_t sh, zh;
+            float sf, zf;
+            if (fmt == TOME_KV_FP8) {
+                float a = fmaxf(fabsf(lo), fabsf(hi));
+                sh = tome_kv_f32_to_f16(a / 448.0f);
+                sf = tome_kv_f16_to_f32(sh);
+                if (a > 0 && (sf == 0 || sf * 448.0f < a) && sh < 0x7bffu) sf = tome_kv_f16_to_f32(++sh);
+                zh = 0;
+                zf = 0;
+                float inv = sf > 0 ? 1.0f / sf : 0;
+                for (int r = 0; r < T; r++)
+                    K[(size_t)r * L->row_bytes + c] = sf > 0 ? tome_kv_f32_to_e4m3(k[(size_t)r * HD + c] * inv) : 0;
+            } else {
+                int_params(lo, hi, levels, &sh, &zh, &sf, &zf);
+                for (int r = 0; r < T; r++)
+                    put_code(K + (size_t)r * L->row_bytes, bits, c, int_code(k[(size_t)r * HD + c], sf, zf, levels));
+            }
+            put_f16(ks, (size_t)c, sh);
+            put_f16(kz, (size_t)c, zh);
+        }
+        /* V: per row, per group of G channels */
+        for (int r = 0; r < T; r++) {
+            const float *x = v + (size_t)r * HD;
+            uint8_t *row = V + (size_t)r * L->row_bytes;
+            for (int g = 0; g < L->groups_row; g++) {
+                float lo = INFINITY, hi = -INFINITY;
+                for (int c = g * G; c < (g + 1) * G; c++) {
+                    if (x[c] < lo) lo = x[c];
+                    if (x[c] > hi) hi = x[c];
+                }
+                uint16_t sh, zh;
+                float sf, zf;
+                if (fmt == TOME_KV_FP8) {
+                    float a = fmaxf(fabsf(lo), fabsf(hi));
+                    sh = tome_kv_f32_to_f16(a / 448.0f);
+                    sf = tome_kv_f16_to_f32(sh);
+                    if (a > 0 && (sf == 0 || sf * 448.0f < a) && sh < 0x7bffu) sf = tome_kv_f16_to_f32(++sh);
+                    zh = 0;
+                    float inv = sf > 0 ? 1.0f / sf : 0;
+                    for (int c = g * G; c < (g + 1) * G; c++) row[c] = sf > 0 ? tome_kv_f32_to_e4m3(x[c] * inv) : 0;
+                } else {
+                    int_params(lo, hi, levels, &sh, &zh, &sf, &zf);
+                    for (int c = g * G; c < (g + 1) * G; c++) put_code(row, bits, c, int_code(x[c], sf, zf, levels));
+                }
+                size_t si = (size_t)r * (size_t)L->groups_row + (size_t)g;
+                put_f16(vs, si, sh);
+                put_f16(vz, si, zh);
+            }
+        }
+    }
+    memcpy(page, &h, sizeof h);
+    h.checksum = tome_kv_page_checksum(L, page);
+    memcpy(page, &h.checksum, 8);
+}
+
+tome_status tome_kv_page_verify(const tome_kv_layout *L, const uint8_t *page, int64_t expect_p0, const char *what)
+{
+    tome_kv_page_hdr h;
+    memcpy(&h, page, sizeof h);
+    if (h.magic != TOME_KV_PAGE_MAGIC)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: not a KV page (bad magic 0x%08x)", what, (unsigned)h.magic);
+    if (h.fmt != (uint16_t)L->fmt || h.page_tokens != (uint32_t)L->page_tokens || h.group != (uint16_t)L->group ||
+        h.n_kv_heads != (uint16_t)L->n_kv_heads || h.head_dim != (uint16_t)L->head_dim)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: page header disagrees with the cache layout (format %u, %u tokens)",
+                              what, (unsigned)h.fmt, (unsigned)h.page_tokens);
+    uint64_t want = tome_kv_page_checksum(L, page);
+    if (want != h.checksum)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: checksum mismatch (stored %016llx, computed %016llx)", what,
+                              (unsigned long long)h.checksum, (unsigned long long)want);
+    if (expect_p0 >= 0 && h.p0 != expect_p0)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: page holds position %lld, expected %lld", what, (long long)h.p0,
+                              (long long)expect_p0);
+    return TOME_OK;
+}
+
+void tome_kv_page_view(const tome_kv_layout *L, const uint8_t *page, tome_kv_view *w)
+{
+    memset(w, 0, sizeof *w);
+    const tome_kv_page_hdr *h = (const tome_kv_page_hdr *)(const void *)page;
+    w->page_p0 = h->p0;
+    w->p0 = h->p0;
+    w->p1 = h->p0 + L->page_tokens;
+    w->fmt = L->fmt;
+    w->page_tokens = L->page_tokens;
+    w->n_kv_heads = L->n_kv_heads;
+    w->head_dim = L->head_dim;
+    w->group = L->group;
+    w->bits = L->bits;
+    w->row_bytes = L->row_bytes;
+    w->k = page + L->k_off;
+    w->v = page + L->v_off;
+    if (tome_kv_fmt_scaled(L->fmt)) {
+        w->k_scale = (const uint16_t *)(const void *)(page + L->ks_off);
+        w->k_zero = (const uint16_t *)(const void *)(page + L->kz_off);
+        w->v_scale = (const uint16_t *)(const void *)(page + L->vs_off);
+        w->v_zero = (const uint16_t *)(const void *)(page + L->vz_off);
+    }
+    w->hdr = h;
+}
+
+static inline float get_f16(const uint8_t *base, size_t i)
+{
+    uint16_t h;
+    memcpy(&h, base + 2 * i, 2);
+    return tome_kv_f16_to_f32(h);
+}
+
+void tome_kv_page_dequant(const tome_kv_layout *L, const uint8_t *page, int is_v, int r0, int r1, float *out)
+{
+    const int HD = L->hd, G = L->group, fmt = L->fmt;
+    const uint8_t *D = page + (is_v ? L->v_off : L->k_off);
+    if (fmt == TOME_KV_F32) {
+        memcpy(out, D + (size_t)r0 * L->row_bytes, (size_t)(r1 - r0) * L->row_bytes);
+        return;
+    }
+    if (fmt == TOME_KV_BF16) {
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = D + (size_t)r * L->row_bytes;
+            float *o = out + (size_t)(r - r0) * HD;
+            for (int c = 0; c < HD; c++) {
+                uint16_t b;
+                memcpy(&b, row + 2 * c, 2);
+                o[c] = tome_kv_bf16_to_f32(b);
+            }
+        }
+        return;
+    }
+    /* per-channel (K) or per-group (V) scale/zero as floats for a row */
+    float sc[4096], zc[4096];
+    float lut[256];
+    if (fmt == TOME_KV_FP8)
+        for (int i = 0; i < 256; i++) lut[i] = tome_kv_e4m3_to_f32((uint8_t)i);
+    else
+        for (int i = 0; i < 256; i++) lut[i] = (float)i;
+    const uint8_t *S = page + (is_v ? L->vs_off : L->ks_off), *Z = page + (is_v ? L->vz_off : L->kz_off);
+    for (int c0 = 0; c0 < HD; c0 += 4096) {
+        const int cn = HD - c0 < 4096 ? HD - c0 : 4096;
+        if (!is_v)
+            for (int c = 0; c < cn; c++) {
+                sc[c] = get_f16(S, (size_t)(c0 + c));
+                zc[c] = get_f16(Z, (size_t)(c0 + c));
+            }
+        for (int r = r0; r < r1; r++) {
+            if (is_v)
+                for (int c = 0; c < cn; c++) {
+                    size_t si = (size_t)r * (size_t)L->groups_row + (size_t)((c0 + c) / G);
+                    sc[c] = get_f16(S, si);
+                    zc[c] = get_f16(Z, si);
+                }
+            const uint8_t *row = D + (size_t)r * L->row_bytes;
+            float *o = out + (size_t)(r - r0) * HD + c0;
+            if (L->bits == 8)
+                for (int c = 0; c < cn; c++) o[c] = lut[row[c0 + c]] * sc[c] + zc[c];
+            else if (L->bits == 4)
+                for (int c = 0; c < cn; c++) {
+                    int cc = c0 + c;
+                    o[c] = (float)((row[cc >> 1] >> ((cc & 1) * 4)) & 0xf) * sc[c] + zc[c];
+                }
+            else
+                for (int c = 0; c < cn; c++) {
+                    int cc = c0 + c;
+                    o[c] = (float)((row[cc >> 2] >> ((cc & 3) * 2)) & 0x3) * sc[c] + zc[c];
+                }
+        }
+    }
+}
