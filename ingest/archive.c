@@ -290,12 +290,12 @@ static int read_member(struct archive *a, arc_state *st, tome_buf *buf, uint64_t
         *arc_out += (uint64_t)n;
         if (st->total_out > st->lim->max_total_bytes)
             return 4;
-        if (st->total_out > TOME_ARCHIVE_RATIO_FLOOR &&
-            (double)st->total_out > st->lim->max_ratio * (double)(st->top_len ? st->top_len : 1))
-            return 6;
         if (*arc_out > TOME_ARCHIVE_RATIO_FLOOR &&
             (double)*arc_out > st->lim->max_ratio * (double)(arc_len ? arc_len : 1))
             return 5;
+        if (st->total_out > TOME_ARCHIVE_RATIO_FLOOR &&
+            (double)st->total_out > st->lim->max_ratio * (double)(st->top_len ? st->top_len : 1))
+            return 6;
         if (buf->len > max)
             return 1;
     }

@@ -367,6 +367,48 @@ static void test_zip_bomb_ratio(void)
     free(zeros);
 }
 
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+}
+
+static void test_lying_size_header(void)
+{
+    /* a zip whose headers claim 100 bytes for a member that inflates to
+     * 3 MiB: whatever libarchive makes of it, nothing over the cap arrives */
+    size_t n = 3u << 20;
+    char *zeros = calloc(1, n);
+    fx_member m[] = {{"liar.bin", zeros, n}, {"next.txt", "next\n", 5}};
+    fx_bytes b = fx_archive("zip", NULL, NULL, m, 2);
+    int patched = 0;
+    for (size_t i = 0; i + 46 <= b.len; i++) {
+        if (memcmp(b.data + i, "PK\1\2", 4) == 0 && memcmp(b.data + i + 46, "liar.bin", 8) == 0) {
+            put32(b.data + i + 24, 100); /* central directory: uncompressed size */
+            patched++;
+        } else if (memcmp(b.data + i, "PK\3\4", 4) == 0 && memcmp(b.data + i + 30, "liar.bin", 8) == 0) {
+            if (b.data[i + 22] | b.data[i + 23] | b.data[i + 24] | b.data[i + 25])
+                put32(b.data + i + 22, 100);
+        } else if (memcmp(b.data + i, "PK\7\x08", 4) == 0 && patched == 0) {
+            put32(b.data + i + 12, 100); /* data descriptor of the first member */
+        }
+    }
+    TT_EQ_INT(patched, 1);
+    tome_archive_limits lim;
+    tome_archive_limits_default(&lim);
+    lim.max_entry_bytes = 1u << 20;
+    got *g = got_new();
+    TT_OK(read_all("liar.zip", b, &lim, g));
+    TT_CHECK(g->n >= 1);
+    for (size_t i = 0; i < g->n; i++)
+        TT_CHECK(g->reason[i] != NULL || g->len[i] <= lim.max_entry_bytes);
+    int i = find(g, "liar.zip!/liar.bin");
+    TT_CHECK(i >= 0 && (g->reason[i] != NULL || g->len[i] <= 100));
+    got_free(g);
+    free(b.data);
+    free(zeros);
+}
+
 static void test_total_cap_and_entry_count(void)
 {
     char *chunk = noise(100000, 3);
@@ -561,6 +603,7 @@ int main(void)
     TT_RUN(test_encrypted_zip);
     TT_RUN(test_entry_cap_measured);
     TT_RUN(test_zip_bomb_ratio);
+    TT_RUN(test_lying_size_header);
     TT_RUN(test_total_cap_and_entry_count);
     TT_RUN(test_nested_bomb);
     TT_RUN(test_truncated);
