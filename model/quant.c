@@ -35,13 +35,34 @@ void tome_quant_q8_row(const float *x, size_t n, tome_block_q8 *out)
     }
 }
 
+/* int4: the scale is searched: candidates d = amax / m for m in 5.0 .. 8.0
+ * (values clamped to [-8, 7]); the one with the smallest squared error wins.
+ * Round-to-nearest with d = amax / 7 is the first candidate, so the search
+ * never does worse than it. */
+static float q4_sse(const float *v, float d)
+{
+    float id = d > 0 ? 1.0f / d : 0.0f, e = 0;
+    for (int i = 0; i < TOME_QGROUP; i++) {
+        float q = roundf(v[i] * id);
+        q = q < -8 ? -8 : q > 7 ? 7 : q;
+        float r = v[i] - q * d;
+        e += r * r;
+    }
+    return e;
+}
+
 void tome_quant_q4_row(const float *x, size_t n, tome_block_q4 *out)
 {
     for (size_t b = 0; b < n / TOME_QGROUP; b++) {
         const float *v = x + b * TOME_QGROUP;
         float amax = 0;
         for (int i = 0; i < TOME_QGROUP; i++) amax = fmaxf(amax, fabsf(v[i]));
-        float d = amax / 7.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        float d = amax / 7.0f, best = q4_sse(v, d);
+        for (int k = 0; k <= 12 && amax > 0; k++) {
+            float dk = amax / (5.0f + 0.25f * (float)k), e = q4_sse(v, dk);
+            if (e < best) best = e, d = dk;
+        }
+        float id = d > 0 ? 1.0f / d : 0.0f;
         out[b].d = d;
         for (int i = 0; i < TOME_QGROUP; i += 2) {
             int q0 = (int)roundf(v[i] * id), q1 = (int)roundf(v[i + 1] * id);
