@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "core/error_impl.h"
 #include "tome/pack.h"
 
 static void usage(FILE *out)
@@ -377,16 +378,9 @@ int tome_cmd_pack(int argc, char **argv)
     o.include = incl.v;
     o.exclude = excl.v;
     o.priority = prio.v;
-    prog pr = {isatty(2) && !quiet, 0, 0};
-    o.progress = on_progress;
-    o.progress_ud = &pr;
-    tome_pack_stats stats;
-    st = tome_pack_build((const char *const *)(argv + optind), (size_t)(argc - optind), &o, out, &stats);
-    if (pr.shown) fprintf(stderr, "\r%60s\r", "");
-    tome_pack_t *pk = NULL;
-    if (!st) st = tome_pack_open(out, &pk);
+    /* never pack our own output (or its rendering) from an earlier run */
     char *rpath = NULL;
-    if (!st && (render || render_auto)) {
+    if (render || render_auto) {
         if (render) {
             rpath = strdup(render);
         } else {
@@ -396,8 +390,19 @@ int tome_cmd_pack(int argc, char **argv)
             rpath = malloc(n + 5);
             if (rpath) snprintf(rpath, n + 5, "%.*s%s", (int)n, out, ext);
         }
-        st = rpath ? tome_pack_write_text(pk, rpath) : TOME_ERR_NOMEM;
     }
+    const char *leave[3] = {out, rpath, NULL};
+    o.leave_out = leave;
+    prog pr = {isatty(2) && !quiet, 0, 0};
+    o.progress = on_progress;
+    o.progress_ud = &pr;
+    tome_pack_stats stats;
+    st = tome_pack_build((const char *const *)(argv + optind), (size_t)(argc - optind), &o, out, &stats);
+    if (pr.shown) fprintf(stderr, "\r%60s\r", "");
+    tome_pack_t *pk = NULL;
+    if (!st) st = tome_pack_open(out, &pk);
+    if (!st && (render || render_auto))
+        st = rpath ? tome_pack_write_text(pk, rpath) : tome_set_error(TOME_ERR_NOMEM, "out of memory");
     if (st) rc = tome_cli_fail(st);
     else rc = summarize(pk, &stats, out, json, quiet);
     free(rpath);

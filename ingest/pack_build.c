@@ -250,9 +250,29 @@ typedef struct walk_ctx {
     const char *prefix; /* "" or "name/" */
 } walk_ctx;
 
+/* True when fs_path is one of the files to leave out (same inode, checked
+ * only when the base names match, so most files cost no stat). */
+static int left_out(const builder *b, const char *fs_path)
+{
+    const char *const *lo = b->o->leave_out;
+    if (!lo) return 0;
+    const char *base = strrchr(fs_path, '/');
+    base = base ? base + 1 : fs_path;
+    for (size_t k = 0; lo[k]; k++) {
+        const char *lb = strrchr(lo[k], '/');
+        lb = lb ? lb + 1 : lo[k];
+        struct stat x, y;
+        if (!strcmp(base, lb) && stat(fs_path, &x) == 0 && stat(lo[k], &y) == 0 && x.st_dev == y.st_dev &&
+            x.st_ino == y.st_ino)
+            return 1;
+    }
+    return 0;
+}
+
 static tome_status on_walk(void *ud, const tome_walk_entry *e)
 {
     walk_ctx *w = ud;
+    if (left_out(w->b, e->fs_path)) return TOME_OK;
     tome_buf p = {0};
     TOME_FORWARD(tome_buf_appendf(&p, "%s%s", w->prefix, e->rel_path));
     tome_status st = add_item(w->b, p.data, e->fs_path, e->size, e->skip_reason, 0, NULL);

@@ -512,6 +512,9 @@ struct tome_pack {
     size_t n_by_tok;
     char *text;
     int32_t *ids;
+    uint8_t *man_raw; /* the raw manifest, for the content hash check */
+    size_t man_len;
+    uint8_t content[16];
     int borrowed;     /* map points at the caller's memory (tome_pack_open_mem) */
     int no_checksums; /* fuzzing: skip checksum and file-size checks */
 };
@@ -662,6 +665,10 @@ static tome_status open_checked(tome_pack_t *p)
     p->info.format = (tome_pack_format)p->meta.format;
     p->info.budget = p->meta.budget;
     p->info.line_numbers = (int)p->meta.line_numbers;
+    memcpy(p->content, d + 48, 16);
+    p->man_raw = m;
+    p->man_len = mraw;
+    m = NULL;
 out:
     free(m);
     return st;
@@ -715,6 +722,7 @@ void tome_pack_free(tome_pack_t *p)
     free(p->by_tok);
     free(p->text);
     free(p->ids);
+    free(p->man_raw);
     if (!p->borrowed) tome_mmap_close(&p->map);
     free(p->path);
     free(p);
@@ -793,6 +801,22 @@ tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
         if (st) {
             free(raw);
             return st;
+        }
+        /* identity: XXH3-128 of the raw ids and the raw manifest */
+        XXH3_state_t *hs = XXH3_createState();
+        if (!hs) {
+            free(raw);
+            return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        }
+        XXH3_128bits_reset(hs);
+        XXH3_128bits_update(hs, raw, nt * 4);
+        XXH3_128bits_update(hs, p->man_raw ? p->man_raw : (const uint8_t *)"", p->man_len);
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(hs));
+        XXH3_freeState(hs);
+        if (!p->no_checksums && memcmp(c.digest, p->content, 16) != 0) {
+            free(raw);
+            return tome_set_error(TOME_ERR_FORMAT, "%s: section ids: content hash mismatch", p->path);
         }
         int32_t *v = (int32_t *)(void *)raw;
         for (size_t i = 0; i < nt; i++) v[i] = (int32_t)get_u32(raw + 4 * i); /* in place: same width */

@@ -120,6 +120,21 @@ def test_tree(tmp):
     r = tome("pack", src, "-o", out3, "-q", env={"TOME_TOKENIZER": TOKENIZER})
     check(r.returncode == 0 and os.path.exists(out3), "TOME_TOKENIZER")
 
+    # the output and its rendering inside the packed tree are never packed
+    inside = os.path.join(src, "self.tpk")
+    for _ in range(2):
+        r = tome("pack", src, "-o", inside, "-t", TOKENIZER, "-r", "--json")
+        check(r.returncode == 0, "pack into the source tree")
+    names = [f["path"] for f in json.loads(r.stdout)["manifest"]]
+    check("self.tpk" not in names and "self.xml" not in names, f"own output left out: {names}")
+    os.remove(inside)
+    os.remove(os.path.join(src, "self.xml"))
+
+    # --priority moves matching files first
+    r = tome("pack", src, "-o", out3, "-t", TOKENIZER, "--priority", "src/*", "--json")
+    order = [f["path"] for f in json.loads(r.stdout)["manifest"]]
+    check(order[0].startswith("src/"), f"--priority first: {order[:3]}")
+
     # budget: degraded files are reported
     r = tome("pack", src, "-o", out3, "-t", TOKENIZER, "--budget", "150", "--json")
     if r.returncode == 0:

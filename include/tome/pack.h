@@ -68,6 +68,8 @@ typedef struct tome_pack_opts {
     uint64_t max_file_bytes;       /* 0: 16 MiB; bigger files are skipped              */
     int n_threads;                 /* 0: tome_num_threads()                           */
     int zstd_level;                /* 0: 1                                             */
+    const char *const *leave_out; /* NULL-terminated file paths never packed (the
+                                      output and its renderings), or NULL */
     uint64_t cache_ids;            /* token ids kept between reading and writing files;
                                       0: 24M (96 MB). Files past it are read and
                                       tokenized again when written (bounded memory). */
