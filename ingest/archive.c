@@ -505,6 +505,12 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
         if ((rc = report(st, path.data, mtime, NULL, (const uint8_t *)content.data, content.len)) != TOME_OK)
             goto done;
     }
+    /* libarchive reads a zip without its central directory from the local
+     * headers and ends quietly where the directory would start: say so. */
+    if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP &&
+        !tome_zip_has_eocd(data, len))
+        rc = report_archive(st, display, "truncated zip", n_entries, last.data,
+                            "no end of central directory record; members were read from their local headers");
     goto done;
 
 nomem:

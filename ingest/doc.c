@@ -85,6 +85,19 @@ static int zip_each_name(const uint8_t *d, size_t len, zip_name_fn fn, void *ctx
     return 0;
 }
 
+int tome_zip_has_eocd(const uint8_t *d, size_t len)
+{
+    if (!d || len < 22)
+        return 0;
+    size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
+    for (size_t i = len - 22 + 1; i-- > lo;) {
+        /* the record's comment must fit in the file (junk may follow it) */
+        if (memcmp(d + i, "PK\x05\x06", 4) == 0 && i + 22 + rd16(d + i + 20) <= len)
+            return 1;
+    }
+    return 0;
+}
+
 static int name_equals(void *ctx, const uint8_t *name, size_t n)
 {
     const char *want = ctx;

@@ -25,6 +25,10 @@
  * central directory, or in the local headers when the directory is missing). */
 int tome_zip_has_member(const uint8_t *data, size_t len, const char *name);
 
+/* Nonzero when the zip in data ends with an end-of-central-directory record
+ * (a zip cut short loses it; its members can still be read one by one). */
+int tome_zip_has_eocd(const uint8_t *data, size_t len);
+
 /* Nonzero when data is a zip that is an office document of any kind (OOXML:
  * "[Content_Types].xml"; OpenDocument: a "mimetype" member naming an
  * application/vnd.oasis.opendocument.* type). */

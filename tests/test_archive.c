@@ -517,6 +517,31 @@ static void test_truncated(void)
     free(mid);
 }
 
+static void test_zip_cut_in_directory(void)
+{
+    fx_member m[] = {{"a.txt", "alpha\n", 6}, {"b.txt", "beta\n", 5}};
+    fx_bytes b = fx_archive("zip", NULL, NULL, m, 2);
+    size_t cd = 0;
+    for (size_t i = 0; i + 4 <= b.len; i++)
+        if (memcmp(b.data + i, "PK\1\2", 4) == 0) {
+            cd = i;
+            break;
+        }
+    TT_CHECK(cd > 0);
+    got *g = got_new();
+    TT_OK(tome_archive_read("cut.zip", b.data, cd + 10, NULL, 0, collect, g));
+    TT_EQ_INT(n_data(g), 2);
+    int i = find(g, "cut.zip");
+    TT_CHECK(i >= 0 && g->reason[i] && strstr(g->reason[i], "truncated zip"));
+    got_free(g);
+    /* the whole zip has its directory: no such entry */
+    g = got_new();
+    TT_OK(tome_archive_read("whole.zip", b.data, b.len, NULL, 0, collect, g));
+    TT_EQ_INT(g->n, 2);
+    got_free(g);
+    free(b.data);
+}
+
 static void test_corrupt_bytes(void)
 {
     char *mid = noise(50000, 5);
@@ -607,6 +632,7 @@ int main(void)
     TT_RUN(test_total_cap_and_entry_count);
     TT_RUN(test_nested_bomb);
     TT_RUN(test_truncated);
+    TT_RUN(test_zip_cut_in_directory);
     TT_RUN(test_corrupt_bytes);
     TT_RUN(test_corrupt_message_names_entry);
     TT_RUN(test_documents_are_entries);
