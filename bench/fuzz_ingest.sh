@@ -14,6 +14,10 @@ secs=${1:-180}
 build=${BUILD:-build-fuzz}
 jobs=${JOBS:-1}
 
+if ! command -v clang >/dev/null; then
+  echo "fuzz_ingest: needs clang with libFuzzer (Debian: apt-get install clang)" >&2
+  exit 2
+fi
 CC=clang cmake -S . -B "$build" -DTOME_FUZZ=ON -DTOME_CUDA=OFF -DTOME_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target fuzz_ingest >/dev/null
