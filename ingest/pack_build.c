@@ -645,9 +645,18 @@ static tome_status decode_block(const builder *b, block *bl)
         if (!s) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", t->ids[i]);
         if (bl->text.cap - bl->text.len < len) TOME_FORWARD(tome_buf_reserve(&bl->text, len));
         size_t off = bl->text.len;
-        memcpy(bl->text.data + off, s, len);
+        /* tokens are a few bytes long: an inline copy that also spots '\n'
+         * beats memcpy + memchr */
+        char *dst = bl->text.data + off;
+        int has_nl = 0;
+        for (size_t k = 0; k < len; k++) {
+            dst[k] = s[k];
+            has_nl |= s[k] == '\n';
+        }
         bl->text.len += len;
-        for (const char *q = memchr(s, '\n', len); q || pending; q = q ? memchr(q + 1, '\n', len - (size_t)(q + 1 - s)) : NULL) {
+        if (!has_nl && !pending) continue;
+        for (const char *q = has_nl ? memchr(s, '\n', len) : NULL; q || pending;
+             q = q ? memchr(q + 1, '\n', len - (size_t)(q + 1 - s)) : NULL) {
             if (n + 1 >= cap_lines) {
                 cap_lines *= 2;
                 uint32_t *a = realloc(bl->line_off, cap_lines * sizeof *a);
