@@ -50,6 +50,8 @@ def test_tree(tmp):
     write(src, "src/dup.py", "import os\n\n\ndef main():\n    print(os.getcwd())\n\n\nmain()\n")
     write(src, "data.bin", b"\x00\x01\x02\x03binary")
     write(src, "weird\x01name.txt", "control character in the name\n")
+    with open(os.path.join(src.encode(), b"bad\xffname.c"), "wb") as f:
+        f.write(b"int bad_name;\n")
     write(src, ".gitignore", "ignored.txt\n")
     write(src, "ignored.txt", "never packed\n")
     out = os.path.join(tmp, "proj.tpk")
@@ -75,6 +77,12 @@ def test_tree(tmp):
     check(any("\x01" in f["path"] for f in man["files"]), "control character kept exactly in JSON (\\u0001)")
     r = tome("inspect", out)
     check(r.returncode == 0 and b"weird\\x01name.txt" in r.stdout, "control character escaped in listing")
+    check(b"bad\\xffname.c" in r.stdout, "invalid UTF-8 escaped in listing")
+    check(any(f["path"] == "bad\\xffname.c" for f in man["files"]), "invalid UTF-8 escaped in JSON")
+    check(b'path="bad\\xffname.c"' in open(os.path.join(tmp, "proj.md"), "rb").read().replace(
+        b"## File: bad\\xffname.c", b'path="bad\\xffname.c"'), "invalid UTF-8 escaped in the rendering")
+    r = tome("cite", out, "bad\\xffname.c:1")
+    check(r.returncode == 0 and r.stdout == b"int bad_name;\n", "cite by escaped path")
 
     for f in man["files"]:
         if f["status"] != "full":
