@@ -36,7 +36,7 @@ const char tome_pretok_pattern[] =
     "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-#define NO_MATCH ((size_t)-1)
+#define NO_MATCH TOME_PRETOK_NO_MATCH
 #define C_A TOME_UC_UPPERISH
 #define C_B TOME_UC_LOWERISH
 #define C_LN (TOME_UC_LETTER | TOME_UC_NUMBER)
@@ -102,101 +102,10 @@ static size_t match_aplus_bstar(const uint8_t *s, size_t n, size_t j)
     return k;
 }
 
-static inline int lower_ascii(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
-
-/* (?i:'s|'t|'re|'ve|'m|'ll|'d)? at e. */
-static size_t contraction(const uint8_t *s, size_t n, size_t e)
-{
-    if (e + 1 >= n || s[e] != '\'') return e;
-    int c1 = lower_ascii(s[e + 1]);
-    if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return e + 2;
-    if (s[e + 1] == 0xC5 && e + 2 < n && s[e + 2] == 0xBF) return e + 3; /* U+017F long s */
-    if (e + 2 >= n) return e;
-    int c2 = lower_ascii(s[e + 2]);
-    if ((c1 == 'r' || c1 == 'v') && c2 == 'e') return e + 3;
-    if (c1 == 'l' && c2 == 'l') return e + 3;
-    return e;
-}
-
-/* Fast path for pieces made only of ASCII: returns NO_MATCH as soon as it
- * meets a byte >= 0x80 it would have to classify, and the general scanner
- * below takes over. In ASCII, A = upper case, B = lower case, no marks, so
- * alternatives 1-2 reduce to: optional prefix, upper-case run, lower-case
- * run (at least one letter), contraction. */
-static size_t ascii_next(const uint8_t *s, size_t n, size_t i)
-{
-    const uint8_t *T = tome_uc_blocks[0]; /* classes of U+0000..U+00FF; used for bytes < 0x80 only */
-    uint8_t c0 = s[i], b;
-    unsigned k0 = T[c0];
-    size_t e, j;
-    if (k0 & TOME_UC_LETTER) {
-        j = i;
-        goto word;
-    }
-    if (k0 & TOME_UC_NUMBER) {
-        e = i + 1;
-        while (e < n && e < i + 3) {
-            b = s[e];
-            if (b >= 0x80) return NO_MATCH;
-            if (!(T[b] & TOME_UC_NUMBER)) break;
-            e++;
-        }
-        return e;
-    }
-    if (i + 1 >= n) return i + 1; /* a lone last character is a piece of its own */
-    b = s[i + 1];
-    if (b >= 0x80) return NO_MATCH;
-    if (c0 != '\r' && c0 != '\n' && (T[b] & TOME_UC_LETTER)) {
-        j = i + 1;
-        goto word;
-    }
-    if (!(k0 & TOME_UC_SPACE) || (c0 == ' ' && !(T[b] & C_WLN))) {
-        /* ' '? Q+ [\r\n/]* */
-        e = i + 1;
-        while (e < n) {
-            b = s[e];
-            if (b >= 0x80) return NO_MATCH;
-            if (T[b] & C_WLN) break;
-            e++;
-        }
-        while (e < n && (s[e] == '\r' || s[e] == '\n' || s[e] == '/')) e++;
-        return e;
-    }
-    /* whitespace run */
-    {
-        size_t k = i, last_nl_end = NO_MATCH;
-        while (k < n) {
-            b = s[k];
-            if (b >= 0x80) return NO_MATCH;
-            if (!(T[b] & TOME_UC_SPACE)) break;
-            if (b == '\r' || b == '\n') last_nl_end = k + 1;
-            k++;
-        }
-        if (last_nl_end != NO_MATCH) return last_nl_end;
-        if (k == n) return k;
-        return k - i >= 2 ? k - 1 : k;
-    }
-word:
-    e = j;
-    while (e < n) {
-        b = s[e];
-        if (b >= 0x80) return NO_MATCH;
-        if (!(T[b] & C_A)) break;
-        e++;
-    }
-    while (e < n) {
-        b = s[e];
-        if (b >= 0x80) return NO_MATCH;
-        if (!(T[b] & C_B)) break;
-        e++;
-    }
-    return contraction(s, n, e);
-}
-
 size_t tome_pretok_next(const uint8_t *s, size_t n, size_t i)
 {
     if (s[i] < 0x80) {
-        size_t e = ascii_next(s, n, i);
+        size_t e = tome_pretok_ascii(s, n, i);
         if (e != NO_MATCH) return e;
     }
     size_t len0, e;
@@ -207,16 +116,16 @@ size_t tome_pretok_next(const uint8_t *s, size_t n, size_t i)
     if (pre || (c0 & (C_A | C_B))) {
         if (pre && i + len0 < n) {
             e = match_astar_bplus(s, n, i + len0);
-            if (e != NO_MATCH) return contraction(s, n, e);
+            if (e != NO_MATCH) return tome_pretok_contraction(s, n, e);
         }
         e = match_astar_bplus(s, n, i);
-        if (e != NO_MATCH) return contraction(s, n, e);
+        if (e != NO_MATCH) return tome_pretok_contraction(s, n, e);
         if (pre && i + len0 < n) {
             e = match_aplus_bstar(s, n, i + len0);
-            if (e != NO_MATCH) return contraction(s, n, e);
+            if (e != NO_MATCH) return tome_pretok_contraction(s, n, e);
         }
         e = match_aplus_bstar(s, n, i);
-        if (e != NO_MATCH) return contraction(s, n, e);
+        if (e != NO_MATCH) return tome_pretok_contraction(s, n, e);
     }
 
     /* ---- alternative 3: \p{N}{1,3} */

@@ -717,13 +717,13 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
     /* One piece of look-ahead: find the next piece and prefetch its cache
      * slot and hash-table slot while the current one is encoded, so the
      * memory latency of those (random) accesses overlaps useful work. */
-    size_t e = tome_pretok_next(s, n, 0);
+    size_t e = tome_pretok_next_fast(s, n, 0);
     uint64_t h = (pc && e <= PC_KEY && e > 1) ? hash_bytes_in(s, e, s + n) : 0;
     while (i < n) {
         size_t ni = e, ne = ni;
         uint64_t nh = 0;
         if (ni < n) {
-            ne = tome_pretok_next(s, n, ni);
+            ne = tome_pretok_next_fast(s, n, ni);
             if (pc && ne - ni <= PC_KEY && ne - ni > 1) {
                 nh = hash_bytes_in(s + ni, ne - ni, s + n);
                 __builtin_prefetch(&pc->e[PC_SLOT(nh)]);
