@@ -10,7 +10,9 @@
  *
  * Output: one line per non-empty paragraph, in document order, each preceded
  * by an anchor numbered 1, 2, ... over those paragraphs: TOME_ANCHOR_HEADING
- * for headings (DOCX pStyle "Title"/"HeadingN"/outlineLvl, ODT text:h), whose
+ * for headings (DOCX: the paragraph style's outline level or name from
+ * word/styles.xml, else a "Title"/"HeadingN" style id or a direct outlineLvl;
+ * ODT: text:h), whose
  * line is prefixed with Markdown '#'s so outlines find them, else
  * TOME_ANCHOR_PARAGRAPH. A table row is one paragraph: its cells joined with
  * " | ". Line breaks inside a paragraph become '\n', tabs '\t'; ODT list items
@@ -46,7 +48,16 @@ static const xmlChar *attr_local(const xmlNode *n, const char *local)
     return NULL;
 }
 
+/* A paragraph style that makes headings (DOCX word/styles.xml). */
+typedef struct style_level {
+    char id[64];
+    int level;
+} style_level;
+#define TOME_DOCX_MAX_STYLES 4096
+
 typedef struct walk {
+    style_level *styles; /* DOCX heading styles, from word/styles.xml */
+    size_t n_styles;
     tome_doc_builder b;
     tome_buf para;     /* text of the paragraph being collected */
     uint32_t n_par;    /* paragraphs emitted so far             */
@@ -125,9 +136,25 @@ static tome_status docx_inline(walk *w, const xmlNode *n)
     return TOME_OK;
 }
 
-/* Heading level of a w:p: 1 for "Title", N for "HeadingN"/"heading N", or
- * outlineLvl + 1; 0 for body text. */
-static int docx_heading(const xmlNode *p)
+/* Heading level named by a style id or name: "Title" 1, "Heading N" /
+ * "headingN" N; else 0. */
+static int name_level(const char *s)
+{
+    if (strcasecmp(s, "Title") == 0)
+        return 1;
+    if (strncasecmp(s, "heading", 7) != 0)
+        return 0;
+    s += 7;
+    while (*s == ' ')
+        s++;
+    int lvl = atoi(s);
+    return lvl >= 1 && lvl <= 9 ? lvl : 0;
+}
+
+/* Heading level of a w:p: its style's level (styles.xml: outline level or
+ * name, so localized style ids such as "berschrift1" work), else the style
+ * id itself, else a direct outlineLvl; 0 for body text. */
+static int docx_heading(const walk *w, const xmlNode *p)
 {
     for (const xmlNode *c = p->children; c; c = c->next) {
         if (!is(c, "pPr"))
@@ -138,16 +165,12 @@ static int docx_heading(const xmlNode *p)
                 continue;
             const char *s = (const char *)v;
             if (is(d, "pStyle")) {
-                if (strcmp(s, "Title") == 0)
-                    return 1;
-                if (strncasecmp(s, "heading", 7) == 0) {
-                    s += 7;
-                    while (*s == ' ')
-                        s++;
-                    int lvl = atoi(s);
-                    if (lvl >= 1 && lvl <= 9)
-                        return lvl;
-                }
+                for (size_t k = 0; k < w->n_styles; k++)
+                    if (strcmp(w->styles[k].id, s) == 0)
+                        return w->styles[k].level;
+                int lvl = name_level(s);
+                if (lvl)
+                    return lvl;
             } else if (is(d, "outlineLvl")) {
                 int lvl = atoi(s);
                 if (lvl >= 0 && lvl <= 8)
@@ -156,6 +179,50 @@ static int docx_heading(const xmlNode *p)
         }
     }
     return 0;
+}
+
+/* Reads the heading styles of word/styles.xml into w->styles. Optional: a
+ * missing or broken styles part just means no style table. */
+static void load_styles(walk *w, const char *path, const uint8_t *data, size_t len)
+{
+    tome_buf xml = {0};
+    if (tome_zip_read_member(path, data, len, "word/styles.xml", (size_t)8 << 20, &xml) != TOME_OK ||
+        xml.len == 0) {
+        tome_buf_free(&xml);
+        tome_clear_error();
+        return;
+    }
+    xmlDoc *doc = xmlReadMemory(xml.data, (int)xml.len, "styles.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    const xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+    for (const xmlNode *st = root ? root->children : NULL; st; st = st->next) {
+        if (!is(st, "style") || w->n_styles >= TOME_DOCX_MAX_STYLES)
+            continue;
+        const xmlChar *id = attr_local(st, "styleId");
+        if (!id || strlen((const char *)id) >= sizeof w->styles[0].id)
+            continue;
+        int level = 0;
+        for (const xmlNode *c = st->children; c && !level; c = c->next) {
+            if (is(c, "pPr")) {
+                for (const xmlNode *d = c->children; d; d = d->next) {
+                    const xmlChar *v = is(d, "outlineLvl") ? attr_local(d, "val") : NULL;
+                    if (v && atoi((const char *)v) >= 0 && atoi((const char *)v) <= 8)
+                        level = atoi((const char *)v) + 1;
+                }
+            } else if (is(c, "name")) {
+                const xmlChar *v = attr_local(c, "val");
+                if (v)
+                    level = name_level((const char *)v);
+            }
+        }
+        if (!w->styles && !(w->styles = calloc(TOME_DOCX_MAX_STYLES, sizeof *w->styles)))
+            break;
+        snprintf(w->styles[w->n_styles].id, sizeof w->styles[0].id, "%s", (const char *)id);
+        w->styles[w->n_styles++].level = level; /* level 0 too: the style is body text */
+    }
+    if (doc)
+        xmlFreeDoc(doc);
+    tome_buf_free(&xml);
 }
 
 static tome_status docx_cell_text(walk *w, const xmlNode *tc)
@@ -203,7 +270,7 @@ static tome_status docx_block(walk *w, const xmlNode *n)
             continue;
         if (is(c, "p")) {
             TOME_FORWARD(docx_inline(w, c));
-            TOME_FORWARD(emit(w, docx_heading(c), NULL));
+            TOME_FORWARD(emit(w, docx_heading(w, c), NULL));
         } else if (is(c, "tbl")) {
             TOME_FORWARD(docx_table(w, c));
         } else {
@@ -346,8 +413,11 @@ static tome_status extract_xml(const char *path, const uint8_t *data, size_t len
     }
     walk w = {.b = {.out = out}, .odt = odt, .max_text = 4 * xml.len + ((size_t)1 << 20)};
     const xmlNode *root = xmlDocGetRootElement(doc);
+    if (!odt)
+        load_styles(&w, path, data, len);
     if (root)
         st = odt ? odt_block(&w, root, 0) : docx_block(&w, root);
+    free(w.styles);
     if (st != TOME_OK)
         st = tome_error_prefix(st, "%s: %s", path, member);
     tome_buf_free(&w.para);

@@ -252,6 +252,41 @@ static void test_docx_paragraphs(void)
     free(b.data);
 }
 
+static void test_docx_styles_part(void)
+{
+    /* heading styles come from word/styles.xml: a localized id named
+     * "heading 1", a custom style with an outline level, and a style whose
+     * id looks like a heading but which styles.xml defines as body text */
+    const char *styles =
+        "<?xml version=\"1.0\"?><w:styles xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\">"
+        "<w:style w:type=\"paragraph\" w:styleId=\"berschrift1\"><w:name w:val=\"heading 1\"/></w:style>"
+        "<w:style w:type=\"paragraph\" w:styleId=\"ClauseTitle\"><w:name w:val=\"Clause Title\"/>"
+        "<w:pPr><w:outlineLvl w:val=\"1\"/></w:pPr></w:style>"
+        "<w:style w:type=\"paragraph\" w:styleId=\"Heading3\"><w:name w:val=\"Fancy body\"/></w:style>"
+        "</w:styles>";
+    const char *doc =
+        "<?xml version=\"1.0\"?><w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>"
+        "<w:p><w:pPr><w:pStyle w:val=\"berschrift1\"/></w:pPr><w:r><w:t>Vertrag</w:t></w:r></w:p>"
+        "<w:p><w:pPr><w:pStyle w:val=\"ClauseTitle\"/></w:pPr><w:r><w:t>Fees</w:t></w:r></w:p>"
+        "<w:p><w:pPr><w:pStyle w:val=\"Heading3\"/></w:pPr><w:r><w:t>body</w:t></w:r></w:p>"
+        "</w:body></w:document>";
+    fx_member m[] = {{"[Content_Types].xml", k_ct, strlen(k_ct)},
+                     {"word/styles.xml", styles, strlen(styles)},
+                     {"word/document.xml", doc, strlen(doc)}};
+    fx_bytes b = fx_archive("zip", NULL, NULL, m, 3);
+    tome_doc_text d;
+    TT_OK(tome_doc_extract(TOME_DOC_DOCX, "de.docx", b.data, b.len, &d));
+    TT_EQ_STR(d.text.data, "# Vertrag\n## Fees\nbody\n");
+    TT_EQ_INT(d.n_anchors, 3);
+    if (d.n_anchors == 3) {
+        TT_EQ_INT(d.anchors[0].kind, TOME_ANCHOR_HEADING);
+        TT_EQ_INT(d.anchors[1].kind, TOME_ANCHOR_HEADING);
+        TT_EQ_INT(d.anchors[2].kind, TOME_ANCHOR_PARAGRAPH);
+    }
+    tome_doc_text_free(&d);
+    free(b.data);
+}
+
 static void test_docx_bad(void)
 {
     tome_doc_text d;
@@ -466,6 +501,7 @@ int main(void)
     TT_RUN(test_pdf_corrupt_quiet);
     TT_RUN(test_pdf_encrypted);
     TT_RUN(test_docx_paragraphs);
+    TT_RUN(test_docx_styles_part);
     TT_RUN(test_docx_bad);
     TT_RUN(test_docx_no_entity_expansion);
     TT_RUN(test_odt_paragraphs);
