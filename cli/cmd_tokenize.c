@@ -160,7 +160,10 @@ int tome_cmd_detokenize(int argc, char **argv)
         ids.ids[ids.n++] = (int32_t)v;
         i = (size_t)(end - in.data);
     }
-    if (!st) st = tome_tokenizer_decode(tok, ids.ids, ids.n, &bytes, &n_bytes);
+    if (!st) {
+        st = tome_tokenizer_decode(tok, ids.ids, ids.n, &bytes, &n_bytes);
+        if (st == TOME_ERR_INVALID_ARG) st = TOME_ERR_FORMAT; /* an id outside the vocabulary: bad input */
+    }
     if (st) {
         rc = tome_cli_fail(st);
     } else if ((n_bytes && fwrite(bytes, 1, n_bytes, stdout) != n_bytes) || fflush(stdout) != 0) {

@@ -24,7 +24,9 @@ Checks:
      by tiktoken's _encode_single_piece;
   4. Hugging Face tokenizer.json made by transformers' TikTokenConverter from
      tokenizer.model (in a temp dir): tome loads it and gives identical ids,
-     and the `tokenizers` library itself agrees on the golden corpus.
+     and the `tokenizers` library itself agrees on the golden corpus;
+  5. the CLI (`tome tokenize` / `tome detokenize`, $TOME_BIN): ids, --count,
+     --bos, --special, stdin, round trip and exit codes.
 """
 import base64
 import os
@@ -272,6 +274,44 @@ def run_hf(enc, specials, golden_cases):
         compare("tokenizer.json (dir) random", cases, tome_encode(cases, MODEL), tome_encode(cases, tmp), enc)
 
 
+def run_cli(enc):
+    tome = os.environ.get("TOME_BIN")
+    if not tome or not os.path.exists(tome):
+        print("cli: TOME_BIN not set, skipped")
+        return
+    path = os.path.join(GOLDEN, "specials.txt")
+    text = open(path, encoding="utf-8").read()
+
+    def run(args, stdin=None):
+        return subprocess.run([tome] + args, input=stdin, capture_output=True)
+
+    r = run(["tokenize", "-t", MODEL, path])
+    ids = [int(x) for x in r.stdout.split()]
+    if r.returncode != 0 or ids != enc.encode(text, allowed_special=set(), disallowed_special=()):
+        fail("cli: tokenize FILE (rc %d) differs from tiktoken" % r.returncode)
+    r = run(["tokenize", "-t", MODEL, "--special", "--bos", "--threads", "2", "-"], stdin=text.encode())
+    ids = [int(x) for x in r.stdout.split()]
+    if r.returncode != 0 or ids != [200000] + enc.encode(text, allowed_special="all"):
+        fail("cli: tokenize --special --bos from stdin differs from tiktoken")
+    r = run(["tokenize", "-t", os.path.dirname(MODEL), "--count", path])
+    if r.stdout.strip() != str(len(enc.encode_ordinary(text))).encode():
+        fail("cli: --count printed %r" % r.stdout)
+    r = run(["detokenize", "-t", MODEL], stdin=" ".join(map(str, ids)).encode())
+    if r.returncode != 0 or r.stdout != ("<|begin_of_text|>" + text).encode():
+        fail("cli: detokenize did not give the text back")
+    checks = [(["tokenize"], 2), (["tokenize", "-t", "/nonexistent/tok.model", path], 4),
+              (["tokenize", "-t", MODEL, "--bogus"], 2)]
+    for args, want in checks:
+        r = run(args)
+        if r.returncode != want or b"tome" not in r.stderr:
+            fail("cli: %s exited %d (want %d): %r" % (" ".join(args), r.returncode, want, r.stderr))
+    for stdin, want in ((b"5 999999", 3), (b"1 x", 3)):
+        r = run(["detokenize", "-t", MODEL], stdin=stdin)
+        if r.returncode != want:
+            fail("cli: detokenize %r exited %d (want %d)" % (stdin, r.returncode, want))
+    print("cli checks done")
+
+
 def main():
     if not os.path.exists(MODEL):
         print("SKIP: %s not found" % MODEL)
@@ -307,6 +347,9 @@ def main():
 
     # 4. Hugging Face tokenizer.json
     run_hf(enc, specials, golden_cases)
+
+    # 5. the CLI
+    run_cli(enc)
 
     if failures:
         print("%d failure(s)" % len(failures))

@@ -3,8 +3,8 @@
  *
  * For any input bytes: encode must succeed; decode(encode(x)) == x with and
  * without special-token parsing; a multi-threaded encode (forced to split by
- * repeating the input past the parallel threshold) equals the single-thread
- * one; and at every safe split point found in the input, encoding the two
+ * repeating the input past the parallel threshold; inputs starting "T!")
+ * equals the single-thread one; and at every safe split point found in the input, encoding the two
  * halves gives the ids of the whole. The tokenizer comes from
  * $TOME_TOKENIZER (default ../shared/llama4/tokenizer.model relative to the
  * working directory). Run by bench/fuzz_tokenizer.sh, not by ctest.
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* threads: repeat the input (with newlines so there are split points)
      * past the parallel threshold now and then */
-    if (size > 0 && data[0] == 'T') {
+    if (size > 1 && data[0] == 'T' && data[1] == '!') {
         size_t reps = (600u * 1024u) / (size + 1) + 1, n = reps * (size + 1);
         char *big = malloc(n);
         if (!big) return 0;
