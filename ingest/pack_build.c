@@ -555,6 +555,13 @@ static tome_status prepare_one(void *ctx, size_t i, int thread_index)
     return st;
 }
 
+static int cmp_size_desc(const void *x, const void *y)
+{
+    const item *a = *(item *const *)x, *b = *(item *const *)y;
+    if (a->size != b->size) return a->size > b->size ? -1 : 1;
+    return strcmp(a->path, b->path);
+}
+
 /* ------------------------------------------------------------ plan */
 static int cmp_items(const void *x, const void *y)
 {
@@ -860,11 +867,13 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
         if (items[i]->ok) by_hash[m++] = i;
     qsort_r(by_hash, m, sizeof *by_hash, cmp_hash, items);
     tome_status st = TOME_OK;
+    size_t f = 0; /* start of the current group of equal hashes */
     for (size_t k = 1; k < m && !st; k++) {
         item *a = items[by_hash[k]], *first = NULL;
-        size_t f = k;
-        while (f > 0 && !memcmp(items[by_hash[f - 1]]->hash, a->hash, 16)) f--;
-        if (f == k) continue;
+        if (memcmp(items[by_hash[k - 1]]->hash, a->hash, 16) != 0) {
+            f = k;
+            continue;
+        }
         first = items[by_hash[f]];
         a->status = TOME_FILE_ALIAS;
         a->alias_of = a->dup_of = (int64_t)by_hash[f];
@@ -1030,6 +1039,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     }
     for (size_t i = 0; i < n_disk; i++)
         if (!b.items[i]->skip) work[n_work++] = b.items[i];
+    qsort(work, n_work, sizeof *work, cmp_size_desc); /* largest first: no long tail on one core */
     progress(&b, "read", 0, n_work, 1);
     prep_ctx pc = {&b, work, n_work};
     if ((st = tome_parallel_for(n_work, opts->n_threads, prepare_one, &pc))) goto out;

@@ -828,11 +828,18 @@ tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
 }
 
 /* ------------------------------------------------------------ locate / cite */
+/* Runs are sorted by rline and do not overlap (checked on open). */
 static const tome_pack_run *run_of_rline(const tome_pack_entry *e, uint32_t r)
 {
-    for (uint32_t k = 0; k < e->n_runs; k++)
-        if (r >= e->runs[k].rline && r < e->runs[k].rline + e->runs[k].count) return &e->runs[k];
-    return NULL;
+    uint32_t lo = 0, hi = e->n_runs; /* first run with rline > r */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (e->runs[mid].rline <= r) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return NULL;
+    const tome_pack_run *ru = &e->runs[lo - 1];
+    return r < ru->rline + ru->count ? ru : NULL;
 }
 
 static void anchor_of(const tome_pack_entry *e, uint32_t oline, uint32_t kind_filter, tome_pack_loc *loc)
