@@ -3,7 +3,8 @@
  * cache (contract in attention_impl.h; inner loop in attn_simd_*.h).
  *
  * Work items. Queries are cut into blocks of bq consecutive query indices
- * (bq * rep ~ 32 rows, rep = n_heads / n_kv_heads); an item is one block
+ * (bq * rep ~ 128 rows, rep = n_heads / n_kv_heads; more rows per tile
+ * means fewer passes over the pages); an item is one block
  * against one KV head, so every K/V tile is dequantized once for all the
  * block's rows of all the head's query heads (GQA). Items go to the compute
  * pool (model/pool_impl.h) and need no locks: each writes its own output
@@ -49,7 +50,7 @@
 #include "core/error_impl.h"
 #include "model/pool_impl.h"
 
-#define ATTN_ROWS_TARGET 32 /* query rows (queries x heads of a group) per item */
+#define ATTN_ROWS_TARGET 128 /* query rows (queries x heads of a group) per item */
 
 typedef struct attn_ctx {
     const tome_attn_params *p;
@@ -142,62 +143,89 @@ static tome_status get_view(const tome_attn_params *p, int64_t at, int64_t end, 
     return TOME_OK;
 }
 
+static inline float ld_f32(const uint8_t *row, int ch)
+{
+    float f;
+    memcpy(&f, row + (size_t)ch * 4, 4);
+    return f;
+}
+
+static inline float ld_bf16(const uint8_t *row, int ch)
+{
+    uint16_t h;
+    memcpy(&h, row + (size_t)ch * 2, 2);
+    return tome_kv_bf16_to_f32(h);
+}
+
+/* K of rows [r0, r0 + n) into kt, transposed in blocks of 8 keys so that
+ * every kt row receives 8 consecutive floats per block (the stores stay in
+ * few cache lines); VALUE reads channel ch of K row `row` (d = ch - c0). */
+#define ATTN_KT_BLOCKED(VALUE)                                                                   \
+    for (int j0 = 0; j0 < n; j0 += 8) {                                                          \
+        const int nj = n - j0 < 8 ? n - j0 : 8;                                                  \
+        const uint8_t *kr[8];                                                                    \
+        for (int e = 0; e < 8; e++) kr[e] = w->k + (size_t)(r0 + j0 + (e < nj ? e : 0)) * w->row_bytes; \
+        for (int d = 0; d < D; d++) {                                                            \
+            float *dst = kt + (size_t)d * ATTN_TK + j0;                                          \
+            const int ch = c0 + d;                                                               \
+            for (int e = 0; e < nj; e++) {                                                       \
+                const uint8_t *row = kr[e];                                                      \
+                dst[e] = (VALUE);                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
 /* Dequantize keys/values of rows [r0, r0 + n) of view w, kv head g, into
- * the tile (kt transposed, v row-major, both hdp wide; padding untouched). */
+ * the tile (kt transposed, v row-major, both hdp wide; padding untouched).
+ * The float values are exactly kv_layout.h's tome_kv_value. */
 static void load_tile(const attn_ctx *c, const tome_kv_view *w, int g, int r0, int n, attn_scratch *s)
 {
     const int D = c->hd, c0 = g * D;
     const size_t hdp = (size_t)c->hdp;
     float *kt = s->kt, *v = s->v;
     const int fmt = w->fmt;
-    if (fmt == TOME_KV_F32 || fmt == TOME_KV_BF16) {
+    if (fmt == TOME_KV_F32) {
+        ATTN_KT_BLOCKED(ld_f32(row, ch));
+        for (int j = 0; j < n; j++) memcpy(v + (size_t)j * hdp, w->v + (size_t)(r0 + j) * w->row_bytes + (size_t)c0 * 4, (size_t)D * 4);
+        return;
+    }
+    if (fmt == TOME_KV_BF16) {
+        ATTN_KT_BLOCKED(ld_bf16(row, ch));
         for (int j = 0; j < n; j++) {
-            const uint8_t *kr = w->k + (size_t)(r0 + j) * w->row_bytes, *vr = w->v + (size_t)(r0 + j) * w->row_bytes;
+            const uint8_t *vr = w->v + (size_t)(r0 + j) * w->row_bytes;
             float *vo = v + (size_t)j * hdp;
-            if (fmt == TOME_KV_F32) {
-                float tmp[8];
-                for (int d = 0; d < D; d += 8) {
-                    int m = D - d < 8 ? D - d : 8;
-                    memcpy(tmp, kr + (size_t)(c0 + d) * 4, (size_t)m * 4);
-                    for (int e = 0; e < m; e++) kt[(size_t)(d + e) * ATTN_TK + j] = tmp[e];
-                }
-                memcpy(vo, vr + (size_t)c0 * 4, (size_t)D * 4);
-            } else {
-                const uint16_t *kh = (const uint16_t *)(const void *)kr + c0, *vh = (const uint16_t *)(const void *)vr + c0;
-                for (int d = 0; d < D; d++) kt[(size_t)d * ATTN_TK + j] = tome_kv_bf16_to_f32(kh[d]);
-                for (int d = 0; d < D; d++) vo[d] = tome_kv_bf16_to_f32(vh[d]);
-            }
+            for (int d = 0; d < D; d++) vo[d] = ld_bf16(vr, c0 + d);
         }
         return;
     }
     /* scaled formats: K per channel, V per (row, group of G channels) */
     const int G = w->group, gpr = w->n_kv_heads * w->head_dim / G, bits = w->bits;
+    const float *ks = s->ks, *kz = s->kz;
     for (int d = 0; d < D; d++) {
         s->ks[d] = tome_kv_f16_to_f32(w->k_scale[c0 + d]);
         s->kz[d] = fmt == TOME_KV_FP8 ? 0.0f : tome_kv_f16_to_f32(w->k_zero[c0 + d]);
     }
+    if (fmt == TOME_KV_FP8) ATTN_KT_BLOCKED(c->e4m3[row[ch]] * ks[d])
+    else if (bits == 8) ATTN_KT_BLOCKED((float)row[ch] * ks[d] + kz[d])
+    else ATTN_KT_BLOCKED((float)tome_kv_code(row, bits, ch) * ks[d] + kz[d])
     for (int j = 0; j < n; j++) {
         const int r = r0 + j;
-        const uint8_t *kr = w->k + (size_t)r * w->row_bytes, *vr = w->v + (size_t)r * w->row_bytes;
+        const uint8_t *vr = w->v + (size_t)r * w->row_bytes;
         const uint16_t *vsr = w->v_scale + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
         const uint16_t *vzr = fmt == TOME_KV_FP8 ? NULL : w->v_zero + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
         float *vo = v + (size_t)j * hdp;
-        if (fmt == TOME_KV_FP8) {
-            for (int d = 0; d < D; d++) kt[(size_t)d * ATTN_TK + j] = c->e4m3[kr[c0 + d]] * s->ks[d];
-            for (int d0 = 0; d0 < D; d0 += G) {
-                const float vs = tome_kv_f16_to_f32(vsr[d0 / G]);
-                for (int d = d0; d < d0 + G; d++) vo[d] = c->e4m3[vr[c0 + d]] * vs;
-            }
-            continue;
-        }
-        for (int d = 0; d < D; d++)
-            kt[(size_t)d * ATTN_TK + j] = (float)tome_kv_code(kr, bits, c0 + d) * s->ks[d] + s->kz[d];
         for (int d0 = 0; d0 < D; d0 += G) {
-            const float vs = tome_kv_f16_to_f32(vsr[d0 / G]), vz = tome_kv_f16_to_f32(vzr[d0 / G]);
-            for (int d = d0; d < d0 + G; d++) vo[d] = (float)tome_kv_code(vr, bits, c0 + d) * vs + vz;
+            const float vs = tome_kv_f16_to_f32(vsr[d0 / G]);
+            if (fmt == TOME_KV_FP8) {
+                for (int d = d0; d < d0 + G; d++) vo[d] = c->e4m3[vr[c0 + d]] * vs;
+            } else {
+                const float vz = tome_kv_f16_to_f32(vzr[d0 / G]);
+                for (int d = d0; d < d0 + G; d++) vo[d] = (float)tome_kv_code(vr, bits, c0 + d) * vs + vz;
+            }
         }
     }
 }
+#undef ATTN_KT_BLOCKED
 
 /* Queries [i0, i1) (at most bq), kv head g, keys clipped to [klo, khi):
  * leaves m, l, acc (unnormalised) in s for rows (i - i0) * rep + r. */
