@@ -65,47 +65,50 @@ typedef struct rule {
     const char *pattern;
     int scope;
     int check;
+    int key_group; /* capture group holding the key name (0: none)         */
 } rule;
 
-/* The secret is the first capture group that is set, or the whole match
- * when the pattern has no groups. */
+/* The secret is the first capture group after key_group that is set, or
+ * the whole match when there is none. Patterns that look at key names
+ * start only at the beginning of a name (lookbehind) and take the name
+ * possessively, so each byte is visited a bounded number of times; the
+ * key-word tests happen in C on the captured name. */
+#define KEYCH "A-Za-z0-9_.\\-"
+#define VALCH "A-Za-z0-9+/=_\\-"
 static const rule g_rules[] = {
     {"private-key",
      "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
      "[A-Za-z0-9+/=\\s:,.\\-\"'\\\\]{32,}?"
      "-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
-     SCOPE_ALL, CHECK_NONE},
+     SCOPE_ALL, CHECK_NONE, 0},
     {"private-key",
      "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:\\r?\\n[A-Za-z0-9+/=:,\\- ]{16,})+",
-     SCOPE_ALL, CHECK_NONE},
-    {"aws-access-key", "\\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\\b", SCOPE_ALL, CHECK_NONE},
+     SCOPE_ALL, CHECK_NONE, 0},
+    {"aws-access-key", "\\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\\b", SCOPE_ALL, CHECK_NONE, 0},
     {"aws-secret-key",
-     "(?i:aws)[A-Za-z0-9_.\\-]{0,30}(?i:secret|sk)[A-Za-z0-9_.\\-]{0,30}[\"']?[ \\t]*(?::=|=>|[:=])[ \\t]*"
+     "(?i:aws)[" KEYCH "]{0,30}(?i:secret|sk)[" KEYCH "]{0,30}+[\"']?[ \\t]*(?::=|=>|[:=])[ \\t]*"
      "[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
-     SCOPE_ALL, CHECK_NONE},
+     SCOPE_ALL, CHECK_NONE, 0},
     {"github-token", "\\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\\b", SCOPE_ALL,
-     CHECK_NONE},
-    {"gitlab-token", "\\bglpat-[A-Za-z0-9_\\-]{20,}", SCOPE_ALL, CHECK_NONE},
-    {"slack-token", "\\bxox[abposr]-[A-Za-z0-9\\-]{10,}", SCOPE_ALL, CHECK_NONE},
-    {"slack-webhook", "https://hooks\\.slack\\.com/services/[A-Za-z0-9_/]{20,}", SCOPE_ALL, CHECK_NONE},
-    {"google-api-key", "\\bAIza[0-9A-Za-z_\\-]{35}(?![0-9A-Za-z_\\-])", SCOPE_ALL, CHECK_NONE},
-    {"stripe-key", "\\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{16,}\\b", SCOPE_ALL, CHECK_NONE},
-    {"jwt", "\\beyJ[A-Za-z0-9_\\-]{10,}\\.eyJ[A-Za-z0-9_\\-]{10,}\\.[A-Za-z0-9_\\-]{10,}", SCOPE_ALL,
-     CHECK_NONE},
-    {"url-password",
-     "\\b[A-Za-z][A-Za-z0-9+.\\-]{1,20}://[^\\s:/@'\"<>]{1,128}:([^\\s:/@'\"<>]{1,256})@[A-Za-z0-9.\\-\\[\\]]+",
-     SCOPE_ALL, CHECK_URL},
+     CHECK_NONE, 0},
+    {"gitlab-token", "\\bglpat-[A-Za-z0-9_\\-]{20,}", SCOPE_ALL, CHECK_NONE, 0},
+    {"slack-token", "\\bxox[abposr]-[A-Za-z0-9\\-]{10,}", SCOPE_ALL, CHECK_NONE, 0},
+    {"slack-webhook", "https://hooks\\.slack\\.com/services/[A-Za-z0-9_/]{20,}", SCOPE_ALL, CHECK_NONE, 0},
+    {"google-api-key", "AIza[0-9A-Za-z_\\-]{35}(?![0-9A-Za-z_\\-])", SCOPE_ALL, CHECK_NONE, 0},
+    {"stripe-key", "\\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{16,}\\b", SCOPE_ALL, CHECK_NONE, 0},
+    {"jwt", "eyJ[A-Za-z0-9_\\-]{10,}\\.eyJ[A-Za-z0-9_\\-]{10,}\\.[A-Za-z0-9_\\-]{10,}", SCOPE_ALL,
+     CHECK_NONE, 0},
+    /* anchored on the literal "://"; the scheme before it is checked in C */
+    {"url-password", "://[^\\s:/@'\"<>]{1,128}+:([^\\s:/@'\"<>]{1,256}+)@[A-Za-z0-9.\\-\\[\\]]", SCOPE_ALL,
+     CHECK_URL, 0},
     {"password",
-     "(?im)^[ \\t]*(?:-[ \\t]+)?(?:export[ \\t]+)?[\"']?[A-Za-z0-9_.\\-]{0,64}?"
-     "(?:password|passwd|passphrase|pwd|secret|api[_.\\-]?key|apikey|access[_.\\-]?key|"
-     "auth[_.\\-]?token|access[_.\\-]?token|refresh[_.\\-]?token|token|private[_.\\-]?key|credentials?)"
-     "[\"']?[ \\t]*[:=][ \\t]*(?:\"([^\"\\r\\n]+)\"|'([^'\\r\\n]+)'|([^\\s\"'#;,]+))",
-     SCOPE_CONFIG, CHECK_CONFIG_VALUE},
+     "(?m)^[ \\t]*(?:-[ \\t]+)?(?:export[ \\t]+)?[\"']?([" KEYCH "]{1,80}+)[\"']?[ \\t]*[:=][ \\t]*"
+     "(?:\"([^\"\\r\\n]+)\"|'([^'\\r\\n]+)'|([^\\s\"'#;,]+))",
+     SCOPE_CONFIG, CHECK_CONFIG_VALUE, 1},
     {"high-entropy",
-     "(?i:key|secret|token|passw(?:or)?d|pwd|auth|credential|private|signature|salt|cookie|session)"
-     "[A-Za-z0-9_.\\-]{0,40}[\"']?[ \\t]*(?::=|=>|[:=])[ \\t]*"
-     "(?:[\"'`]([A-Za-z0-9+/=_\\-]{20,512}+)[\"'`]|([A-Za-z0-9+/=_\\-]{20,512}+)(?![A-Za-z0-9+/=_\\-]))",
-     SCOPE_NOT_LOCK, CHECK_ENTROPY},
+     "(?<![" KEYCH "])([" KEYCH "]{1,80}+)[\"']?[ \\t]*(?::=|=>|[:=])[ \\t]*"
+     "(?:[\"'`]([" VALCH "]{20,512}+)[\"'`]|([" VALCH "]{20,512}+)(?![" VALCH "]))",
+     SCOPE_NOT_LOCK, CHECK_ENTROPY, 1},
 };
 #define N_RULES (sizeof g_rules / sizeof g_rules[0])
 
@@ -114,8 +117,11 @@ static int g_init_failed;
 static char g_init_msg[256];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+static void init_valch(void);
+
 static void compile_rules(void)
 {
+    init_valch();
     for (size_t i = 0; i < N_RULES; i++) {
         int err;
         PCRE2_SIZE off;
@@ -229,43 +235,48 @@ static int is_uuid(const char *v, size_t n)
     return 1;
 }
 
-/* The key name around the match start: identifier characters before it,
- * and up to the assignment after it. */
-static void key_span(const char *text, size_t start, size_t end, size_t *ks, size_t *ke)
+/* The key name lowercased without '_', '-', '.' (at most 127 bytes). */
+static size_t norm_key(const char *k, size_t n, char *out)
 {
-    size_t a = start;
-    while (a > 0 && start - a < 64) {
-        char c = text[a - 1];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-            c == '-' || c == '.')
-            a--;
-        else
-            break;
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < 127; i++) {
+        char c = k[i];
+        if (c == '_' || c == '-' || c == '.') continue;
+        out[m++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
-    size_t b = start;
-    while (b < end) {
-        char c = text[b];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-            c == '-' || c == '.')
-            b++;
-        else
-            break;
-    }
-    *ks = a;
-    *ke = b;
+    out[m] = '\0';
+    return m;
 }
 
-static int high_entropy_ok(const char *text, size_t mstart, const char *v, size_t n, int unquoted,
-                           int config)
+/* Config rule: the key's last word names a secret. */
+static int key_names_secret(const char *k, size_t n)
+{
+    char nk[128];
+    size_t m = norm_key(k, n, nk);
+    static const char *const ends[] = {"password", "passwd", "passphrase", "pwd", "secret", "apikey",
+                                       "accesskey", "token", "privatekey", "credential", "credentials"};
+    for (size_t i = 0; i < TOME_ARRAY_LEN(ends); i++) {
+        size_t e = strlen(ends[i]);
+        if (m >= e && memcmp(nk + m - e, ends[i], e) == 0) return 1;
+    }
+    return 0;
+}
+
+static int high_entropy_ok(const char *key, size_t key_len, const char *v, size_t n, int unquoted, int config)
 {
     if (unquoted && !config) return 0;
-    size_t ks, ke;
-    key_span(text, mstart, mstart + 64, &ks, &ke);
+    char nk[128];
+    norm_key(key, key_len, nk);
+    static const char *const secretish[] = {"key", "secret", "token", "passwd", "password", "pwd", "auth",
+                                            "credential", "private", "signature", "salt", "cookie", "session"};
+    int named = 0;
+    for (size_t i = 0; i < TOME_ARRAY_LEN(secretish) && !named; i++) named = strstr(nk, secretish[i]) != NULL;
+    if (!named) return 0;
     static const char *const hashy[] = {"hash", "sha", "md5", "checksum", "digest", "integrity",
                                         "commit", "fingerprint", "etag", "public", "pubkey",
                                         "publishable", "uuid", "guid", "revision", "version"};
     for (size_t i = 0; i < TOME_ARRAY_LEN(hashy); i++)
-        if (contains_ci(text + ks, ke - ks, hashy[i])) return 0;
+        if (strstr(nk, hashy[i])) return 0;
     if (is_uuid(v, n)) return 0;
     int lower = 0, upper = 0, digit = 0, hex = 1;
     for (size_t i = 0; i < n; i++) {
@@ -280,6 +291,22 @@ static int high_entropy_ok(const char *text, size_t mstart, const char *v, size_
     /* mixed case and digits (random base64), or very high entropy; a
      * snake_case identifier with a version digit is neither */
     return n >= 20 && digit && ((upper && lower && h >= 3.7) || h >= 4.3);
+}
+
+/* "scheme" just before "://" at pos: a letter, then letters, digits, + . - */
+static int scheme_before(const char *s, size_t pos)
+{
+    size_t a = pos;
+    while (a > 0 && pos - a < 32) {
+        char c = s[a - 1];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '.' ||
+            c == '-')
+            a--;
+        else
+            break;
+    }
+    while (a < pos && !((s[a] >= 'A' && s[a] <= 'Z') || (s[a] >= 'a' && s[a] <= 'z'))) a++;
+    return pos - a >= 2;
 }
 
 /* ------------------------------------------------------------ matching */
@@ -311,6 +338,113 @@ static tome_status add_hit(hit **v, size_t *n, size_t *cap, hit h)
     return TOME_OK;
 }
 
+typedef struct scan_ctx {
+    const char *s;
+    int config;
+    pcre2_match_data *md;
+    hit *hits;
+    size_t n_hits, cap_hits;
+} scan_ctx;
+
+/* Runs rule r over s[pos, subj_len) (lookbehinds may see bytes before pos). */
+static tome_status scan_range(scan_ctx *c, size_t r, size_t subj_len, size_t pos)
+{
+    const rule *ru = &g_rules[r];
+    const char *s = c->s;
+    pcre2_match_data *md = c->md;
+    int config = c->config;
+    while (pos < subj_len) {
+        int rc = pcre2_match(g_code[r], (PCRE2_SPTR)s, subj_len, pos, 0, md, NULL);
+        if (rc < 0) {
+            if (rc != PCRE2_ERROR_NOMATCH) {
+                /* e.g. a match limit on a pathological line: skip this rule, keep going */
+            }
+            break;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        size_t m0 = ov[0], m1 = ov[1];
+        size_t a = m0, b = m1;
+        size_t ka = 0, kb = 0;
+        int group = 0;
+        if (ru->key_group && ru->key_group < rc && ov[2 * ru->key_group] != PCRE2_UNSET) {
+            ka = ov[2 * ru->key_group];
+            kb = ov[2 * ru->key_group + 1];
+        }
+        for (int g = ru->key_group + 1; g < rc; g++) {
+            if (ov[2 * g] != PCRE2_UNSET) {
+                a = ov[2 * g];
+                b = ov[2 * g + 1];
+                group = g - ru->key_group; /* 1-based among the value groups */
+                break;
+            }
+        }
+        int ok = 1;
+        const char *kind = ru->kind;
+        if (ru->check == CHECK_URL) {
+            ok = scheme_before(s, m0) && !is_placeholder(s + a, b - a) && s[a] != '{';
+        } else if (ru->check == CHECK_CONFIG_VALUE) {
+            ok = key_names_secret(s + ka, kb - ka) && !is_placeholder(s + a, b - a) && b - a >= 3;
+            kind = (contains_ci(s + ka, kb - ka, "pass") || contains_ci(s + ka, kb - ka, "pwd")) ? "password"
+                                                                                                 : "secret";
+        } else if (ru->check == CHECK_ENTROPY) {
+            ok = high_entropy_ok(s + ka, kb - ka, s + a, b - a, group == 2, config);
+        }
+        if (ok && b > a) {
+            hit h = {a, b, r, kind};
+            TOME_FORWARD(add_hit(&c->hits, &c->n_hits, &c->cap_hits, h));
+        }
+        pos = m1 > m0 ? m1 : m0 + 1;
+    }
+    return TOME_OK;
+}
+
+static unsigned char g_valch[256];
+static void init_valch(void)
+{
+    const char *v = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-";
+    for (; *v; v++) g_valch[(unsigned char)*v] = (*v >= '0' && *v <= '9') ? 2 : 1;
+}
+
+/* The high-entropy rule only runs near an assignment operator ('=' or ':',
+ * found with memchr) that is followed by optional spaces / a quote and a
+ * run of >= 20 value characters containing a digit (the rule's checks need
+ * one): on a window from up to 200 bytes before the operator (not before
+ * its line) to one byte after the run. */
+static tome_status scan_windows(scan_ctx *c, size_t r, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)c->s;
+    static const char ops[2] = {'=', ':'};
+    for (int o = 0; o < 2; o++) {
+        size_t done_to = 0; /* windows already scanned end here */
+        const unsigned char *p = u;
+        while ((p = memchr(p, ops[o], len - (size_t)(p - u))) != NULL) {
+            size_t op = (size_t)(p - u);
+            p++;
+            size_t q = op + 1;
+            if (q < len && (u[q] == '=' || u[q] == '>')) q++;
+            while (q < len && (u[q] == ' ' || u[q] == '\t')) q++;
+            if (q < len && (u[q] == '"' || u[q] == '\'' || u[q] == '`')) q++;
+            size_t rs = q;
+            unsigned any = 0;
+            while (q < len && g_valch[u[q]] && q - rs <= 512) any |= g_valch[u[q++]];
+            if (q - rs < 20 || !(any & 2)) continue;
+            while (q < len && g_valch[u[q]]) q++;
+            size_t we = q < len ? q + 1 : len;
+            if (we <= done_to) continue;
+            size_t ws = op > 200 ? op - 200 : 0;
+            for (size_t k = op; k > ws; k--) {
+                if (u[k - 1] == '\n') {
+                    ws = k;
+                    break;
+                }
+            }
+            TOME_FORWARD(scan_range(c, r, we, ws));
+            done_to = we;
+        }
+    }
+    return TOME_OK;
+}
+
 tome_status tome_redact(const char *path, tome_buf *text, tome_redaction **out, size_t *n_out)
 {
     TOME_RETURN_IF(!text, TOME_ERR_INVALID_ARG, "redact: no text");
@@ -326,61 +460,20 @@ tome_status tome_redact(const char *path, tome_buf *text, tome_redaction **out, 
     size_t len = text->len;
 
     hit *hits = NULL;
-    size_t n_hits = 0, cap_hits = 0;
+    size_t n_hits = 0;
     tome_status st = TOME_OK;
     pcre2_match_data *md = pcre2_match_data_create(8, NULL);
     if (!md) return tome_set_error(TOME_ERR_NOMEM, "redact: out of memory");
 
+    scan_ctx c = {s, config, md, NULL, 0, 0};
     for (size_t r = 0; r < N_RULES && st == TOME_OK; r++) {
         const rule *ru = &g_rules[r];
         if (ru->scope == SCOPE_CONFIG && (!config || lock)) continue;
         if (ru->scope == SCOPE_NOT_LOCK && lock) continue;
-        size_t pos = 0;
-        while (pos < len) {
-            int rc = pcre2_match(g_code[r], (PCRE2_SPTR)s, len, pos, 0, md, NULL);
-            if (rc < 0) {
-                if (rc != PCRE2_ERROR_NOMATCH) {
-                    /* e.g. a match limit on a pathological line: skip this rule, keep going */
-                }
-                break;
-            }
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-            size_t m0 = ov[0], m1 = ov[1];
-            size_t a = m0, b = m1;
-            int group = 0;
-            for (int g = 1; g < rc; g++) {
-                if (ov[2 * g] != PCRE2_UNSET) {
-                    a = ov[2 * g];
-                    b = ov[2 * g + 1];
-                    group = g;
-                    break;
-                }
-            }
-            int ok = 1;
-            const char *kind = ru->kind;
-            if (ru->check == CHECK_URL) {
-                ok = !is_placeholder(s + a, b - a) && s[a] != '{';
-            } else if (ru->check == CHECK_CONFIG_VALUE) {
-                ok = !is_placeholder(s + a, b - a) && b - a >= 3;
-                /* the key: from the first name character after the indent to the keyword end */
-                size_t ks = m0;
-                while (ks < a && (s[ks] == ' ' || s[ks] == '\t' || s[ks] == '-' || s[ks] == '"' || s[ks] == '\''))
-                    ks++;
-                if (ks + 7 <= a && strncasecmp(s + ks, "export", 6) == 0 && (s[ks + 6] == ' ' || s[ks + 6] == '\t'))
-                    ks += 7;
-                kind = (contains_ci(s + ks, a - ks, "pass") || contains_ci(s + ks, a - ks, "pwd")) ? "password"
-                                                                                                 : "secret";
-            } else if (ru->check == CHECK_ENTROPY) {
-                ok = high_entropy_ok(s, m0, s + a, b - a, group == 2, config);
-            }
-            if (ok && b > a) {
-                hit h = {a, b, r, kind};
-                st = add_hit(&hits, &n_hits, &cap_hits, h);
-                if (st != TOME_OK) break;
-            }
-            pos = m1 > m0 ? m1 : m0 + 1;
-        }
+        st = ru->check == CHECK_ENTROPY ? scan_windows(&c, r, len) : scan_range(&c, r, len, 0);
     }
+    hits = c.hits;
+    n_hits = c.n_hits;
     pcre2_match_data_free(md);
     if (st != TOME_OK || n_hits == 0) {
         free(hits);

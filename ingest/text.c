@@ -113,6 +113,29 @@ static size_t utf8_invalid_len(const uint8_t *s, size_t n)
     return i;
 }
 
+/* Per-byte exact mask (0x80 in each byte of x that is zero). */
+static uint64_t zero_bytes(uint64_t x)
+{
+    const uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
+    return ~(((x & low7) + low7) | x | low7);
+}
+
+/* 8 bytes at p are printable ASCII (0x20..0x7E) or '\t' '\n' '\r'? A fast
+ * pre-check per word; anything else takes the per-byte path. */
+static int word_plain_ascii(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    if (w & highs) return 0;
+    uint64_t lt20 = ~(w + ones * 0x60) & highs; /* no carries: every byte < 0x80 */
+    if (lt20) {
+        uint64_t ok = zero_bytes(w ^ (ones * '\n')) | zero_bytes(w ^ (ones * '\t')) | zero_bytes(w ^ (ones * '\r'));
+        if (lt20 & ~ok) return 0;
+    }
+    return zero_bytes(w ^ (ones * 0x7F)) == 0;
+}
+
 static int is_bad_control(uint8_t c)
 {
     return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' && c != 0x1B) ||
@@ -152,6 +175,10 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
     size_t bad = 0, high = 0, c1_undefined = 0;
     int valid = 1;
     for (size_t i = 0; i < len;) {
+        if (i + 8 <= len && word_plain_ascii(data + i)) {
+            i += 8;
+            continue;
+        }
         uint8_t c = data[i];
         if (c < 0x80) {
             if (is_bad_control(c)) bad++;
@@ -210,6 +237,14 @@ static tome_status utf8_copy(const uint8_t *d, size_t len, tome_buf *out)
     TOME_FORWARD(tome_buf_reserve(out, len));
     size_t run = 0; /* start of the pending valid run */
     for (size_t i = 0; i < len;) {
+        if (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, d + i, 8);
+            if (!(w & 0x8080808080808080ull)) {
+                i += 8;
+                continue;
+            }
+        }
         if (d[i] < 0x80) {
             i++;
             continue;

@@ -51,6 +51,25 @@ static void test_detect_binary(void)
     }
 }
 
+static void test_detect_word_fast_path(void)
+{
+    /* one byte in a 16-byte ASCII buffer, at every position (word-at-a-time
+     * scanning must see it wherever it lands) */
+    const uint8_t probes[] = {0x01, 0x08, 0x7F, 0x1F, 0x00};
+    for (size_t k = 0; k < sizeof probes; k++) {
+        for (size_t pos = 0; pos < 16; pos++) {
+            uint8_t buf[16];
+            memset(buf, 'a', sizeof buf);
+            buf[pos] = probes[k];
+            TT_EQ_INT(tome_text_detect(buf, sizeof buf), TOME_ENC_BINARY);
+            buf[pos] = '\t';
+            TT_EQ_INT(tome_text_detect(buf, sizeof buf), TOME_ENC_UTF8);
+            buf[pos] = 0xE9; /* Latin-1 e-acute: invalid UTF-8 */
+            TT_EQ_INT(tome_text_detect(buf, sizeof buf), TOME_ENC_LATIN1);
+        }
+    }
+}
+
 static void test_detect_utf16(void)
 {
     TT_EQ_INT(DET("\xFF\xFEh\0i\0\n\0"), TOME_ENC_UTF16LE);
@@ -140,6 +159,7 @@ int main(void)
 {
     TT_RUN(test_detect_plain);
     TT_RUN(test_detect_binary);
+    TT_RUN(test_detect_word_fast_path);
     TT_RUN(test_detect_utf16);
     TT_RUN(test_detect_latin1);
     TT_RUN(test_convert);
