@@ -41,9 +41,14 @@
  * all following text are unchanged (a 27-line PEM key becomes the marker
  * plus 26 empty lines).
  *
- * Every pattern starts with a literal or a line anchor and all repetitions
- * around the key names are bounded, so matching stays linear on minified or
- * base64-heavy files.
+ * Speed (matching stays linear on minified or base64-heavy files): token
+ * patterns start with a literal; the URL rule is anchored on "://" and its
+ * scheme checked in C; the key-name rules take the name possessively from
+ * its first character (lookbehind) and test the key words in C; the
+ * high-entropy rule runs only on small windows around an '=' / ':' (found
+ * with memchr) that is followed by a long value run with a digit. On a
+ * checkout of git/git (48 MB of text) all rules together take ~0.3 s on one
+ * core of the shared 2-core VM.
  */
 #include <math.h>
 #include <pthread.h>
