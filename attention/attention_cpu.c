@@ -112,21 +112,8 @@ static void q_range(const tome_attn_params *p, size_t i, int64_t *lo, int64_t *h
 static tome_status get_view(const tome_attn_params *p, int64_t at, int64_t end, tome_kv_view *w)
 {
     memset(w, 0, sizeof *w);
-    if (p->view_at) {
-        TOME_FORWARD(p->view_at(p->view_ctx, at, end, w));
-    } else {
-        tome_kv_span sp;
-        TOME_FORWARD(tome_kv_span_at(p->kv, p->layer, p->seq, at, end, &sp));
-        w->p0 = w->page_p0 = sp.p0;
-        w->p1 = sp.p1;
-        w->fmt = TOME_KV_F32;
-        w->n_kv_heads = p->n_kv_heads;
-        w->head_dim = p->head_dim;
-        w->bits = 32;
-        w->row_bytes = (uint32_t)(sp.row_stride * sizeof(float));
-        w->k = (const uint8_t *)sp.k;
-        w->v = (const uint8_t *)sp.v;
-    }
+    if (p->view_at) TOME_FORWARD(p->view_at(p->view_ctx, at, end, w));
+    else TOME_FORWARD(tome_kv_view_at(p->kv, p->layer, p->seq, at, end, w));
     if (w->p0 != at || w->p1 <= w->p0 || w->p1 > end || w->page_p0 > w->p0)
         return tome_set_error(TOME_ERR_INTERNAL, "attention: layer %d seq %d: page view for position %lld covers [%lld, %lld)",
                               p->layer, p->seq, (long long)at, (long long)w->p0, (long long)w->p1);

@@ -352,51 +352,77 @@ static void test_long_context(void)
 
 static void test_real_cache(void)
 {
-    /* through the cache API (tome_kv_write / reads): a global and a chunked layer */
+    /* through the cache itself (tome_kv_write, zero-copy page views): a
+     * global and a chunked layer, pages of 16, several formats; the
+     * reference reads the same values as float spans (the cache's own
+     * dequantization, tome_kv_span_at) */
     const int H = 2, D = 16, n_heads = 4;
     const int64_t n = 150, C = 64;
     const int64_t window[2] = {0, C};
-    tome_kv_params kp = {.n_layers = 2, .n_kv_heads = H, .head_dim = D, .n_seqs = 1, .max_tokens = 256, .window = window};
-    tome_kvcache *kv = NULL;
-    TT_OK(tome_kv_open(&kp, &kv));
-    if (!kv) return;
-    float *k = malloc((size_t)n * H * D * sizeof(float)), *v = malloc((size_t)n * H * D * sizeof(float));
-    for (int64_t i = 0; i < n * H * D; i++) {
-        k[i] = rnd_f(-2, 2);
-        v[i] = rnd_f(-2, 2);
+    const int fmts[] = {TOME_KV_F32, TOME_KV_BF16, TOME_KV_FP8, TOME_KV_INT4, TOME_KV_INT2};
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++) {
+        tome_kv_params kp = {.n_layers = 2, .n_kv_heads = H, .head_dim = D, .n_seqs = 1, .max_tokens = 256,
+                             .window = window, .fmt = fmts[fi], .page_tokens = 16};
+        tome_kvcache *kv = NULL;
+        TT_OK(tome_kv_open(&kp, &kv));
+        if (!kv) return;
+        float *k = malloc((size_t)n * H * D * sizeof(float)), *v = malloc((size_t)n * H * D * sizeof(float));
+        for (int64_t i = 0; i < n * H * D; i++) {
+            k[i] = rnd_f(-2, 2);
+            v[i] = rnd_f(-2, 2);
+        }
+        TT_OK(tome_kv_write(kv, 0, 0, 0, (size_t)n, k, v));
+        /* chunked layer: the last chunk only (positions 128..149) */
+        TT_OK(tome_kv_write(kv, 1, 0, 128, (size_t)(n - 128), k + 128 * H * D, v + 128 * H * D));
+        const int64_t pos[] = {149, 0, 77, 128, 140, 15, 16};
+        for (int layer = 0; layer < 2; layer++) {
+            const int64_t lo = layer == 0 ? 0 : 128;
+            /* reference values: float spans of the cache */
+            test_kv t;
+            test_kv_make(&t, TOME_KV_F32, 64, H, D, n, 0);
+            for (int64_t at = lo; at < n;) {
+                tome_kv_span sp;
+                TT_OK(tome_kv_span_at(kv, layer, 0, at, n, &sp));
+                if (sp.p1 <= at) break;
+                for (int64_t q = sp.p0; q < sp.p1; q++) {
+                    memcpy(t.tail_k + q * H * D, sp.k + (size_t)(q - sp.p0) * sp.row_stride, (size_t)H * D * 4);
+                    memcpy(t.tail_v + q * H * D, sp.v + (size_t)(q - sp.p0) * sp.row_stride, (size_t)H * D * 4);
+                }
+                at = sp.p1;
+            }
+            const size_t nq = layer == 0 ? 7 : 2;
+            const int64_t *pp = layer == 0 ? pos : pos + 3;
+            attn_case c;
+            case_make(&c, n_heads, H, D, layer == 0 ? 0 : C, nq, pp, 1.5f);
+            case_reference(&c, &t);
+            tome_attn_params p = {.q = c.q, .q_stride = (size_t)n_heads * D, .out = c.out,
+                                  .out_stride = (size_t)n_heads * D, .q_pos = c.pos, .n_q = nq, .n_heads = n_heads,
+                                  .n_kv_heads = H, .head_dim = D, .chunk = c.chunk, .kv = kv, .layer = layer,
+                                  .lse = c.lse};
+            TT_OK(tome_attention_cpu(&p));
+            double e1 = case_rel_err(&c), le = case_lse_err(&c);
+            /* split over threads, without lse */
+            for (size_t i = 0; i < nq * (size_t)n_heads * D; i++) c.out[i] = NAN;
+            p.lse = NULL;
+            p.n_splits = 3;
+            TT_OK(tome_attention_cpu(&p));
+            double e2 = case_rel_err(&c);
+            if (!(e1 <= 1e-5) || !(e2 <= 1e-5) || !(le <= 1e-5))
+                tt_fail(__FILE__, __LINE__, "cache fmt %d layer %d: relative error %g / %g, lse %g", fmts[fi], layer, e1,
+                        e2, le);
+            case_free(&c);
+            test_kv_free(&t);
+        }
+        /* a position of an earlier chunk is the cache's error, passed on */
+        const int64_t old = 10;
+        float q1[4 * 16] = {0}, o1[4 * 16];
+        tome_attn_params p = {.q = q1, .q_stride = 64, .out = o1, .out_stride = 64, .q_pos = &old, .n_q = 1,
+                              .n_heads = n_heads, .n_kv_heads = H, .head_dim = D, .chunk = C, .kv = kv, .layer = 1};
+        TT_CHECK(tome_attention_cpu(&p) != TOME_OK);
+        free(k);
+        free(v);
+        tome_kv_free(kv);
     }
-    TT_OK(tome_kv_write(kv, 0, 0, 0, (size_t)n, k, v));
-    /* chunked layer: write the last chunk only (positions 128..149) */
-    TT_OK(tome_kv_write(kv, 1, 0, 128, (size_t)(n - 128), k + 128 * H * D, v + 128 * H * D));
-    /* reference pages: all positions as one float tail */
-    test_kv t;
-    test_kv_make(&t, TOME_KV_F32, 64, H, D, n, 0);
-    memcpy(t.tail_k, k, (size_t)n * H * D * sizeof(float));
-    memcpy(t.tail_v, v, (size_t)n * H * D * sizeof(float));
-    const int64_t pos[] = {149, 0, 77, 128, 140};
-    for (int layer = 0; layer < 2; layer++) {
-        const size_t nq = layer == 0 ? 5 : 2;
-        const int64_t *pp = layer == 0 ? pos : pos + 3;
-        attn_case c;
-        case_make(&c, n_heads, H, D, layer == 0 ? 0 : C, nq, pp, 1.5f);
-        case_reference(&c, &t);
-        tome_attn_params p = {.q = c.q, .q_stride = (size_t)n_heads * D, .out = c.out,
-                              .out_stride = (size_t)n_heads * D, .q_pos = c.pos, .n_q = nq, .n_heads = n_heads,
-                              .n_kv_heads = H, .head_dim = D, .chunk = c.chunk, .kv = kv, .layer = layer, .lse = c.lse};
-        TT_OK(tome_attention_cpu(&p));
-        TT_CHECK(case_rel_err(&c) <= 1e-5);
-        /* split over threads, without lse */
-        for (size_t i = 0; i < nq * (size_t)n_heads * D; i++) c.out[i] = NAN;
-        p.lse = NULL;
-        p.n_splits = 3;
-        TT_OK(tome_attention_cpu(&p));
-        TT_CHECK(case_rel_err(&c) <= 1e-5);
-        case_free(&c);
-    }
-    test_kv_free(&t);
-    free(k);
-    free(v);
-    tome_kv_free(kv);
 }
 
 static void test_errors(void)
