@@ -329,6 +329,35 @@ static int is_rst_underline(const char *s, size_t n, size_t *len)
     return 1;
 }
 
+/* Cheap tests that rule a line out before the regex runs (most lines of a
+ * file are not outline lines; a pcre2_match call per line is the cost). */
+static int quick_reject(lang l, const char *s, size_t n)
+{
+    size_t i = indent_of(s, n);
+    char c0 = s[0], c = i < n ? s[i] : 0;
+    switch (l) {
+    case L_C:
+        return !((c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z') || c0 == '_' || c0 == '#' || c0 == '~');
+    case L_GO:
+        return c0 != 'f' && c0 != 't' && c0 != 'p';
+    case L_PYTHON:
+        return c != 'd' && c != 'c' && c != 'a';
+    case L_SHELL:
+        return !memchr(s, '(', n) && !(n - i >= 8 && memcmp(s + i, "function", 8) == 0);
+    case L_ADOC:
+        return c0 != '=' && c0 != '#';
+    case L_TOML:
+        return c != '[';
+    case L_RUBY:
+        return c != 'd' && c != 'c' && c != 'm';
+    case L_YAML:
+    case L_MAKE:
+        return c0 == ' ' || c0 == '\t' || c0 == '#';
+    default:
+        return 0;
+    }
+}
+
 /* ------------------------------------------------------------ main */
 
 tome_status tome_outline(const char *path, const char *text, size_t len, tome_outline_line **out,
@@ -440,7 +469,7 @@ tome_status tome_outline(const char *path, const char *text, size_t len, tome_ou
                 }
                 skip = skip || in_adoc_block;
             }
-            if (!skip && !is_blank) {
+            if (!skip && !is_blank && !quick_reject(l, s, n)) {
                 int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
                 if (rc >= 0) st = emit(&o, line, off, n);
             }
