@@ -662,6 +662,73 @@ static void test_multiple_sources_and_samples(void)
     }
 }
 
+typedef struct prog_log {
+    int calls;
+    uint64_t last_done, last_total;
+    int saw_read, saw_write;
+} prog_log;
+
+static void on_prog(void *ud, const tome_pack_progress *p)
+{
+    prog_log *l = ud;
+    l->calls++;
+    l->last_done = p->done;
+    l->last_total = p->total;
+    if (!strcmp(p->phase, "read")) l->saw_read = 1;
+    if (!strcmp(p->phase, "write")) l->saw_write = 1;
+}
+
+static void test_filters_progress_and_duplicate_paths(void)
+{
+    const char *dir = make_repo();
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/f.tpk", tt_tmpdir());
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    const char *incl[] = {"src/", "README.md", NULL};
+    const char *excl[] = {"*.h", NULL};
+    o.include = incl;
+    o.exclude = excl;
+    prog_log pl = {0};
+    o.progress = on_prog;
+    o.progress_ud = &pl;
+    const char *srcs[] = {dir};
+    tome_pack_stats st;
+    TT_OK(tome_pack_build(srcs, 1, &o, out, &st));
+    TT_CHECK(pl.calls > 0 && pl.saw_read && pl.saw_write);
+    TT_EQ_INT(pl.last_done, pl.last_total);
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (p) {
+        TT_CHECK(find_file(p, "src/main.c") >= 0);
+        TT_CHECK(find_file(p, "README.md") >= 0);
+        TT_EQ_INT(find_file(p, "src/util.h"), -1);
+        TT_EQ_INT(find_file(p, "notes.txt"), -1);
+        TT_EQ_INT(tome_pack_n_files(p), st.n_files);
+        tome_pack_info info;
+        tome_pack_get_info(p, &info);
+        TT_EQ_INT(info.n_tokens, st.n_tokens);
+        tome_pack_free(p);
+    }
+    /* the same file given twice: one copy, the other listed as a duplicate path */
+    const char *twice[] = {path_in(dir, "README.md"), path_in(dir, "README.md")};
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    TT_OK(tome_pack_build(twice, 2, &o, out, NULL));
+    TT_OK(tome_pack_open(out, &p));
+    if (p) {
+        TT_EQ_INT(tome_pack_n_files(p), 2);
+        tome_pack_file a, b;
+        tome_pack_get_file(p, 0, &a);
+        tome_pack_get_file(p, 1, &b);
+        TT_EQ_INT(a.status, TOME_FILE_FULL);
+        TT_EQ_INT(b.status, TOME_FILE_SKIPPED);
+        TT_CONTAINS(b.reason, "duplicate path");
+        tome_pack_free(p);
+    }
+}
+
 int main(void)
 {
     srand(1);
@@ -675,6 +742,7 @@ int main(void)
     TT_RUN(test_corrupt_packs_rejected);
     TT_RUN(test_atomic_output);
     TT_RUN(test_multiple_sources_and_samples);
+    TT_RUN(test_filters_progress_and_duplicate_paths);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }
