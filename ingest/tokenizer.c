@@ -49,7 +49,7 @@ static atomic_uint_fast64_t g_serial; /* gives each opened tokenizer a distinct 
 #define TOME_LE 0
 #endif
 
-static inline uint64_t load_tail(const uint8_t *p, size_t n) /* n in 1..7, zero-padded */
+static inline uint64_t load_tail(const uint8_t *p, size_t n) /* n in 1..8, zero-padded */
 {
     uint64_t v = 0;
 #if TOME_LE
@@ -153,14 +153,71 @@ static inline int32_t table_find(const struct tome_tokenizer *tok, const uint64_
     return table_find_h(tok, table, mask, s, len, hash_bytes(s, len));
 }
 
-int32_t tome_tokenizer_lookup(const struct tome_tokenizer *tok, const uint8_t *s, size_t len)
+/* First min(len, 8) bytes of s as a zero-padded little-endian word; reads a
+ * whole word when s + 8 stays inside the buffer ending at end. */
+static inline uint64_t first_word(const uint8_t *s, size_t len, const uint8_t *end)
+{
+#if TOME_LE
+    if ((size_t)(end - s) >= 8) {
+        uint64_t w = rd64(s);
+        return len >= 8 ? w : w & ((1ull << (8 * len)) - 1);
+    }
+#else
+    (void)end;
+#endif
+    return load_tail(s, len < 8 ? len : 8);
+}
+
+static inline int32_t rank_find(const struct tome_tokenizer *tok, const uint8_t *s, size_t len, uint64_t h,
+                                uint64_t w0)
+{
+    uint16_t tag = (uint16_t)(h >> 48);
+    for (size_t i = (size_t)h & tok->rtab_mask;; i = (i + 1) & tok->rtab_mask) {
+        const struct tome_rank_slot *e = &tok->rtab[i];
+        if (!e->id1) return -1;
+        if (e->tag == tag && e->len == len && e->key8 == w0) {
+            uint32_t id = e->id1 - 1;
+            if (len <= 8 || bytes_equal(tok->blob + tok->tok_off[id] + 8, s + 8, len - 8)) return (int32_t)id;
+        }
+    }
+}
+
+/* Id of the rank s[0..len), where s lies in a buffer ending at end. */
+static inline int32_t lookup_in(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
+                                const uint8_t *end)
 {
     if (len <= 2) {
         if (len == 2) return tok->pair_id[(s[0] << 8) | s[1]];
         return len == 1 ? tok->byte_id[s[0]] : -1;
     }
     if (len > tok->max_rank_len) return -1;
-    return table_find(tok, tok->table, tok->table_mask, s, len);
+    return rank_find(tok, s, len, hash_bytes_in(s, len, end), first_word(s, len, end));
+}
+
+int32_t tome_tokenizer_lookup(const struct tome_tokenizer *tok, const uint8_t *s, size_t len)
+{
+    return lookup_in(tok, s, len, s + len);
+}
+
+static tome_status rank_table_build(struct tome_tokenizer *tok, const char *what)
+{
+    size_t cap = 16;
+    while (cap < (size_t)tok->n_ranks * 2) cap <<= 1;
+    tok->rtab = calloc(cap, sizeof *tok->rtab);
+    if (!tok->rtab) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the token table", what);
+    tok->rtab_mask = cap - 1;
+    for (uint32_t id = 0; id < tok->n_ranks; id++) {
+        const uint8_t *s = tok->blob + tok->tok_off[id];
+        size_t len = tok->tok_len[id];
+        uint64_t h = hash_bytes(s, len);
+        size_t i = (size_t)h & tok->rtab_mask;
+        while (tok->rtab[i].id1) i = (i + 1) & tok->rtab_mask;
+        tok->rtab[i].key8 = first_word(s, len, s + len);
+        tok->rtab[i].id1 = id + 1;
+        tok->rtab[i].len = (uint16_t)len;
+        tok->rtab[i].tag = (uint16_t)(h >> 48);
+    }
+    return TOME_OK;
 }
 
 static tome_status table_build(const struct tome_tokenizer *tok, uint32_t first, uint32_t count,
@@ -234,18 +291,26 @@ tome_status tome_tokenizer_push_token(struct tome_tokenizer *tok, const void *by
 tome_status tome_tokenizer_finish(struct tome_tokenizer *tok, const char *what)
 {
     if (tok->n_ranks == 0) return tome_set_error(TOME_ERR_FORMAT, "%s: no tokens", what);
-    TOME_FORWARD(table_build(tok, 0, tok->n_ranks, &tok->table, &tok->table_mask, what));
+    {
+        /* the generic table finds duplicate tokens; lookups use rtab */
+        uint64_t *dup_check = NULL;
+        size_t dup_mask = 0;
+        tome_status st = table_build(tok, 0, tok->n_ranks, &dup_check, &dup_mask, what);
+        free(dup_check);
+        TOME_FORWARD(st);
+    }
     for (uint32_t id = 0; id < tok->n_ranks; id++)
         if (tok->tok_len[id] > tok->max_rank_len) tok->max_rank_len = tok->tok_len[id];
+    TOME_FORWARD(rank_table_build(tok, what));
     tok->pair_id = malloc(65536 * sizeof *tok->pair_id);
     if (!tok->pair_id) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory", what);
     for (int p = 0; p < 65536; p++) {
         uint8_t c[2] = {(uint8_t)(p >> 8), (uint8_t)p};
-        tok->pair_id[p] = table_find(tok, tok->table, tok->table_mask, c, 2);
+        tok->pair_id[p] = rank_find(tok, c, 2, hash_bytes(c, 2), first_word(c, 2, c + 2));
     }
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;
-        tok->byte_id[b] = table_find(tok, tok->table, tok->table_mask, &c, 1);
+        tok->byte_id[b] = rank_find(tok, &c, 1, hash_bytes(&c, 1), c);
         if (tok->byte_id[b] < 0)
             return tome_set_error(TOME_ERR_FORMAT,
                                   "%s: byte 0x%02x has no token (a byte-level BPE needs all 256; "
@@ -381,7 +446,7 @@ void tome_tokenizer_free(tome_tokenizer_t *tok)
     free(tok->blob);
     free(tok->tok_off);
     free(tok->tok_len);
-    free(tok->table);
+    free(tok->rtab);
     free(tok->spec_table);
     free(tok->pair_id);
     free(tok);
@@ -452,21 +517,22 @@ static inline tome_status tokens_push(tome_tokens_t *out, int32_t id)
 }
 
 /* ------------------------------------------------------------ BPE */
-static inline int32_t pair_rank(const struct tome_tokenizer *tok, const uint8_t *s, size_t a, size_t b)
+static inline int32_t pair_rank(const struct tome_tokenizer *tok, const uint8_t *s, size_t a, size_t b,
+                                const uint8_t *end)
 {
-    int32_t id = tome_tokenizer_lookup(tok, s + a, b - a);
+    int32_t id = lookup_in(tok, s + a, b - a, end);
     return id < 0 ? RANK_NONE : id;
 }
 
 /* tiktoken's scan: pos[0..m] part boundaries, rank[k] = rank of parts k,k+1. */
 static tome_status bpe_small(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
-                             tome_tokens_t *out)
+                             const uint8_t *end, tome_tokens_t *out)
 {
     uint32_t pos[BPE_SMALL + 1];
     int32_t rank[BPE_SMALL + 1];
     size_t m = len; /* number of parts */
     for (size_t k = 0; k <= len; k++) pos[k] = (uint32_t)k;
-    for (size_t k = 0; k + 1 < m; k++) rank[k] = pair_rank(tok, s, pos[k], pos[k + 2]);
+    for (size_t k = 0; k + 1 < m; k++) rank[k] = pair_rank(tok, s, pos[k], pos[k + 2], end);
     rank[m - 1] = RANK_NONE;
     while (m > 1) {
         int32_t best = RANK_NONE;
@@ -481,12 +547,12 @@ static tome_status bpe_small(const struct tome_tokenizer *tok, const uint8_t *s,
         memmove(&pos[bi + 1], &pos[bi + 2], (m - bi - 1) * sizeof pos[0]);
         memmove(&rank[bi + 1], &rank[bi + 2], (m - bi - 2) * sizeof rank[0]);
         m--;
-        rank[bi] = bi + 1 < m ? pair_rank(tok, s, pos[bi], pos[bi + 2]) : RANK_NONE;
-        if (bi > 0) rank[bi - 1] = pair_rank(tok, s, pos[bi - 1], pos[bi + 1]);
+        rank[bi] = bi + 1 < m ? pair_rank(tok, s, pos[bi], pos[bi + 2], end) : RANK_NONE;
+        if (bi > 0) rank[bi - 1] = pair_rank(tok, s, pos[bi - 1], pos[bi + 1], end);
     }
     TOME_FORWARD(tokens_reserve(out, m));
     for (size_t k = 0; k < m; k++) {
-        int32_t id = tome_tokenizer_lookup(tok, s + pos[k], pos[k + 1] - pos[k]);
+        int32_t id = lookup_in(tok, s + pos[k], pos[k + 1] - pos[k], end);
         if (id < 0) return tome_set_error(TOME_ERR_INTERNAL, "encode: BPE produced a non-token");
         out->ids[out->n++] = id;
     }
@@ -523,7 +589,7 @@ static uint64_t heap_pop(uint64_t *h, size_t *n)
 }
 
 static tome_status bpe_large(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
-                             tome_tokens_t *out)
+                             const uint8_t *end, tome_tokens_t *out)
 {
     if (len >= UINT32_MAX) return tome_set_error(TOME_ERR_LIMIT, "encode: a %zu-byte piece", len);
     /* Parts are identified by their start offset o: nxt[o] = start of the
@@ -545,7 +611,7 @@ static tome_status bpe_large(const struct tome_tokenizer *tok, const uint8_t *s,
     for (size_t o = 0; o < len; o++) {
         nxt[o] = (uint32_t)(o + 1);
         prv[o] = (uint32_t)(o ? o - 1 : 0);
-        rk[o] = o + 2 <= len ? pair_rank(tok, s, o, o + 2) : RANK_NONE;
+        rk[o] = o + 2 <= len ? pair_rank(tok, s, o, o + 2, end) : RANK_NONE;
         if (rk[o] != RANK_NONE) heap_push(heap, &hn, ((uint64_t)(uint32_t)rk[o] << 32) | o);
     }
     while (hn) {
@@ -558,16 +624,16 @@ static tome_status bpe_large(const struct tome_tokenizer *tok, const uint8_t *s,
         dead[q] = 1;
         nxt[o] = nxt[q];
         if (nxt[o] < len) prv[nxt[o]] = o;
-        rk[o] = nxt[o] < len ? pair_rank(tok, s, o, nxt[nxt[o]]) : RANK_NONE;
+        rk[o] = nxt[o] < len ? pair_rank(tok, s, o, nxt[nxt[o]], end) : RANK_NONE;
         if (rk[o] != RANK_NONE) heap_push(heap, &hn, ((uint64_t)(uint32_t)rk[o] << 32) | o);
         if (o > 0) {
             uint32_t p = prv[o];
-            rk[p] = pair_rank(tok, s, p, nxt[o]);
+            rk[p] = pair_rank(tok, s, p, nxt[o], end);
             if (rk[p] != RANK_NONE) heap_push(heap, &hn, ((uint64_t)(uint32_t)rk[p] << 32) | p);
         }
     }
     for (uint32_t o = 0; o < len; o = nxt[o]) {
-        int32_t id = tome_tokenizer_lookup(tok, s + o, nxt[o] - o);
+        int32_t id = lookup_in(tok, s + o, nxt[o] - o, end);
         if (id < 0) {
             st = tome_set_error(TOME_ERR_INTERNAL, "encode: BPE produced a non-token");
             goto done;
@@ -658,16 +724,16 @@ static inline int key_matches(const pc_entry *ce, const uint8_t *s, size_t len, 
  * else BPE; then the result goes into the cache slot ce (NULL: no cache). */
 static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome_tokenizer *tok, pc_entry *ce,
                                                                const uint8_t *s, size_t len, uint64_t h,
-                                                               tome_tokens_t *out)
+                                                               const uint8_t *end, tome_tokens_t *out)
 {
     size_t before = out->n;
     int32_t id = len == 2 ? tok->pair_id[(s[0] << 8) | s[1]]
                  : len > tok->max_rank_len ? -1
-                 : table_find_h(tok, tok->table, tok->table_mask, s, len, h ? h : hash_bytes(s, len));
+                 : rank_find(tok, s, len, h ? h : hash_bytes_in(s, len, end), first_word(s, len, end));
     if (id >= 0)
         TOME_FORWARD(tokens_push(out, id));
     else
-        TOME_FORWARD(len <= BPE_SMALL ? bpe_small(tok, s, len, out) : bpe_large(tok, s, len, out));
+        TOME_FORWARD(len <= BPE_SMALL ? bpe_small(tok, s, len, end, out) : bpe_large(tok, s, len, end, out));
     if (ce && out->n - before <= PC_IDS) {
         memset(ce, 0, sizeof *ce);
         memcpy(ce->key, s, len);
@@ -697,7 +763,7 @@ static inline __attribute__((always_inline)) tome_status encode_piece_h(const st
             return TOME_OK;
         }
     }
-    return encode_piece_miss(tok, ce, s, len, h, out);
+    return encode_piece_miss(tok, ce, s, len, h, end, out);
 }
 
 static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
@@ -727,7 +793,7 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
             if (pc && ne - ni <= PC_KEY && ne - ni > 1) {
                 nh = hash_bytes_in(s + ni, ne - ni, s + n);
                 __builtin_prefetch(&pc->e[PC_SLOT(nh)]);
-                __builtin_prefetch(&tok->table[nh & tok->table_mask]);
+                __builtin_prefetch(&tok->rtab[nh & tok->rtab_mask]);
             }
         }
         begin = out->n;

@@ -6,10 +6,12 @@
  *   blob        every token's bytes back to back: ranks 0..n_ranks-1, then the
  *               special tokens' names; tok_off[id]/tok_len[id] index it for all
  *               vocab_size ids.
- *   table       open-addressing hash map (linear probing, power-of-two size,
- *               load <= 0.5) from a rank's bytes to its id; each slot is
- *               (hash >> 32) << 32 | (id + 1), 0 = empty, so a probe compares
- *               32 hash bits before touching the blob.
+ *   rtab        open-addressing hash map (linear probing, power-of-two size,
+ *               load <= 0.5) from a rank's bytes to its id. A 16-byte slot
+ *               holds the token's first 8 bytes (zero-padded), its length, 16
+ *               hash bits and id + 1 (0 = empty), so a lookup of a token of up
+ *               to 8 bytes touches one cache line and never the blob.
+ *   spec_table  for the specials: slots (hash >> 32) << 32 | (id + 1).
  *   pair_id     direct table of the two-byte tokens (most BPE lookups).
  *   specials    ids n_ranks..vocab_size-1 (their bytes are the names); looked
  *               up by name with a linear scan at open and by the same hash map
@@ -24,6 +26,13 @@
 
 #include "tome/tokenizer.h"
 
+struct tome_rank_slot {
+    uint64_t key8;  /* first 8 bytes of the token, zero-padded (little-endian word) */
+    uint32_t id1;   /* id + 1; 0 = empty slot */
+    uint16_t len;   /* token length in bytes */
+    uint16_t tag;   /* hash >> 48 */
+};
+
 struct tome_tokenizer {
     uint8_t *blob;
     size_t blob_len;
@@ -33,8 +42,8 @@ struct tome_tokenizer {
     uint32_t vocab_size;
     uint16_t max_rank_len; /* longest ordinary token, bytes */
 
-    uint64_t *table; /* (table_mask + 1) slots over ranks */
-    size_t table_mask;
+    struct tome_rank_slot *rtab; /* (rtab_mask + 1) slots over ranks, see below */
+    size_t rtab_mask;
     int32_t byte_id[256]; /* id of each single byte */
     int32_t *pair_id;     /* (65536) id of each two-byte string, -1 if none */
 
