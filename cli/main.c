@@ -30,6 +30,8 @@ static const command g_commands[] = {
     {"score", tome_cmd_score, "run token ids through the model and write all-position logits (.npy)"},
     {"generate", tome_cmd_generate, "generate text with the model (greedy or sampled; --chat)"},
     {"mkmodel", tome_cmd_mkmodel, "write a random-weight Llama 4 checkpoint (tiny, small, scout)"},
+    {"prefill", tome_cmd_prefill, "run a pack through the model once and save the KV cache (.tkv, resumable)"},
+    {"niah", tome_cmd_niah, "needle-in-a-haystack grid (lengths x depths): JSON, CSV, SVG heatmap"},
     {NULL, NULL, NULL},
 };
 

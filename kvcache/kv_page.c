@@ -45,10 +45,11 @@ static void int_params(float lo, float hi, int levels, uint16_t *s_out, uint16_t
     *zf = z;
 }
 
-static inline uint32_t int_code(float x, float s, float z, int levels)
+/* inv: 1 / scale (0 when the scale is 0) */
+static inline uint32_t int_code(float x, float inv, float z, int levels)
 {
-    if (!(s > 0)) return 0;
-    float q = (x - z) / s;
+    if (!(inv > 0)) return 0;
+    float q = (x - z) * inv;
     q = rintf(q);
     if (!(q > 0)) return 0; /* also NaN */
     if (q > (float)levels) return (uint32_t)levels;
@@ -97,57 +98,71 @@ void tome_kv_page_seal(const tome_kv_layout *L, const float *k, const float *v, 
     } else {
         const int levels = tome_kv_fmt_levels(fmt);
         uint8_t *ks = page + L->ks_off, *kz = page + L->kz_off, *vs = page + L->vs_off, *vz = page + L->vz_off;
-        /* K: per channel over the T rows */
-        for (int c = 0; c < HD; c++) {
-            float lo = INFINITY, hi = -INFINITY;
+        /* K: per channel over the T rows, channels in blocks of KB */
+        enum { KB = 512 };
+        float lo[KB], hi[KB], sf[KB], zf[KB], inv[KB];
+        for (int c0 = 0; c0 < HD; c0 += KB) {
+            const int cn = HD - c0 < KB ? HD - c0 : KB;
+            for (int c = 0; c < cn; c++) {
+                lo[c] = INFINITY;
+                hi[c] = -INFINITY;
+            }
             for (int r = 0; r < T; r++) {
-                float x = k[(size_t)r * HD + c];
-                if (x < lo) lo = x;
-                if (x > hi) hi = x;
+                const float *x = k + (size_t)r * HD + c0;
+                for (int c = 0; c < cn; c++) {
+                    lo[c] = x[c] < lo[c] ? x[c] : lo[c];
+                    hi[c] = x[c] > hi[c] ? x[c] : hi[c];
+                }
             }
-            uint16_t sh, zh;
-            float sf, zf;
-            if (fmt == TOME_KV_FP8) {
-                float a = fmaxf(fabsf(lo), fabsf(hi));
-                sh = tome_kv_f32_to_f16(a / 448.0f);
-                sf = tome_kv_f16_to_f32(sh);
-                if (a > 0 && (sf == 0 || sf * 448.0f < a) && sh < 0x7bffu) sf = tome_kv_f16_to_f32(++sh);
-                zh = 0;
-                zf = 0;
-                float inv = sf > 0 ? 1.0f / sf : 0;
-                for (int r = 0; r < T; r++)
-                    K[(size_t)r * L->row_bytes + c] = sf > 0 ? tome_kv_f32_to_e4m3(k[(size_t)r * HD + c] * inv) : 0;
-            } else {
-                int_params(lo, hi, levels, &sh, &zh, &sf, &zf);
-                for (int r = 0; r < T; r++)
-                    put_code(K + (size_t)r * L->row_bytes, bits, c, int_code(k[(size_t)r * HD + c], sf, zf, levels));
+            for (int c = 0; c < cn; c++) {
+                uint16_t sh, zh;
+                if (fmt == TOME_KV_FP8) {
+                    float a = fmaxf(fabsf(lo[c]), fabsf(hi[c]));
+                    sh = tome_kv_f32_to_f16(a / 448.0f);
+                    sf[c] = tome_kv_f16_to_f32(sh);
+                    if (a > 0 && (sf[c] == 0 || sf[c] * 448.0f < a) && sh < 0x7bffu) sf[c] = tome_kv_f16_to_f32(++sh);
+                    zh = 0;
+                    zf[c] = 0;
+                } else {
+                    int_params(lo[c], hi[c], levels, &sh, &zh, &sf[c], &zf[c]);
+                }
+                inv[c] = sf[c] > 0 ? 1.0f / sf[c] : 0.0f;
+                put_f16(ks, (size_t)(c0 + c), sh);
+                put_f16(kz, (size_t)(c0 + c), zh);
             }
-            put_f16(ks, (size_t)c, sh);
-            put_f16(kz, (size_t)c, zh);
+            for (int r = 0; r < T; r++) {
+                const float *x = k + (size_t)r * HD + c0;
+                uint8_t *row = K + (size_t)r * L->row_bytes;
+                if (fmt == TOME_KV_FP8)
+                    for (int c = 0; c < cn; c++) row[c0 + c] = inv[c] > 0 ? tome_kv_f32_to_e4m3(x[c] * inv[c]) : 0;
+                else
+                    for (int c = 0; c < cn; c++) put_code(row, bits, c0 + c, int_code(x[c], inv[c], zf[c], levels));
+            }
         }
         /* V: per row, per group of G channels */
         for (int r = 0; r < T; r++) {
             const float *x = v + (size_t)r * HD;
             uint8_t *row = V + (size_t)r * L->row_bytes;
             for (int g = 0; g < L->groups_row; g++) {
-                float lo = INFINITY, hi = -INFINITY;
+                float glo = INFINITY, ghi = -INFINITY;
                 for (int c = g * G; c < (g + 1) * G; c++) {
-                    if (x[c] < lo) lo = x[c];
-                    if (x[c] > hi) hi = x[c];
+                    if (x[c] < glo) glo = x[c];
+                    if (x[c] > ghi) ghi = x[c];
                 }
                 uint16_t sh, zh;
-                float sf, zf;
+                float gs, gz;
                 if (fmt == TOME_KV_FP8) {
-                    float a = fmaxf(fabsf(lo), fabsf(hi));
+                    float a = fmaxf(fabsf(glo), fabsf(ghi));
                     sh = tome_kv_f32_to_f16(a / 448.0f);
-                    sf = tome_kv_f16_to_f32(sh);
-                    if (a > 0 && (sf == 0 || sf * 448.0f < a) && sh < 0x7bffu) sf = tome_kv_f16_to_f32(++sh);
+                    gs = tome_kv_f16_to_f32(sh);
+                    if (a > 0 && (gs == 0 || gs * 448.0f < a) && sh < 0x7bffu) gs = tome_kv_f16_to_f32(++sh);
                     zh = 0;
-                    float inv = sf > 0 ? 1.0f / sf : 0;
-                    for (int c = g * G; c < (g + 1) * G; c++) row[c] = sf > 0 ? tome_kv_f32_to_e4m3(x[c] * inv) : 0;
+                    float gi = gs > 0 ? 1.0f / gs : 0;
+                    for (int c = g * G; c < (g + 1) * G; c++) row[c] = gs > 0 ? tome_kv_f32_to_e4m3(x[c] * gi) : 0;
                 } else {
-                    int_params(lo, hi, levels, &sh, &zh, &sf, &zf);
-                    for (int c = g * G; c < (g + 1) * G; c++) put_code(row, bits, c, int_code(x[c], sf, zf, levels));
+                    int_params(glo, ghi, levels, &sh, &zh, &gs, &gz);
+                    float gi = gs > 0 ? 1.0f / gs : 0.0f;
+                    for (int c = g * G; c < (g + 1) * G; c++) put_code(row, bits, c, int_code(x[c], gi, gz, levels));
                 }
                 size_t si = (size_t)r * (size_t)L->groups_row + (size_t)g;
                 put_f16(vs, si, sh);

@@ -92,6 +92,9 @@ void tome_model_free(tome_model_t *m); /* NULL ok */
 const tome_model_config_t *tome_model_get_config(const tome_model_t *m);
 /* Bytes of weight storage the model uses (mapped + owned). */
 uint64_t tome_model_weight_bytes(const tome_model_t *m);
+/* Identity of the model as opened (config, weight files, weight format) as
+ * 32 hex characters + NUL; KV snapshots are tied to it (model/model_hash.c). */
+tome_status tome_model_hash(const tome_model_t *m, char out[33]);
 
 /* ------------------------------------------------------------ sessions */
 typedef struct tome_session tome_session_t;
