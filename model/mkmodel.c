@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "model/quant_impl.h"
+#include "tome/niah.h"
 
 static const char *TINY_CONFIG =
     "{\"architectures\":[\"Llama4ForCausalLM\"],\"model_type\":\"llama4_text\",\"vocab_size\":512,"
@@ -164,7 +165,9 @@ tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uin
                            : !strcmp(preset, "small") ? SMALL_CONFIG
                            : !strcmp(preset, "scout") ? SCOUT_CONFIG
                                                       : NULL;
-    if (!cfg_text) return tome_set_error(TOME_ERR_INVALID_ARG, "mkmodel: unknown preset '%s' (tiny, small, scout)", preset);
+    if (!strcmp(preset, "retrieval")) return tome_synthetic_write(dir); /* model/synthetic.c */
+    if (!cfg_text)
+        return tome_set_error(TOME_ERR_INVALID_ARG, "mkmodel: unknown preset '%s' (tiny, small, scout, retrieval)", preset);
     if (shard_bytes == 0) shard_bytes = 2ULL << 30;
     tome_model_config_t c;
     TOME_FORWARD(tome_model_config_parse(cfg_text, strlen(cfg_text), preset, &c));
