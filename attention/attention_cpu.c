@@ -54,8 +54,10 @@
 
 typedef struct attn_ctx {
     const tome_attn_params *p;
-    attn_tile_fn tile;
+    attn_kernels kern;
     int rep, hd, hdp, bq, n_splits;
+    int rowk;                 /* few rows per item: K tiles row-major (tile_rowk) */
+    int ng;                   /* kv heads per item: all when rowk, else 1      */
     float scale;
     size_t n_blocks;          /* query blocks                                  */
     float *part;              /* split partials [n_q][n_kv][n_splits][rep][2 + hdp] */
@@ -76,7 +78,7 @@ static size_t up8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 static size_t scratch_layout(const attn_ctx *c, attn_scratch *s, void *base)
 {
-    const size_t rows = (size_t)c->bq * (size_t)c->rep, hdp = (size_t)c->hdp;
+    const size_t rows = (size_t)c->bq * (size_t)c->rep * (size_t)c->ng, hdp = (size_t)c->hdp;
     size_t off = 0;
     float *b = base;
 #define TAKE(field, type, n)                                  \
@@ -162,61 +164,107 @@ static inline float ld_bf16(const uint8_t *row, int ch)
         }                                                                                        \
     }
 
+/* K (is_v 0) or V rows [r0, r0 + n) of view w, kv head g, dequantized
+ * row-major into out[j*hdp + d]; ks/kz: K's per-channel scale and zero
+ * (scaled formats). The same float values as tome_kv_value. */
+static void load_rows(const attn_ctx *c, const tome_kv_view *w, int is_v, int g, int r0, int n, float *out,
+                      const float *ks, const float *kz)
+{
+    const int D = c->hd, c0 = g * D, fmt = w->fmt, bits = w->bits;
+    const size_t hdp = (size_t)c->hdp;
+    const uint8_t *base = is_v ? w->v : w->k;
+    const int G = w->group > 0 ? w->group : D, gpr = w->group > 0 ? w->n_kv_heads * w->head_dim / G : 0;
+    for (int j = 0; j < n; j++) {
+        const int r = r0 + j;
+        const uint8_t *row = base + (size_t)r * w->row_bytes;
+        float *o = out + (size_t)j * hdp;
+        if (fmt == TOME_KV_F32) {
+            memcpy(o, row + (size_t)c0 * 4, (size_t)D * 4);
+            continue;
+        }
+        if (fmt == TOME_KV_BF16) {
+            if (D % 8 == 0) c->kern.bf16_row(row + (size_t)c0 * 2, o, D);
+            else
+                for (int d = 0; d < D; d++) o[d] = ld_bf16(row, c0 + d);
+            continue;
+        }
+        /* codes as floats */
+        if (fmt == TOME_KV_FP8) {
+            for (int d = 0; d < D; d++) o[d] = c->e4m3[row[c0 + d]];
+        } else if (bits == 8) {
+            for (int d = 0; d < D; d++) o[d] = (float)row[c0 + d];
+        } else if (bits == 4 && c0 % 2 == 0 && D % 2 == 0) {
+            const uint8_t *b = row + c0 / 2;
+            for (int d = 0; d < D; d += 2) {
+                o[d] = (float)(b[d / 2] & 15u);
+                o[d + 1] = (float)(b[d / 2] >> 4);
+            }
+        } else if (bits == 2 && c0 % 4 == 0 && D % 4 == 0) {
+            const uint8_t *b = row + c0 / 4;
+            for (int d = 0; d < D; d += 4) {
+                const unsigned x = b[d / 4];
+                o[d] = (float)(x & 3u);
+                o[d + 1] = (float)((x >> 2) & 3u);
+                o[d + 2] = (float)((x >> 4) & 3u);
+                o[d + 3] = (float)(x >> 6);
+            }
+        } else {
+            for (int d = 0; d < D; d++) o[d] = (float)tome_kv_code(row, bits, c0 + d);
+        }
+        /* scales: K per channel, V per group of G channels of this row */
+        if (!is_v) {
+            if (fmt == TOME_KV_FP8)
+                for (int d = 0; d < D; d++) o[d] = o[d] * ks[d];
+            else
+                for (int d = 0; d < D; d++) o[d] = o[d] * ks[d] + kz[d];
+        } else {
+            const uint16_t *vsr = w->v_scale + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
+            for (int d0 = 0; d0 < D; d0 += G) {
+                const float vs = tome_kv_f16_to_f32(vsr[d0 / G]);
+                if (fmt == TOME_KV_FP8) {
+                    for (int d = d0; d < d0 + G; d++) o[d] = o[d] * vs;
+                } else {
+                    const float vz = tome_kv_f16_to_f32(w->v_zero[(size_t)r * (size_t)gpr + (size_t)((c0 + d0) / G)]);
+                    for (int d = d0; d < d0 + G; d++) o[d] = o[d] * vs + vz;
+                }
+            }
+        }
+    }
+}
+
 /* Dequantize keys/values of rows [r0, r0 + n) of view w, kv head g, into
  * the tile (kt transposed, v row-major, both hdp wide; padding untouched).
  * The float values are exactly kv_layout.h's tome_kv_value. */
 static void load_tile(const attn_ctx *c, const tome_kv_view *w, int g, int r0, int n, attn_scratch *s)
 {
     const int D = c->hd, c0 = g * D;
-    const size_t hdp = (size_t)c->hdp;
-    float *kt = s->kt, *v = s->v;
-    const int fmt = w->fmt;
-    if (fmt == TOME_KV_F32) {
-        ATTN_KT_BLOCKED(ld_f32(row, ch));
-        for (int j = 0; j < n; j++) memcpy(v + (size_t)j * hdp, w->v + (size_t)(r0 + j) * w->row_bytes + (size_t)c0 * 4, (size_t)D * 4);
-        return;
-    }
-    if (fmt == TOME_KV_BF16) {
-        ATTN_KT_BLOCKED(ld_bf16(row, ch));
-        for (int j = 0; j < n; j++) {
-            const uint8_t *vr = w->v + (size_t)(r0 + j) * w->row_bytes;
-            float *vo = v + (size_t)j * hdp;
-            for (int d = 0; d < D; d++) vo[d] = ld_bf16(vr, c0 + d);
-        }
-        return;
-    }
-    /* scaled formats: K per channel, V per (row, group of G channels) */
-    const int G = w->group, gpr = w->n_kv_heads * w->head_dim / G, bits = w->bits;
+    float *kt = s->kt;
+    const int fmt = w->fmt, bits = w->bits;
     const float *ks = s->ks, *kz = s->kz;
-    for (int d = 0; d < D; d++) {
-        s->ks[d] = tome_kv_f16_to_f32(w->k_scale[c0 + d]);
-        s->kz[d] = fmt == TOME_KV_FP8 ? 0.0f : tome_kv_f16_to_f32(w->k_zero[c0 + d]);
+    if (tome_kv_fmt_scaled(fmt))
+        for (int d = 0; d < D; d++) {
+            s->ks[d] = tome_kv_f16_to_f32(w->k_scale[c0 + d]);
+            s->kz[d] = fmt == TOME_KV_FP8 ? 0.0f : tome_kv_f16_to_f32(w->k_zero[c0 + d]);
+        }
+    load_rows(c, w, 1, g, r0, n, s->v, ks, kz);
+    if (c->rowk) {
+        load_rows(c, w, 0, g, r0, n, kt, ks, kz);
+        return;
     }
-    if (fmt == TOME_KV_FP8) ATTN_KT_BLOCKED(c->e4m3[row[ch]] * ks[d])
+    if (fmt == TOME_KV_F32) ATTN_KT_BLOCKED(ld_f32(row, ch))
+    else if (fmt == TOME_KV_BF16) ATTN_KT_BLOCKED(ld_bf16(row, ch))
+    else if (fmt == TOME_KV_FP8) ATTN_KT_BLOCKED(c->e4m3[row[ch]] * ks[d])
     else if (bits == 8) ATTN_KT_BLOCKED((float)row[ch] * ks[d] + kz[d])
     else ATTN_KT_BLOCKED((float)tome_kv_code(row, bits, ch) * ks[d] + kz[d])
-    for (int j = 0; j < n; j++) {
-        const int r = r0 + j;
-        const uint8_t *vr = w->v + (size_t)r * w->row_bytes;
-        const uint16_t *vsr = w->v_scale + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
-        const uint16_t *vzr = fmt == TOME_KV_FP8 ? NULL : w->v_zero + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
-        float *vo = v + (size_t)j * hdp;
-        for (int d0 = 0; d0 < D; d0 += G) {
-            const float vs = tome_kv_f16_to_f32(vsr[d0 / G]);
-            if (fmt == TOME_KV_FP8) {
-                for (int d = d0; d < d0 + G; d++) vo[d] = c->e4m3[vr[c0 + d]] * vs;
-            } else {
-                const float vz = tome_kv_f16_to_f32(vzr[d0 / G]);
-                for (int d = d0; d < d0 + G; d++) vo[d] = (float)tome_kv_code(vr, bits, c0 + d) * vs + vz;
-            }
-        }
-    }
 }
 #undef ATTN_KT_BLOCKED
 
-/* Queries [i0, i1) (at most bq), kv head g, keys clipped to [klo, khi):
- * leaves m, l, acc (unnormalised) in s for rows (i - i0) * rep + r. */
-static tome_status attend(const attn_ctx *c, size_t i0, size_t i1, int g, int64_t klo, int64_t khi, attn_scratch *s)
+/* Queries [i0, i1) (at most bq), kv heads [g0, g0 + ng), keys clipped to
+ * [klo, khi): leaves m, l, acc (unnormalised) in s for rows
+ * (gi * nq + qi) * rep + r. With several heads per item (decode), every
+ * page view is read once for all of them, tile by tile. */
+static tome_status attend(const attn_ctx *c, size_t i0, size_t i1, int g0, int ng, int64_t klo, int64_t khi,
+                          attn_scratch *s)
 {
     const tome_attn_params *p = c->p;
     const int rep = c->rep, hd = c->hd, hdp = c->hdp;
@@ -233,24 +281,25 @@ static tome_status attend(const attn_ctx *c, size_t i0, size_t i1, int g, int64_
             ulo = lo < ulo ? lo : ulo;
             uhi = hi > uhi ? hi : uhi;
         }
-        const float *qs = p->q + (i0 + (size_t)qi) * p->q_stride + (size_t)g * (size_t)rep * (size_t)hd;
-        for (int r = 0; r < rep; r++) {
-            float *qd = s->q + (size_t)(qi * rep + r) * (size_t)hdp;
-            for (int d = 0; d < hd; d++) qd[d] = qs[(size_t)r * (size_t)hd + (size_t)d] * c->scale;
-            for (int d = hd; d < hdp; d++) qd[d] = 0;
+        for (int gi = 0; gi < ng; gi++) {
+            const float *qs = p->q + (i0 + (size_t)qi) * p->q_stride + (size_t)(g0 + gi) * (size_t)rep * (size_t)hd;
+            for (int r = 0; r < rep; r++) {
+                float *qd = s->q + (size_t)((gi * nq + qi) * rep + r) * (size_t)hdp;
+                for (int d = 0; d < hd; d++) qd[d] = qs[(size_t)r * (size_t)hd + (size_t)d] * c->scale;
+                for (int d = hd; d < hdp; d++) qd[d] = 0;
+            }
         }
     }
-    for (int r = 0; r < rows; r++) {
+    for (int r = 0; r < rows * ng; r++) {
         s->m[r] = -INFINITY;
         s->l[r] = 0;
     }
-    memset(s->acc, 0, (size_t)rows * (size_t)hdp * sizeof(float));
+    memset(s->acc, 0, (size_t)(rows * ng) * (size_t)hdp * sizeof(float));
     if (hdp > hd) { /* padding of the tile stays zero: loads write only [0, hd) */
-        memset(s->kt + (size_t)hd * ATTN_TK, 0, (size_t)(hdp - hd) * ATTN_TK * sizeof(float));
-        for (int j = 0; j < ATTN_TK; j++) memset(s->v + (size_t)j * (size_t)hdp + hd, 0, (size_t)(hdp - hd) * sizeof(float));
+        memset(s->kt, 0, (size_t)hdp * ATTN_TK * sizeof(float));
+        memset(s->v, 0, (size_t)hdp * ATTN_TK * sizeof(float));
     }
-    attn_tile_args ta = {.kt = s->kt, .v = s->v, .hd = hdp, .n_rows = rows, .q = s->q, .lo = s->lo, .hi = s->hi,
-                         .m = s->m, .l = s->l, .acc = s->acc, .s = s->s};
+    attn_tile_args ta = {.kt = s->kt, .v = s->v, .hd = hdp, .n_rows = rows, .lo = s->lo, .hi = s->hi, .s = s->s};
     int64_t at = ulo;
     while (at < uhi) {
         tome_kv_view w;
@@ -269,8 +318,15 @@ static tome_status attend(const attn_ctx *c, size_t i0, size_t i1, int g, int64_
                 }
             }
             if (!any) continue;
-            load_tile(c, &w, g, (int)(t0 - w.page_p0), n, s);
-            c->tile(&ta);
+            for (int gi = 0; gi < ng; gi++) {
+                load_tile(c, &w, g0 + gi, (int)(t0 - w.page_p0), n, s);
+                const size_t r0 = (size_t)gi * (size_t)rows;
+                ta.q = s->q + r0 * (size_t)hdp;
+                ta.m = s->m + r0;
+                ta.l = s->l + r0;
+                ta.acc = s->acc + r0 * (size_t)hdp;
+                (c->rowk ? c->kern.tile_rowk : c->kern.tile)(&ta);
+            }
         }
         at = w.p1;
     }
@@ -282,38 +338,46 @@ static tome_status run_item(attn_ctx *c, size_t it, void *mem)
     const tome_attn_params *p = c->p;
     attn_scratch s;
     scratch_layout(c, &s, (void *)(((uintptr_t)mem + 31) & ~(uintptr_t)31));
-    const int nkv = p->n_kv_heads, rep = c->rep, hd = c->hd, hdp = c->hdp;
+    const int rep = c->rep, hd = c->hd, hdp = c->hdp, ng = c->ng;
+    const size_t ngc = (size_t)(p->n_kv_heads / ng); /* head groups of ng kv heads */
     if (c->n_splits <= 1) {
-        const size_t b = it / (size_t)nkv;
-        const int g = (int)(it % (size_t)nkv);
+        const size_t b = it / ngc;
+        const int g0 = (int)(it % ngc) * ng;
         const size_t i0 = b * (size_t)c->bq, i1 = i0 + (size_t)c->bq < p->n_q ? i0 + (size_t)c->bq : p->n_q;
-        TOME_FORWARD(attend(c, i0, i1, g, INT64_MIN, INT64_MAX, &s));
-        for (size_t i = i0; i < i1; i++) {
-            for (int r = 0; r < rep; r++) {
-                const size_t row = (i - i0) * (size_t)rep + (size_t)r;
-                const float l = s.l[row], inv = l > 0 ? 1.0f / l : 0.0f;
-                float *o = p->out + i * p->out_stride + (size_t)(g * rep + r) * (size_t)hd;
-                const float *a = s.acc + row * (size_t)hdp;
-                for (int d = 0; d < hd; d++) o[d] = a[d] * inv;
-                if (p->lse) p->lse[i * (size_t)p->n_heads + (size_t)(g * rep + r)] = l > 0 ? s.m[row] + logf(l) : -INFINITY;
+        const size_t nq = i1 - i0;
+        TOME_FORWARD(attend(c, i0, i1, g0, ng, INT64_MIN, INT64_MAX, &s));
+        for (int gi = 0; gi < ng; gi++) {
+            for (size_t i = i0; i < i1; i++) {
+                for (int r = 0; r < rep; r++) {
+                    const size_t row = ((size_t)gi * nq + (i - i0)) * (size_t)rep + (size_t)r;
+                    const size_t h = (size_t)((g0 + gi) * rep + r);
+                    const float l = s.l[row], inv = l > 0 ? 1.0f / l : 0.0f;
+                    float *o = p->out + i * p->out_stride + h * (size_t)hd;
+                    const float *a = s.acc + row * (size_t)hdp;
+                    for (int d = 0; d < hd; d++) o[d] = a[d] * inv;
+                    if (p->lse) p->lse[i * (size_t)p->n_heads + h] = l > 0 ? s.m[row] + logf(l) : -INFINITY;
+                }
             }
         }
         return TOME_OK;
     }
-    /* split item: (query, kv head, piece) */
-    const size_t ns = (size_t)c->n_splits, piece = it % ns, i = it / ns / (size_t)nkv;
-    const int g = (int)(it / ns % (size_t)nkv);
+    /* split item: (query, head group, piece); partials [n_q][n_splits][n_heads][2 + hdp] */
+    const size_t ns = (size_t)c->n_splits, piece = it % ns, i = it / ns / ngc;
+    const int g0 = (int)(it / ns % ngc) * ng;
     int64_t lo, hi;
     q_range(p, i, &lo, &hi);
     int64_t len = (hi - lo + (int64_t)ns - 1) / (int64_t)ns;
     len = (len + ATTN_TK - 1) / ATTN_TK * ATTN_TK;
     const int64_t klo = lo + (int64_t)piece * len;
-    TOME_FORWARD(attend(c, i, i + 1, g, klo, klo + len, &s));
-    float *dst = c->part + (it * (size_t)rep) * (size_t)(2 + hdp);
-    for (int r = 0; r < rep; r++, dst += 2 + hdp) {
-        dst[0] = s.m[r];
-        dst[1] = s.l[r];
-        memcpy(dst + 2, s.acc + (size_t)r * (size_t)hdp, (size_t)hd * sizeof(float));
+    TOME_FORWARD(attend(c, i, i + 1, g0, ng, klo, klo + len, &s));
+    for (int gi = 0; gi < ng; gi++) {
+        for (int r = 0; r < rep; r++) {
+            const size_t row = (size_t)gi * (size_t)rep + (size_t)r, h = (size_t)((g0 + gi) * rep + r);
+            float *dst = c->part + ((i * ns + piece) * (size_t)p->n_heads + h) * (size_t)(2 + hdp);
+            dst[0] = s.m[row];
+            dst[1] = s.l[row];
+            memcpy(dst + 2, s.acc + row * (size_t)hdp, (size_t)hd * sizeof(float));
+        }
     }
     return TOME_OK;
 }
@@ -334,44 +398,40 @@ static void pool_item(void *vctx, size_t it, int tid)
 static void merge_splits(const attn_ctx *c)
 {
     const tome_attn_params *p = c->p;
-    const int rep = c->rep, hd = c->hd, hdp = c->hdp, ns = c->n_splits;
+    const int hd = c->hd, hdp = c->hdp, ns = c->n_splits;
     for (size_t i = 0; i < p->n_q; i++) {
-        for (int g = 0; g < p->n_kv_heads; g++) {
-            const size_t it0 = (i * (size_t)p->n_kv_heads + (size_t)g) * (size_t)ns;
-            for (int r = 0; r < rep; r++) {
-                float M = -INFINITY;
-                for (int k = 0; k < ns; k++) {
-                    const float *pt = c->part + ((it0 + (size_t)k) * (size_t)rep + (size_t)r) * (size_t)(2 + hdp);
-                    if (pt[1] > 0 && pt[0] > M) M = pt[0];
-                }
-                float *o = p->out + i * p->out_stride + (size_t)(g * rep + r) * (size_t)hd;
-                for (int d = 0; d < hd; d++) o[d] = 0;
-                float L = 0;
-                for (int k = 0; k < ns; k++) {
-                    const float *pt = c->part + ((it0 + (size_t)k) * (size_t)rep + (size_t)r) * (size_t)(2 + hdp);
-                    if (!(pt[1] > 0)) continue;
-                    const float e = expf(pt[0] - M);
-                    L += pt[1] * e;
-                    for (int d = 0; d < hd; d++) o[d] += pt[2 + d] * e;
-                }
-                const float inv = L > 0 ? 1.0f / L : 0.0f;
-                for (int d = 0; d < hd; d++) o[d] *= inv;
-                if (p->lse) p->lse[i * (size_t)p->n_heads + (size_t)(g * rep + r)] = L > 0 ? M + logf(L) : -INFINITY;
+        for (int h = 0; h < p->n_heads; h++) {
+#define PART(k) (c->part + ((i * (size_t)ns + (size_t)(k)) * (size_t)p->n_heads + (size_t)h) * (size_t)(2 + hdp))
+            float M = -INFINITY;
+            for (int k = 0; k < ns; k++)
+                if (PART(k)[1] > 0 && PART(k)[0] > M) M = PART(k)[0];
+            float *o = p->out + i * p->out_stride + (size_t)h * (size_t)hd;
+            for (int d = 0; d < hd; d++) o[d] = 0;
+            float L = 0;
+            for (int k = 0; k < ns; k++) {
+                const float *pt = PART(k);
+                if (!(pt[1] > 0)) continue;
+                const float e = expf(pt[0] - M);
+                L += pt[1] * e;
+                for (int d = 0; d < hd; d++) o[d] += pt[2 + d] * e;
             }
+#undef PART
+            const float inv = L > 0 ? 1.0f / L : 0.0f;
+            for (int d = 0; d < hd; d++) o[d] *= inv;
+            if (p->lse) p->lse[i * (size_t)p->n_heads + (size_t)h] = L > 0 ? M + logf(L) : -INFINITY;
         }
     }
 }
 
-static attn_tile_fn g_tile;
-static const char *g_tile_name;
-static pthread_once_t g_tile_once = PTHREAD_ONCE_INIT;
+static attn_kernels g_kern;
+static pthread_once_t g_kern_once = PTHREAD_ONCE_INIT;
 
-static void tile_init(void) { g_tile = attn_tile_select(&g_tile_name); }
+static void kern_init(void) { attn_kernels_select(&g_kern); }
 
 const char *tome_attention_cpu_isa(void)
 {
-    pthread_once(&g_tile_once, tile_init);
-    return g_tile_name;
+    pthread_once(&g_kern_once, kern_init);
+    return g_kern.name;
 }
 
 tome_status tome_attention_cpu(const tome_attn_params *p)
@@ -382,7 +442,7 @@ tome_status tome_attention_cpu(const tome_attn_params *p)
     if (!p->view_at && !p->kv) return tome_set_error(TOME_ERR_INVALID_ARG, "attention: no KV cache and no page source");
     if (p->chunk < 0) return tome_set_error(TOME_ERR_INVALID_ARG, "attention: negative chunk %lld", (long long)p->chunk);
     if (p->n_q == 0) return TOME_OK;
-    int64_t maxlen = 0;
+    int64_t maxlen = 0, all_lo = INT64_MAX, all_hi = 0;
     for (size_t i = 0; i < p->n_q; i++) {
         if (p->q_pos[i] < 0)
             return tome_set_error(TOME_ERR_INVALID_ARG, "attention: query %zu at negative position %lld", i,
@@ -390,12 +450,15 @@ tome_status tome_attention_cpu(const tome_attn_params *p)
         int64_t lo, hi;
         q_range(p, i, &lo, &hi);
         maxlen = hi - lo > maxlen ? hi - lo : maxlen;
+        all_lo = lo < all_lo ? lo : all_lo;
+        all_hi = hi > all_hi ? hi : all_hi;
     }
+    if (!p->view_at) tome_kv_prefetch(p->kv, p->layer, p->seq, all_lo, all_hi); /* disk tier read-ahead */
     (void)tome_attention_cpu_isa();
     attn_ctx *c = calloc(1, sizeof *c);
     if (!c) return tome_set_error(TOME_ERR_NOMEM, "attention: out of memory");
     c->p = p;
-    c->tile = g_tile;
+    c->kern = g_kern;
     c->rep = p->n_heads / p->n_kv_heads;
     c->hd = p->head_dim;
     c->hdp = (p->head_dim + 7) & ~7;
@@ -404,25 +467,33 @@ tome_status tome_attention_cpu(const tome_attn_params *p)
     c->bq = ATTN_ROWS_TARGET / c->rep > 0 ? ATTN_ROWS_TARGET / c->rep : 1;
     if ((size_t)c->bq > p->n_q) c->bq = (int)p->n_q;
 
-    /* decode split: pieces of at least 4 tiles when blocks x kv heads leave threads idle */
+    /* few rows per block (decode): K tiles row-major, all kv heads in one
+     * item so each page is read once */
+    c->rowk = c->bq * c->rep <= 8;
+    c->ng = c->rowk ? p->n_kv_heads : 1;
+    /* decode split: pieces of at least 4 tiles when the items leave threads idle */
     const int n_thr = p->n_threads > 0 ? p->n_threads : tome_num_threads();
-    const size_t items_plain = (p->n_q + (size_t)c->bq - 1) / (size_t)c->bq * (size_t)p->n_kv_heads;
+    const size_t items_plain = (p->n_q + (size_t)c->bq - 1) / (size_t)c->bq * (size_t)(p->n_kv_heads / c->ng);
     int ns = 1;
     if (p->n_splits > 1) ns = p->n_splits;
     else if (p->n_splits == 0 && items_plain < 2 * (size_t)n_thr) {
-        size_t want = (2 * (size_t)n_thr + p->n_q * (size_t)p->n_kv_heads - 1) / (p->n_q * (size_t)p->n_kv_heads);
+        size_t want = (2 * (size_t)n_thr + items_plain - 1) / items_plain;
         int64_t most = maxlen / (4 * ATTN_TK);
         ns = (int)((int64_t)want < most ? (int64_t)want : most);
         if (ns < 1) ns = 1;
         if (ns > 256) ns = 256;
     }
     c->n_splits = ns;
-    if (ns > 1) c->bq = 1;
+    if (ns > 1) {
+        c->bq = 1;
+        c->rowk = c->rep <= 8;
+        c->ng = c->rowk ? p->n_kv_heads : 1;
+    }
     c->n_blocks = (p->n_q + (size_t)c->bq - 1) / (size_t)c->bq;
     c->scratch_bytes = scratch_layout(c, NULL, NULL);
-    size_t n_items = c->n_blocks * (size_t)p->n_kv_heads * (size_t)ns;
+    size_t n_items = c->n_blocks * (size_t)(p->n_kv_heads / c->ng) * (size_t)ns;
     if (ns > 1) {
-        c->part = malloc(n_items * (size_t)c->rep * (size_t)(2 + c->hdp) * sizeof(float));
+        c->part = malloc(p->n_q * (size_t)ns * (size_t)p->n_heads * (size_t)(2 + c->hdp) * sizeof(float));
         if (!c->part) {
             free(c);
             return tome_set_error(TOME_ERR_NOMEM, "attention: out of memory for %d-way split partials", ns);

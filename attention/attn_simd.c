@@ -22,6 +22,8 @@ typedef int32_t vi8 __attribute__((vector_size(32)));
 /* declarations for -Wmissing-prototypes */
 void attn_exp_generic(float *x, int n);
 void attn_tile_generic(const attn_tile_args *a);
+void attn_tile_rowk_generic(const attn_tile_args *a);
+void attn_bf16_row_generic(const uint8_t *src, float *dst, int n);
 
 #define ATTN_FN(name) name##_generic
 #include "attention/attn_simd_body.h"
@@ -30,6 +32,8 @@ void attn_tile_generic(const attn_tile_args *a);
 #ifdef ATTN_HAVE_AVX2_BUILD
 void attn_exp_avx2(float *x, int n);
 void attn_tile_avx2(const attn_tile_args *a);
+void attn_tile_rowk_avx2(const attn_tile_args *a);
+void attn_bf16_row_avx2(const uint8_t *src, float *dst, int n);
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define ATTN_FN(name) name##_avx2
@@ -40,13 +44,26 @@ void attn_tile_avx2(const attn_tile_args *a);
 
 attn_tile_fn attn_tile_select(const char **name)
 {
+    attn_kernels k;
+    attn_kernels_select(&k);
+    if (name) *name = k.name;
+    return k.tile;
+}
+
+void attn_kernels_select(attn_kernels *k)
+{
 #ifdef ATTN_HAVE_AVX2_BUILD
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        if (name) *name = "avx2";
-        return attn_tile_avx2;
+        k->name = "avx2";
+        k->tile = attn_tile_avx2;
+        k->tile_rowk = attn_tile_rowk_avx2;
+        k->bf16_row = attn_bf16_row_avx2;
+        return;
     }
 #endif
-    if (name) *name = "generic";
-    return attn_tile_generic;
+    k->name = "generic";
+    k->tile = attn_tile_generic;
+    k->tile_rowk = attn_tile_rowk_generic;
+    k->bf16_row = attn_bf16_row_generic;
 }

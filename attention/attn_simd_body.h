@@ -54,6 +54,64 @@ void ATTN_FN(attn_exp)(float *x, int n)
     }
 }
 
+/* Online-softmax update of row r from its scores s[0..ATTN_TK) (visible
+ * columns [lo, hi)), then acc = acc*corr + P V. */
+static inline void ATTN_FN(softmax_pv)(const attn_tile_args *a, int r, int lo, int hi, float *s)
+{
+    const int hd = a->hd;
+    const vf8 z = {0};
+    float mx = s[lo];
+    for (int j = lo + 1; j < hi; j++) mx = s[j] > mx ? s[j] : mx;
+    const float m_old = a->m[r];
+    const float m_new = mx > m_old ? mx : m_old;
+    const int g0 = lo & ~7, g1 = (hi + 7) & ~7;
+    for (int j = g0; j < g1; j += 8) {
+        vf8 x;
+        memcpy(&x, s + j, sizeof x);
+        x = x - m_new;
+        memcpy(s + j, &x, sizeof x);
+        ATTN_FN(exp8)(s + j);
+    }
+    float sum = 0;
+    for (int j = lo; j < hi; j++) sum += s[j];
+    const float corr = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
+    a->m[r] = m_new;
+    a->l[r] = a->l[r] * corr + sum;
+
+    /* acc = acc*corr + P V, 64 (then 8) dimensions held in registers */
+    float *o = a->acc + (size_t)r * (size_t)hd;
+    const vf8 cv = z + corr;
+    int d0 = 0;
+    for (; d0 + 64 <= hd; d0 += 64) {
+        vf8 ac[8];
+        memcpy(ac, o + d0, sizeof ac);
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; u++) ac[u] = ac[u] * cv;
+        for (int j = lo; j < hi; j++) {
+            const vf8 pj = z + s[j];
+            const float *vr = a->v + (size_t)j * (size_t)hd + d0;
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; u++) {
+                vf8 vv;
+                memcpy(&vv, vr + 8 * u, sizeof vv);
+                ac[u] = VFMA(ac[u], pj, vv);
+            }
+        }
+        memcpy(o + d0, ac, sizeof ac);
+    }
+    for (; d0 < hd; d0 += 8) {
+        vf8 ac;
+        memcpy(&ac, o + d0, sizeof ac);
+        ac = ac * cv;
+        for (int j = lo; j < hi; j++) {
+            vf8 vv;
+            memcpy(&vv, a->v + (size_t)j * (size_t)hd + d0, sizeof vv);
+            ac = VFMA(ac, z + s[j], vv);
+        }
+        memcpy(o + d0, &ac, sizeof ac);
+    }
+}
+
 void ATTN_FN(attn_tile)(const attn_tile_args *a)
 {
     const int hd = a->hd;
@@ -79,57 +137,58 @@ void ATTN_FN(attn_tile)(const attn_tile_args *a)
             }
         }
         memcpy(s, sc, sizeof sc);
+        ATTN_FN(softmax_pv)(a, r, lo, hi, s);
+    }
+}
 
-        /* online softmax over the visible columns */
-        float mx = s[lo];
-        for (int j = lo + 1; j < hi; j++) mx = s[j] > mx ? s[j] : mx;
-        const float m_old = a->m[r];
-        const float m_new = mx > m_old ? mx : m_old;
-        const int g0 = lo & ~7, g1 = (hi + 7) & ~7;
-        for (int j = g0; j < g1; j += 8) {
-            vf8 x;
-            memcpy(&x, s + j, sizeof x);
-            x = x - m_new;
-            memcpy(s + j, &x, sizeof x);
-            ATTN_FN(exp8)(s + j);
+/* The same with K row-major (a->kt is [ATTN_TK][hd]): one dot product per
+ * visible key, for blocks of few rows (decode), where transposing the tile
+ * would cost more than the scores. */
+void ATTN_FN(attn_tile_rowk)(const attn_tile_args *a)
+{
+    const int hd = a->hd;
+    float *s = a->s;
+    const vf8 z = {0};
+    for (int r = 0; r < a->n_rows; r++) {
+        const int lo = a->lo[r], hi = a->hi[r];
+        if (lo >= hi) continue;
+        const float *q = a->q + (size_t)r * (size_t)hd;
+        for (int j = lo; j < hi; j++) {
+            const float *kr = a->kt + (size_t)j * (size_t)hd;
+            vf8 s0 = z, s1 = z;
+            int d = 0;
+            for (; d + 16 <= hd; d += 16) {
+                vf8 q0, q1, k0, k1;
+                memcpy(&q0, q + d, sizeof q0);
+                memcpy(&q1, q + d + 8, sizeof q1);
+                memcpy(&k0, kr + d, sizeof k0);
+                memcpy(&k1, kr + d + 8, sizeof k1);
+                s0 = VFMA(s0, q0, k0);
+                s1 = VFMA(s1, q1, k1);
+            }
+            for (; d < hd; d += 8) {
+                vf8 q0, k0;
+                memcpy(&q0, q + d, sizeof q0);
+                memcpy(&k0, kr + d, sizeof k0);
+                s0 = VFMA(s0, q0, k0);
+            }
+            s0 = s0 + s1;
+            float t[8];
+            memcpy(t, &s0, sizeof t);
+            s[j] = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
         }
-        float sum = 0;
-        for (int j = lo; j < hi; j++) sum += s[j];
-        const float corr = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
-        a->m[r] = m_new;
-        a->l[r] = a->l[r] * corr + sum;
+        ATTN_FN(softmax_pv)(a, r, lo, hi, s);
+    }
+}
 
-        /* acc = acc*corr + P V, 64 (then 8) dimensions held in registers */
-        float *o = a->acc + (size_t)r * (size_t)hd;
-        const vf8 cv = z + corr;
-        int d0 = 0;
-        for (; d0 + 64 <= hd; d0 += 64) {
-            vf8 ac[8];
-            memcpy(ac, o + d0, sizeof ac);
-#pragma GCC unroll 8
-            for (int u = 0; u < 8; u++) ac[u] = ac[u] * cv;
-            for (int j = lo; j < hi; j++) {
-                const vf8 pj = z + s[j];
-                const float *vr = a->v + (size_t)j * (size_t)hd + d0;
-#pragma GCC unroll 8
-                for (int u = 0; u < 8; u++) {
-                    vf8 vv;
-                    memcpy(&vv, vr + 8 * u, sizeof vv);
-                    ac[u] = VFMA(ac[u], pj, vv);
-                }
-            }
-            memcpy(o + d0, ac, sizeof ac);
-        }
-        for (; d0 < hd; d0 += 8) {
-            vf8 ac;
-            memcpy(&ac, o + d0, sizeof ac);
-            ac = ac * cv;
-            for (int j = lo; j < hi; j++) {
-                vf8 vv;
-                memcpy(&vv, a->v + (size_t)j * (size_t)hd + d0, sizeof vv);
-                ac = VFMA(ac, z + s[j], vv);
-            }
-            memcpy(o + d0, &ac, sizeof ac);
-        }
+/* bf16 -> float for n values (n a multiple of 8). */
+void ATTN_FN(attn_bf16_row)(const uint8_t *src, float *dst, int n)
+{
+    typedef uint16_t vu16 __attribute__((vector_size(16)));
+    for (int i = 0; i < n; i += 8) {
+        vu16 h;
+        memcpy(&h, src + (size_t)i * 2, sizeof h);
+        vi8 w = __builtin_convertvector(h, vi8) << 16;
+        memcpy(dst + i, &w, sizeof w);
     }
 }

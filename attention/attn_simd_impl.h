@@ -25,6 +25,7 @@
 #define TOME_ATTN_SIMD_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define ATTN_TK 64 /* keys per tile */
 
@@ -39,6 +40,19 @@ typedef struct attn_tile_args {
 } attn_tile_args;
 
 typedef void (*attn_tile_fn)(const attn_tile_args *a);
+
+/* One build's entry points: tile (kt transposed), tile_rowk (kt holds K
+ * row-major [ATTN_TK][hd]: for blocks of few rows), bf16_row (bf16 -> float,
+ * n a multiple of 8). */
+typedef struct attn_kernels {
+    const char *name; /* "avx2" or "generic" */
+    attn_tile_fn tile, tile_rowk;
+    void (*bf16_row)(const uint8_t *src, float *dst, int n);
+} attn_kernels;
+
+void attn_kernels_select(attn_kernels *k);
+void attn_tile_rowk_generic(const attn_tile_args *a);
+void attn_bf16_row_generic(const uint8_t *src, float *dst, int n);
 
 /* The fastest build this CPU runs; *name (optional) gets "avx2" or "generic". */
 attn_tile_fn attn_tile_select(const char **name);

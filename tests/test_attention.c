@@ -315,6 +315,25 @@ static void test_formats(void)
         /* same pages dequantized to fp32: the same tiles, the same bits */
         if (memcmp(a.out, b.out, (size_t)n * 8 * 64 * sizeof(float)) != 0)
             tt_fail(__FILE__, __LINE__, "%s: output differs from its dequantized fp32 equivalent", names[fmt]);
+        /* decode shape (one query: row-major K tiles), also split */
+        for (int split = 1; split <= 4; split += 3) {
+            attn_case d1, d2;
+            const int64_t last = n - 1;
+            case_make(&d1, 8, 2, 64, a.chunk, 1, &last, 1.0f);
+            memcpy(d1.q, a.q + (size_t)(n - 1) * 8 * 64, 8 * 64 * sizeof(float));
+            memcpy(d1.ref, a.ref + (size_t)(n - 1) * 8 * 64, 8 * 64 * sizeof(double));
+            memcpy(d1.ref_lse, a.ref_lse + (size_t)(n - 1) * 8, 8 * sizeof(double));
+            TT_OK(case_run(&d1, &t, split, 0));
+            case_make(&d2, 8, 2, 64, a.chunk, 1, &last, 1.0f);
+            memcpy(d2.q, d1.q, 8 * 64 * sizeof(float));
+            TT_OK(case_run(&d2, &eq, split, 0));
+            if (!(case_rel_err(&d1) <= 1e-5) || !(case_lse_err(&d1) <= 1e-5) ||
+                memcmp(d1.out, d2.out, 8 * 64 * sizeof(float)) != 0)
+                tt_fail(__FILE__, __LINE__, "%s decode (split %d): error %g, or differs from the fp32 equivalent",
+                        names[fmt], split, case_rel_err(&d1));
+            case_free(&d1);
+            case_free(&d2);
+        }
         case_free(&a);
         case_free(&b);
         case_free(&c2);
@@ -530,6 +549,37 @@ static void test_simd_builds(void)
     TT_CHECK(sqrt(num / den) < 1e-6);
     for (int r = 0; r < rows; r++) TT_NEAR(l[0][r], l[1][r], 1e-5 * l[0][r]);
     TT_CHECK(m[0][3] == 0.5f && l[0][3] == 2.0f); /* empty row untouched */
+
+    /* row-major K (decode kernel) against the transposed one, both builds */
+    attn_kernels kb;
+    attn_kernels_select(&kb);
+    float *krow = malloc((size_t)ATTN_TK * hd * sizeof(float));
+    for (int j = 0; j < ATTN_TK; j++)
+        for (int d = 0; d < hd; d++) krow[j * hd + d] = kt[d * ATTN_TK + j];
+    for (int b = 0; b < 2; b++) {
+        float mm[7], ll[7], *ac = malloc((size_t)rows * hd * sizeof(float));
+        for (int r = 0; r < rows; r++) {
+            mm[r] = r == 0 ? -INFINITY : 0.5f;
+            ll[r] = r == 0 ? 0 : 2.0f;
+        }
+        for (int i = 0; i < rows * hd; i++) ac[i] = (float)((i * 37) % 11) * 0.1f;
+        attn_tile_args a = {.kt = krow, .v = v, .hd = hd, .n_rows = rows, .q = q, .lo = lo, .hi = hi, .m = mm,
+                            .l = ll, .acc = ac, .s = s[0]};
+        (b ? kb.tile_rowk : attn_tile_rowk_generic)(&a);
+        double nn = 0;
+        for (int i = 0; i < rows * hd; i++) nn += ((double)ac[i] - acc[0][i]) * ((double)ac[i] - acc[0][i]);
+        TT_CHECK(sqrt(nn / den) < 1e-6);
+        for (int r = 0; r < rows; r++) TT_NEAR(ll[r], l[0][r], 1e-5 * l[0][r]);
+        free(ac);
+    }
+    free(krow);
+    /* bf16 rows */
+    uint16_t hb[16];
+    float fb[2][16];
+    for (int i = 0; i < 16; i++) hb[i] = tome_kv_f32_to_bf16(rnd_f(-3, 3));
+    attn_bf16_row_generic((const uint8_t *)hb, fb[0], 16);
+    kb.bf16_row((const uint8_t *)hb, fb[1], 16);
+    for (int i = 0; i < 16; i++) TT_CHECK(fb[0][i] == tome_kv_bf16_to_f32(hb[i]) && fb[1][i] == fb[0][i]);
     free(kt);
     free(v);
     free(q);
