@@ -70,7 +70,9 @@ typedef struct item {
     tome_pack_run *full_runs;
     uint32_t n_full_runs;
     uint64_t full_tokens;
-    tome_tokens_t outl;     /* outline-block ids; empty when the file has no outline */
+    tome_tokens_t outl;     /* outline-block ids (may be empty when evicted) */
+    uint64_t outl_tokens;   /* tokens of the outline block; 0: the file has no outline */
+    int outl_cached;
     tome_pack_run *outl_runs;
     uint32_t n_outl_runs;
     tome_tokens_t alias;    /* alias-block ids */
@@ -410,15 +412,47 @@ static tome_status render_full(const builder *b, const item *it, const proc *p, 
     return tome_pack_render_file(out, b->fmt, &rf, runs, n_runs);
 }
 
+/* Renders the outline block of a processed file into blk (replacing the
+ * item's outline runs); *has = 0 when the file has no usable outline. */
+static tome_status render_outline(const builder *b, item *it, const proc *p, tome_buf *blk, int *has)
+{
+    tome_outline_line *ol = NULL;
+    size_t n_ol = 0;
+    *has = 0;
+    TOME_FORWARD(tome_outline(it->path, p->text.data, p->text.len, &ol, &n_ol));
+    tome_render_line *olines = n_ol ? malloc(n_ol * sizeof *olines) : NULL;
+    tome_status st = TOME_OK;
+    if (n_ol && !olines) st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < n_ol && !st; k++) {
+        if (ol[k].offset > p->text.len || ol[k].len > p->text.len - ol[k].offset || ol[k].line == 0 ||
+            ol[k].line > p->n_lines || (k && ol[k].line <= ol[k - 1].line)) {
+            n_ol = 0; /* an outline we cannot map back is no outline */
+            break;
+        }
+        olines[k] = (tome_render_line){p->text.data + ol[k].offset, ol[k].len, ol[k].line};
+        /* a line of the outline never spans lines in the pack */
+        const char *nl = memchr(olines[k].text, '\n', olines[k].len);
+        if (nl) olines[k].len = (size_t)(nl - olines[k].text);
+    }
+    if (!st && n_ol) {
+        tome_render_file rf = {it->path, TOME_FILE_OUTLINE, p->n_lines, p->kind, olines, n_ol,
+                               it->anchors, it->n_anchors, 1};
+        free(it->outl_runs);
+        it->outl_runs = NULL;
+        st = tome_pack_render_file(blk, b->fmt, &rf, &it->outl_runs, &it->n_outl_runs);
+        if (!st) *has = 1;
+    }
+    free(ol);
+    free(olines);
+    return st;
+}
+
 /* Everything prepare keeps about one processed file. */
 static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_t len)
 {
     proc p = {0};
     char *skip = NULL;
     tome_buf blk = {0};
-    tome_outline_line *ol = NULL;
-    size_t n_ol = 0;
-    tome_render_line *olines = NULL;
     tome_status st = process_bytes(b, it->path, data, len, &p, &skip);
     if (st || skip) {
         it->skip = skip;
@@ -444,36 +478,21 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     if (keep) it->full_cached = 1;
     else tome_tokens_free(&it->full);
     /* outline block */
-    if ((st = tome_outline(it->path, p.text.data, p.text.len, &ol, &n_ol))) goto done;
-    if (n_ol) {
-        olines = malloc(n_ol * sizeof *olines);
-        if (!olines) {
-            st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (size_t k = 0; k < n_ol; k++) {
-            if (ol[k].offset > p.text.len || ol[k].len > p.text.len - ol[k].offset || ol[k].line == 0 ||
-                ol[k].line > p.n_lines || (k && ol[k].line <= ol[k - 1].line)) {
-                n_ol = 0; /* an outline we cannot map back is no outline */
-                break;
-            }
-            olines[k] = (tome_render_line){p.text.data + ol[k].offset, ol[k].len, ol[k].line};
-            /* a line of the outline never spans lines in the pack */
-            const char *nl = memchr(olines[k].text, '\n', olines[k].len);
-            if (nl) olines[k].len = (size_t)(nl - olines[k].text);
-        }
-    }
-    if (n_ol) {
-        tome_render_file rf = {it->path, TOME_FILE_OUTLINE, p.n_lines, p.kind, olines, n_ol,
-                               it->anchors, it->n_anchors, 1};
-        blk.len = 0;
-        if ((st = tome_pack_render_file(&blk, b->fmt, &rf, &it->outl_runs, &it->n_outl_runs))) goto done;
+    blk.len = 0;
+    int has_outline = 0;
+    if ((st = render_outline(b, it, &p, &blk, &has_outline))) goto done;
+    if (has_outline) {
         if ((st = encode_block(b, &blk, &it->outl))) goto done;
+        it->outl_tokens = it->outl.n;
+        pthread_mutex_lock(&b->mu);
+        keep = it->member || b->cached_ids + it->outl.n <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
+        if (keep) b->cached_ids += it->outl.n;
+        pthread_mutex_unlock(&b->mu);
+        if (keep) it->outl_cached = 1;
+        else tome_tokens_free(&it->outl);
     }
     it->ok = 1;
 done:
-    free(ol);
-    free(olines);
     tome_buf_free(&blk);
     proc_free(&p);
     return st;
@@ -607,7 +626,7 @@ static uint64_t block_tokens(const item *it)
 {
     switch (it->status) {
     case TOME_FILE_FULL: return it->full_tokens;
-    case TOME_FILE_OUTLINE: return it->outl.n;
+    case TOME_FILE_OUTLINE: return it->outl_tokens;
     case TOME_FILE_ALIAS: return it->alias.n;
     default: return 0;
     }
@@ -711,16 +730,17 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
     (void)thread_index;
     const tome_pack_run *runs = NULL;
     uint32_t n_runs = 0;
+    int full = it->status == TOME_FILE_FULL;
     switch (it->status) {
     case TOME_FILE_FULL:
-        if (it->full_cached) {
-            bl->use = &it->full;
-            runs = it->full_runs;
-            n_runs = it->n_full_runs;
-        } else { /* evicted: read again and check it is the same file */
-            tome_buf data = {0};
+    case TOME_FILE_OUTLINE:
+        if (full ? it->full_cached : it->outl_cached) {
+            bl->use = full ? &it->full : &it->outl;
+        } else { /* evicted: read again, check it is the same file, render and tokenize again */
+            tome_buf data = {0}, blk = {0};
             char *skip = NULL;
             proc p = {0};
+            int has = 1;
             tome_status st = read_source(b, it, &data, &skip);
             if (!st && !skip) {
                 XXH128_canonical_t c;
@@ -729,13 +749,15 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
             }
             if (!st && !skip) st = process_bytes(b, it->path, (const uint8_t *)(data.data ? data.data : ""), data.len,
                                                  &p, &skip);
-            tome_buf blk = {0};
-            if (!st && !skip) {
+            if (!st && !skip && full) {
                 free(it->full_runs);
                 it->full_runs = NULL;
                 st = render_full(b, it, &p, &blk, &it->full_runs, &it->n_full_runs);
+            } else if (!st && !skip) {
+                st = render_outline(b, it, &p, &blk, &has);
             }
-            if (!st && !skip) st = encode_block(b, &blk, &bl->ids);
+            if (!st && !skip && has) st = encode_block(b, &blk, &bl->ids);
+            if (!st && !skip && bl->ids.n != (full ? it->full_tokens : it->outl_tokens)) has = 0;
             tome_buf_free(&blk);
             proc_free(&p);
             tome_buf_free(&data);
@@ -743,20 +765,15 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
                 free(skip);
                 return st;
             }
-            if (skip) {
+            if (skip || !has) {
                 free(skip);
                 bl->changed = "changed while packing";
                 return TOME_OK;
             }
             bl->use = &bl->ids;
-            runs = it->full_runs;
-            n_runs = it->n_full_runs;
         }
-        break;
-    case TOME_FILE_OUTLINE:
-        bl->use = &it->outl;
-        runs = it->outl_runs;
-        n_runs = it->n_outl_runs;
+        runs = full ? it->full_runs : it->outl_runs;
+        n_runs = full ? it->n_full_runs : it->n_outl_runs;
         break;
     case TOME_FILE_ALIAS: bl->use = &it->alias; break;
     default: return TOME_OK;
@@ -928,13 +945,13 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                     }
                     continue;
                 }
-                if (it->status == TOME_FILE_LISTED && it->outl.n && it->outl.n < it->full_tokens &&
-                    total - cur + it->outl.n <= budget) {
-                    total = total - cur + it->outl.n;
-                    files = files - cur + it->outl.n;
+                if (it->status == TOME_FILE_LISTED && it->outl_tokens && it->outl_tokens < it->full_tokens &&
+                    total - cur + it->outl_tokens <= budget) {
+                    total = total - cur + it->outl_tokens;
+                    files = files - cur + it->outl_tokens;
                     it->status = TOME_FILE_OUTLINE;
                     it->degrade = "budget: outline only";
-                    cur = it->outl.n;
+                    cur = it->outl_tokens;
                 }
                 if (total - cur + it->full_tokens <= budget) {
                     total = total - cur + it->full_tokens;
@@ -953,7 +970,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                 item *it = items[k];
                 uint64_t before = block_tokens(it);
                 if (stage == 1 && it->status == TOME_FILE_FULL) {
-                    if (it->outl.n && it->outl.n < it->full_tokens) {
+                    if (it->outl_tokens && it->outl_tokens < it->full_tokens) {
                         it->status = TOME_FILE_OUTLINE;
                         it->degrade = "budget: outline only";
                     } else {

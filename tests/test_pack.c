@@ -398,6 +398,23 @@ static void test_budget_degrades_lowest_priority_first(void)
     tome_pack_free(p);
     /* a tight budget: everything degrades, lower priorities first and further */
     TT_OK(build(dir, small, 2, 600, 0, TOME_PACK_XML));
+    {   /* same pack when nothing is cached: outlines are re-read and re-tokenized */
+        char nocache[1100];
+        (void)!snprintf(nocache, sizeof nocache, "%s/small_nocache.tpk", tt_tmpdir());
+        tome_pack_opts nc;
+        tome_pack_opts_default(&nc);
+        nc.tok = tok();
+        nc.budget = 600;
+        nc.cache_ids = 1;
+        const char *srcs[] = {dir};
+        TT_OK(tome_pack_build(srcs, 1, &nc, nocache, NULL));
+        size_t l1, l2;
+        char *x = tt_read_file(small, &l1), *y = tt_read_file(nocache, &l2);
+        TT_CHECK(x && y && l1 == l2 && !memcmp(x, y, l1));
+        free(x);
+        free(y);
+        check_pack(nocache, dir, 1);
+    }
     TT_OK(tome_pack_open(small, &p));
     if (!p) return;
     tome_pack_get_info(p, &info);
