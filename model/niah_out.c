@@ -87,10 +87,12 @@ tome_status tome_niah_write_json(const tome_niah_result *r, const char *path)
     char *text = json_dumps(o, JSON_INDENT(1) | JSON_ENSURE_ASCII);
     json_decref(o);
     if (!text) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    tome_buf b = {.data = text, .len = strlen(text)};
-    tome_status st = tome_buf_append(&b, "\n", 1);
+    tome_buf b = {0};
+    tome_status st = tome_buf_append(&b, text, strlen(text));
+    free(text);
+    if (st == TOME_OK) st = tome_buf_append(&b, "\n", 1);
     if (st == TOME_OK) st = write_all(path, &b);
-    free(b.data);
+    tome_buf_free(&b);
     return st;
 }
 

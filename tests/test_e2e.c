@@ -1,0 +1,218 @@
+/*
+ * tests/test_e2e.c — the synthetic retrieval model through the real loader,
+ * forward pass, KV cache and attention (model/synthetic.c), and the NIAH
+ * library (model/niah.c, niah_out.c) on small grids.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tome/model.h"
+#include "tome/niah.h"
+#include "tome/tokenizer.h"
+#include "tt.h"
+
+static tome_tokenizer_t *g_tok;
+static char g_model[4096];
+
+static void test_alphabet_ids_match_tokenizer(void)
+{
+    const char *const *words;
+    const int32_t *ids;
+    size_t n = tome_synthetic_alphabet(&words, &ids);
+    TT_CHECK(n >= 40);
+    for (size_t i = 0; i < n; i++) {
+        char text[64];
+        snprintf(text, sizeof text, " %s", words[i]);
+        tome_tokens_t t = {0};
+        TT_OK(tome_tokenizer_encode(g_tok, text, strlen(text), NULL, &t));
+        TT_EQ_INT(t.n, 1);
+        if (t.n == 1) TT_EQ_INT(t.ids[0], ids[i]);
+        for (size_t j = 0; j < i; j++) TT_CHECK(ids[j] != ids[i]);
+        tome_tokens_free(&t);
+    }
+}
+
+/* Greedy continuation of ids through the real session API. */
+static size_t greedy(tome_model_t *m, const int32_t *ids, size_t n, int32_t *out, size_t max_new, int ubatch)
+{
+    tome_session_t *s = NULL;
+    TT_OK(tome_session_open(m, (int64_t)(n + max_new + 1), ubatch, &s));
+    if (!s) return 0;
+    tome_sampler smp;
+    tome_sampler_params sp = {.temperature = 0};
+    tome_sampler_init(&smp, &sp);
+    size_t n_out = 0;
+    TT_OK(tome_generate(s, ids, n, max_new, &smp, out, &n_out));
+    tome_sampler_free(&smp);
+    tome_session_free(s);
+    return n_out;
+}
+
+static void test_model_loads_with_llama4_shape(void)
+{
+    tome_model_t *m = NULL;
+    TT_OK(tome_model_open(g_model, NULL, &m));
+    if (!m) return;
+    const tome_model_config_t *c = tome_model_get_config(m);
+    TT_EQ_INT(c->vocab_size, 202048);
+    TT_EQ_INT(c->n_layers, 2);
+    TT_EQ_INT(c->use_rope[0], 1); /* chunked RoPE layer */
+    TT_EQ_INT(c->use_rope[1], 0); /* global NoPE layer  */
+    TT_CHECK(c->attention_chunk_size > 0);
+    TT_CHECK(c->use_qk_norm && c->attn_temperature_tuning);
+    tome_model_free(m);
+}
+
+/* filler id (a plain word that is not in the alphabet) */
+#define F 1815
+
+static void test_retrieves_value_across_chunks(void)
+{
+    tome_model_t *m = NULL;
+    TT_OK(tome_model_open(g_model, NULL, &m));
+    if (!m) return;
+    const int32_t *a;
+    tome_synthetic_alphabet(NULL, &a);
+    const int32_t eot = 200008;
+    /* needle "k1 k2 v1 v2 v3" twice, 7 tokens apart, placed so that v1 of the
+     * first copy is the first token of a 64-token chunk (layer 0 cannot link
+     * it to k2 there; the second copy must carry the answer), then filler
+     * across several chunks, then the key. */
+    for (int shift = 0; shift < 3; shift++) {
+        int32_t ids[600];
+        size_t n = 0;
+        size_t start = 64 - 2 - (size_t)shift; /* k1 k2 end right before position 64 when shift = 0 */
+        while (n < start) ids[n++] = F;
+        int32_t needle[5] = {a[3], a[7], a[11], a[19], a[23]};
+        for (int r = 0; r < 2; r++) {
+            for (int i = 0; i < 5; i++) ids[n++] = needle[i];
+            ids[n++] = F, ids[n++] = F;
+        }
+        while (n < 500) ids[n++] = F;
+        ids[n++] = a[3], ids[n++] = a[7];
+        int32_t out[8];
+        size_t n_out = greedy(m, ids, n, out, 8, shift == 2 ? 5 : 512);
+        TT_EQ_INT(n_out, 4);
+        if (n_out == 4) {
+            TT_EQ_INT(out[0], a[11]);
+            TT_EQ_INT(out[1], a[19]);
+            TT_EQ_INT(out[2], a[23]);
+            TT_EQ_INT(out[3], eot);
+        }
+    }
+    /* a key the context never saw: nothing to copy, the model ends the turn */
+    int32_t ids[200];
+    for (int i = 0; i < 200; i++) ids[i] = F;
+    ids[100] = a[1], ids[101] = a[2];
+    ids[199] = a[30];
+    int32_t out[4];
+    size_t n_out = greedy(m, ids, 200, out, 4, 512);
+    TT_EQ_INT(n_out, 1);
+    if (n_out) TT_EQ_INT(out[0], eot);
+    tome_model_free(m);
+}
+
+static tome_niah_result *grid(tome_niah_variant v, int kv_fmt, const int64_t *lengths, size_t nl)
+{
+    static const double depths[] = {0, 0.5, 1.0};
+    tome_niah_opts o = {.model_dir = g_model, .tok = g_tok, .lengths = lengths, .n_lengths = nl,
+                        .depths = depths, .n_depths = 3, .variant = v, .n_needles = 3, .exact = 1,
+                        .kv_fmt = kv_fmt, .seed = 7};
+    tome_niah_result *r = NULL;
+    TT_OK(tome_niah_run(&o, &r));
+    return r;
+}
+
+static void test_niah_grid_all_retrieved(void)
+{
+    static const int64_t lengths[] = {600, 2048};
+    struct { tome_niah_variant v; int kv; } runs[] = {
+        {TOME_NIAH_SINGLE, 0}, {TOME_NIAH_SINGLE, 1 /* bf16 */}, {TOME_NIAH_SINGLE, 3 /* int8 */},
+        {TOME_NIAH_SINGLE, 4 /* int4 */}, {TOME_NIAH_MULTIKEY, 4}, {TOME_NIAH_MULTIQUERY, 0}};
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        tome_niah_result *r = grid(runs[k].v, runs[k].kv, lengths, 2);
+        if (!r) continue;
+        for (size_t i = 0; i < 6; i++) {
+            const tome_niah_cell *c = &r->cells[i];
+            if (c->score != 1.0)
+                tt_fail(__FILE__, __LINE__, "variant %d kv %d: length %lld depth %.2f score %.2f answer '%s' want '%s'",
+                        (int)runs[k].v, runs[k].kv, (long long)c->length, c->depth, c->score, c->answer,
+                        c->expected);
+            TT_EQ_INT(c->n_asked, runs[k].v == TOME_NIAH_MULTIQUERY ? 3 : 1);
+            TT_CHECK(c->needle_pos >= 0 && c->needle_pos < c->length);
+        }
+        /* depth 0 puts the needle near the start, depth 1 near the end */
+        TT_CHECK(r->cells[0].needle_pos < r->cells[2].needle_pos);
+        tome_niah_result_free(r);
+    }
+}
+
+static void test_niah_outputs(void)
+{
+    static const int64_t lengths[] = {700};
+    tome_niah_result *r = grid(TOME_NIAH_SINGLE, 0, lengths, 1);
+    if (!r) return;
+    char p[4096];
+    const char *d = tt_tmpdir();
+    snprintf(p, sizeof p, "%s/g.json", d);
+    TT_OK(tome_niah_write_json(r, p));
+    char *j = tt_read_file(p, NULL);
+    TT_CHECK(j && strstr(j, "\"mean_score\": 1.0") && strstr(j, "\"length\": 700"));
+    free(j);
+    snprintf(p, sizeof p, "%s/g.csv", d);
+    TT_OK(tome_niah_write_csv(r, p));
+    char *c = tt_read_file(p, NULL);
+    TT_CHECK(c && !strncmp(c, "length,depth,", 13));
+    size_t lines = 0;
+    for (char *q = c; q && *q; q++) lines += *q == '\n';
+    TT_EQ_INT(lines, 4);
+    free(c);
+    snprintf(p, sizeof p, "%s/g.svg", d);
+    TT_OK(tome_niah_write_svg(r, p));
+    char *s = tt_read_file(p, NULL);
+    TT_CHECK(s && strstr(s, "<svg") && strstr(s, "</svg>") && strstr(s, ">50%<") &&
+             strstr(s, "context length (tokens)") && strstr(s, ">700<"));
+    free(s);
+    tome_niah_result_free(r);
+}
+
+static void test_niah_contains_and_tokens(void)
+{
+    TT_CHECK(tome_niah_contains("The passphrase is: Copper, violet-glacier.", " copper violet glacier"));
+    TT_CHECK(!tome_niah_contains("copper violet", "copper violet glacier"));
+    int64_t v;
+    TT_CHECK(tome_niah_parse_tokens("64K", &v) == 0 && v == 65536);
+    TT_CHECK(tome_niah_parse_tokens("1M", &v) == 0 && v == 1048576);
+    TT_CHECK(tome_niah_parse_tokens("1.5k", &v) == 0 && v == 1536);
+    TT_CHECK(tome_niah_parse_tokens("12x", &v) != 0);
+    char b[16];
+    tome_niah_format_tokens(1048576, b, sizeof b);
+    TT_EQ_STR(b, "1M");
+    tome_niah_format_tokens(65536, b, sizeof b);
+    TT_EQ_STR(b, "64K");
+}
+
+int main(void)
+{
+    const char *tp = getenv("TOME_TOKENIZER");
+    if (!tp || !*tp) tp = tt_shared_path("llama4/tokenizer.model");
+    tome_status st = tome_tokenizer_open(tp, &g_tok);
+    if (st != TOME_OK) {
+        fprintf(stderr, "test_e2e: no tokenizer at %s: %s\n", tp, tome_last_error());
+        return 1;
+    }
+    snprintf(g_model, sizeof g_model, "%s/retrieval", tt_tmpdir());
+    st = tome_mkmodel("retrieval", 0, g_model, 0, 0);
+    if (st != TOME_OK) {
+        fprintf(stderr, "test_e2e: mkmodel retrieval: %s\n", tome_last_error());
+        return 1;
+    }
+    TT_RUN(test_alphabet_ids_match_tokenizer);
+    TT_RUN(test_model_loads_with_llama4_shape);
+    TT_RUN(test_retrieves_value_across_chunks);
+    TT_RUN(test_niah_grid_all_retrieved);
+    TT_RUN(test_niah_outputs);
+    TT_RUN(test_niah_contains_and_tokens);
+    tome_tokenizer_free(g_tok);
+    return tt_finish();
+}
