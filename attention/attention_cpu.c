@@ -189,10 +189,13 @@ static void load_rows(const attn_ctx *c, const tome_kv_view *w, int is_v, int g,
             continue;
         }
         /* codes as floats */
+        const int vec = D % 8 == 0 && (G % 8 == 0 || !is_v);
         if (fmt == TOME_KV_FP8) {
             for (int d = 0; d < D; d++) o[d] = c->e4m3[row[c0 + d]];
         } else if (bits == 8) {
-            for (int d = 0; d < D; d++) o[d] = (float)row[c0 + d];
+            if (vec) c->kern.u8_row(row + c0, o, D);
+            else
+                for (int d = 0; d < D; d++) o[d] = (float)row[c0 + d];
         } else if (bits == 4 && c0 % 2 == 0 && D % 2 == 0) {
             const uint8_t *b = row + c0 / 2;
             for (int d = 0; d < D; d += 2) {
@@ -213,7 +216,8 @@ static void load_rows(const attn_ctx *c, const tome_kv_view *w, int is_v, int g,
         }
         /* scales: K per channel, V per group of G channels of this row */
         if (!is_v) {
-            if (fmt == TOME_KV_FP8)
+            if (vec) c->kern.affine_row(o, ks, fmt == TOME_KV_FP8 ? NULL : kz, D);
+            else if (fmt == TOME_KV_FP8)
                 for (int d = 0; d < D; d++) o[d] = o[d] * ks[d];
             else
                 for (int d = 0; d < D; d++) o[d] = o[d] * ks[d] + kz[d];
@@ -221,7 +225,11 @@ static void load_rows(const attn_ctx *c, const tome_kv_view *w, int is_v, int g,
             const uint16_t *vsr = w->v_scale + (size_t)r * (size_t)gpr + (size_t)(c0 / G);
             for (int d0 = 0; d0 < D; d0 += G) {
                 const float vs = tome_kv_f16_to_f32(vsr[d0 / G]);
-                if (fmt == TOME_KV_FP8) {
+                if (vec) {
+                    const float vz = fmt == TOME_KV_FP8 ? 0.0f
+                                     : tome_kv_f16_to_f32(w->v_zero[(size_t)r * (size_t)gpr + (size_t)((c0 + d0) / G)]);
+                    c->kern.affine_const(o + d0, vs, vz, fmt != TOME_KV_FP8, G);
+                } else if (fmt == TOME_KV_FP8) {
                     for (int d = d0; d < d0 + G; d++) o[d] = o[d] * vs;
                 } else {
                     const float vz = tome_kv_f16_to_f32(w->v_zero[(size_t)r * (size_t)gpr + (size_t)((c0 + d0) / G)]);

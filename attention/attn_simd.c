@@ -24,6 +24,9 @@ void attn_exp_generic(float *x, int n);
 void attn_tile_generic(const attn_tile_args *a);
 void attn_tile_rowk_generic(const attn_tile_args *a);
 void attn_bf16_row_generic(const uint8_t *src, float *dst, int n);
+void attn_u8_row_generic(const uint8_t *src, float *dst, int n);
+void attn_affine_row_generic(float *o, const float *s, const float *z, int n);
+void attn_affine_const_generic(float *o, float s, float z, int has_z, int n);
 
 #define ATTN_FN(name) name##_generic
 #include "attention/attn_simd_body.h"
@@ -34,6 +37,9 @@ void attn_exp_avx2(float *x, int n);
 void attn_tile_avx2(const attn_tile_args *a);
 void attn_tile_rowk_avx2(const attn_tile_args *a);
 void attn_bf16_row_avx2(const uint8_t *src, float *dst, int n);
+void attn_u8_row_avx2(const uint8_t *src, float *dst, int n);
+void attn_affine_row_avx2(float *o, const float *s, const float *z, int n);
+void attn_affine_const_avx2(float *o, float s, float z, int has_z, int n);
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define ATTN_FN(name) name##_avx2
@@ -59,6 +65,9 @@ void attn_kernels_select(attn_kernels *k)
         k->tile = attn_tile_avx2;
         k->tile_rowk = attn_tile_rowk_avx2;
         k->bf16_row = attn_bf16_row_avx2;
+        k->u8_row = attn_u8_row_avx2;
+        k->affine_row = attn_affine_row_avx2;
+        k->affine_const = attn_affine_const_avx2;
         return;
     }
 #endif
@@ -66,4 +75,7 @@ void attn_kernels_select(attn_kernels *k)
     k->tile = attn_tile_generic;
     k->tile_rowk = attn_tile_rowk_generic;
     k->bf16_row = attn_bf16_row_generic;
+    k->u8_row = attn_u8_row_generic;
+    k->affine_row = attn_affine_row_generic;
+    k->affine_const = attn_affine_const_generic;
 }

@@ -192,3 +192,45 @@ void ATTN_FN(attn_bf16_row)(const uint8_t *src, float *dst, int n)
         memcpy(dst + i, &w, sizeof w);
     }
 }
+
+/* uint8 codes -> float for n values (n a multiple of 8). */
+void ATTN_FN(attn_u8_row)(const uint8_t *src, float *dst, int n)
+{
+    typedef uint8_t vu8 __attribute__((vector_size(8)));
+    for (int i = 0; i < n; i += 8) {
+        vu8 b;
+        memcpy(&b, src + i, sizeof b);
+        vf8 f = __builtin_convertvector(b, vf8);
+        memcpy(dst + i, &f, sizeof f);
+    }
+}
+
+/* o = o*s + z per element (z NULL: o*s), n a multiple of 8; a multiply then
+ * an add (no fused rounding), as kv_layout.h's tome_kv_value computes. */
+void ATTN_FN(attn_affine_row)(float *o, const float *s, const float *z, int n)
+{
+    for (int i = 0; i < n; i += 8) {
+        vf8 x, sv, zv = {0};
+        memcpy(&x, o + i, sizeof x);
+        memcpy(&sv, s + i, sizeof sv);
+        x = x * sv;
+        if (z) {
+            memcpy(&zv, z + i, sizeof zv);
+            x = x + zv;
+        }
+        memcpy(o + i, &x, sizeof x);
+    }
+}
+
+/* o = o*s + z with scalars (has_z 0: o*s), n a multiple of 8. */
+void ATTN_FN(attn_affine_const)(float *o, float s, float z, int has_z, int n)
+{
+    const vf8 zero = {0}, sv = zero + s, zv = zero + z;
+    for (int i = 0; i < n; i += 8) {
+        vf8 x;
+        memcpy(&x, o + i, sizeof x);
+        x = x * sv;
+        if (has_z) x = x + zv;
+        memcpy(o + i, &x, sizeof x);
+    }
+}

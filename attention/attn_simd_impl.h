@@ -42,12 +42,16 @@ typedef struct attn_tile_args {
 typedef void (*attn_tile_fn)(const attn_tile_args *a);
 
 /* One build's entry points: tile (kt transposed), tile_rowk (kt holds K
- * row-major [ATTN_TK][hd]: for blocks of few rows), bf16_row (bf16 -> float,
- * n a multiple of 8). */
+ * row-major [ATTN_TK][hd]: for blocks of few rows), and row helpers of the
+ * dequantization (n a multiple of 8; multiply then add, never fused, so the
+ * values equal tome_kv_value's). */
 typedef struct attn_kernels {
     const char *name; /* "avx2" or "generic" */
     attn_tile_fn tile, tile_rowk;
     void (*bf16_row)(const uint8_t *src, float *dst, int n);
+    void (*u8_row)(const uint8_t *src, float *dst, int n);            /* codes -> float */
+    void (*affine_row)(float *o, const float *s, const float *z, int n); /* o*s[+z]    */
+    void (*affine_const)(float *o, float s, float z, int has_z, int n);
 } attn_kernels;
 
 void attn_kernels_select(attn_kernels *k);
