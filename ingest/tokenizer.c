@@ -34,7 +34,7 @@
 #include "ingest/pretok_impl.h"
 #include "ingest/tokenizer_impl.h"
 
-#define BPE_SMALL 256
+#define BPE_SMALL 32
 
 static atomic_uint_fast64_t g_serial; /* gives each opened tokenizer a distinct serial */
 #define RANK_NONE INT32_MAX
