@@ -23,13 +23,16 @@
 
 static int g_have_device = -1;
 
-static int have_device(void)
+/* Nonzero when the kernels can run; otherwise says "skipped" for the case. */
+static int have_device(const char *case_name)
 {
     if (g_have_device < 0) {
         int n = 0;
         g_have_device = tome_build_has_cuda() && tome_device_count(&n) == TOME_OK && n > 0;
-        if (!g_have_device)
-            printf("  (no CUDA device%s: GPU cases skipped)\n", tome_build_has_cuda() ? "" : " in this build");
+    }
+    if (!g_have_device) {
+        printf("  SKIPPED %s: %s\n", case_name, tome_build_has_cuda() ? "no CUDA device" : "build without CUDA");
+        fflush(stdout);
     }
     return g_have_device;
 }
@@ -157,7 +160,7 @@ static double gpu_vs_cpu(const test_kv *t, int n_heads, int64_t chunk, size_t n_
 
 static void test_prefill(void)
 {
-    if (!have_device()) return;
+    if (!have_device("prefill vs CPU")) return;
     static const char *names[] = {"f32", "bf16", "fp8", "int8", "int4", "int2"};
     const int64_t n = 1000; /* 15 pages of 64 + 40 float rows */
     int64_t *pos = malloc((size_t)n * sizeof *pos);
@@ -184,7 +187,7 @@ static void test_prefill(void)
 
 static void test_decode(void)
 {
-    if (!have_device()) return;
+    if (!have_device("decode vs CPU")) return;
     const int64_t n = 20000;
     for (int fmt = 0; fmt < TOME_KV_N_FORMATS; fmt++) {
         test_kv t;
@@ -219,7 +222,7 @@ static void test_errors(void)
     p.n_heads = 10;
     p.n_kv_heads = 3;
     TT_STATUS(tome_attn_cuda_decode(&p), TOME_ERR_INVALID_ARG);
-    if (!have_device()) return;
+    if (!have_device("device error reporting")) return;
     /* a device error comes back as a status: an impossible allocation */
     void *d = NULL;
     TT_STATUS(tome_attn_cuda_malloc(&d, (size_t)1 << 62), TOME_ERR_DEVICE);
