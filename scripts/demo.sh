@@ -4,6 +4,7 @@
 #   2. tome pack the sample repository + the contract archive into one prompt
 #   3. show the way back from tokens to sources: inspect, locate, cite
 #   4. tome tokenize on a sample file
+#   5. tome niah --model synthetic over 64K-1M tokens: the grid and an SVG heatmap
 # The tokenizer comes from $TOME_TOKENIZER, else ../shared/llama4/tokenizer.model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,4 +48,10 @@ step "tome tokenize --count samples/repo/README.md"
 "$TOME" tokenize -t "$TOK" --count samples/repo/README.md
 printf 'Hello, Llama 4! 你好 🦙\n' | "$TOME" tokenize -t "$TOK" - | paste -sd' '
 
-step "done: $OUT/samples.tpk, $OUT/samples.md"
+step "tome niah --model synthetic: needle in a haystack, 64K to 1M tokens (docs/synthetic-model.md)"
+# the hand-set retrieval model runs through the real loader, forward pass,
+# KV cache (int8 here) and attention; every cell should read 1.00
+"$TOME" niah --model synthetic -t "$TOK" --lengths 64K,256K,1M --depths 0,50,100 --kv int8 -o "$OUT/niah"
+echo "heatmap: $OUT/niah/niah.svg (open it in a browser); grid: $OUT/niah/niah.json, $OUT/niah/niah.csv"
+
+step "done: $OUT/samples.tpk, $OUT/samples.md, $OUT/niah/niah.svg"
