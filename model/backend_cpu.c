@@ -83,6 +83,62 @@ __attribute__((target("avx2,fma"))) static void axpy_bf16_avx2(const uint16_t *w
     }
 }
 
+static inline float hsum256(__m256 a) __attribute__((target("avx2,fma")));
+static inline float hsum256(__m256 a)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_hadd_ps(h, h);
+    h = _mm_hadd_ps(h, h);
+    return _mm_cvtss_f32(h);
+}
+
+/* y[j] = dot(dequant(row j), x) for rows of int8 blocks */
+__attribute__((target("avx2,fma"))) static void gemv_q8_avx2(const tome_block_q8 *w, size_t n_in, size_t cnt,
+                                                             const float *x, float *y)
+{
+    const size_t nb = n_in / TOME_QGROUP;
+    for (size_t j = 0; j < cnt; j++) {
+        const tome_block_q8 *b = w + j * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t k = 0; k < nb; k++) {
+            const float *xk = x + k * TOME_QGROUP;
+            __m128i q = _mm_loadu_si128((const __m128i *)b[k].q), q2 = _mm_loadu_si128((const __m128i *)(b[k].q + 16));
+            __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(xk));
+            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))), _mm256_loadu_ps(xk + 8), s);
+            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q2)), _mm256_loadu_ps(xk + 16), s);
+            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q2, 8))), _mm256_loadu_ps(xk + 24), s);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d), s, acc);
+        }
+        y[j] = hsum256(acc);
+    }
+}
+
+/* y[j] = dot(dequant(row j), x) for rows of int4 blocks (element 2i in the
+ * low nibble of byte i, 2i+1 in the high nibble) */
+__attribute__((target("avx2,fma"))) static void gemv_q4_avx2(const tome_block_q4 *w, size_t n_in, size_t cnt,
+                                                             const float *x, float *y)
+{
+    const size_t nb = n_in / TOME_QGROUP;
+    const __m128i mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    for (size_t j = 0; j < cnt; j++) {
+        const tome_block_q4 *b = w + j * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t k = 0; k < nb; k++) {
+            const float *xk = x + k * TOME_QGROUP;
+            __m128i raw = _mm_loadu_si128((const __m128i *)b[k].q);
+            __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, mask), eight);
+            __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight);
+            __m128i v0 = _mm_unpacklo_epi8(lo, hi), v1 = _mm_unpackhi_epi8(lo, hi); /* elements 0..15, 16..31 */
+            __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v0)), _mm256_loadu_ps(xk));
+            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v0, 8))), _mm256_loadu_ps(xk + 8), s);
+            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v1)), _mm256_loadu_ps(xk + 16), s);
+            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v1, 8))), _mm256_loadu_ps(xk + 24), s);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d), s, acc);
+        }
+        y[j] = hsum256(acc);
+    }
+}
+
 static int have_avx2(void)
 {
     static int v = -1;
@@ -182,6 +238,14 @@ static void mm_tile(void *vctx, size_t ti, int tid)
         else
             axpy_bf16_avx2((const uint16_t *)w->data, (size_t)n_in, (size_t)n_out, (size_t)j0, (size_t)cnt, j->x,
                            j->y + j0);
+        return;
+    }
+    if (n == 1 && (w->dtype == TOME_DT_Q8 || w->dtype == TOME_DT_Q4) && have_avx2()) {
+        size_t nbk = (size_t)(n_in / TOME_QGROUP);
+        if (w->dtype == TOME_DT_Q8)
+            gemv_q8_avx2((const tome_block_q8 *)w->data + (size_t)j0 * nbk, (size_t)n_in, (size_t)cnt, j->x, j->y + j0);
+        else
+            gemv_q4_avx2((const tome_block_q4 *)w->data + (size_t)j0 * nbk, (size_t)n_in, (size_t)cnt, j->x, j->y + j0);
         return;
     }
 #endif

@@ -5,7 +5,7 @@
  * dimension: every run of TOME_QGROUP consecutive input values of one output
  * row shares one float scale. Symmetric, round-to-nearest:
  *   int8: q = round(x / d), d = max|x| / 127, q in [-127, 127]
- *   int4: q = round(x / d), q in [-8, 7], d = max|x| / m with m in [5, 8]
+ *   int4: q = round(x / d), q in [-8, 7], d = max|x| / m with m in {7, 7.5, 6.5}
  *         chosen per group for the least squared error (m = 7 first); stored
  *         q+8, two per byte, low nibble = even index
  * A quantized matrix [n_out][n_in] is n_out rows of n_in/TOME_QGROUP blocks

@@ -125,8 +125,8 @@ static tome_status find(binder *b, const char *name, int ndim, const int64_t *sh
 
 static tome_status load_vec(binder *b, const char *name, int64_t n, float **out)
 {
-    const void *data;
-    tome_dtype dt;
+    const void *data = NULL;
+    tome_dtype dt = TOME_DT_F32;
     int64_t shape[1] = {n};
     TOME_FORWARD(find(b, name, 1, shape, &data, &dt, 1));
     float *v = own(b->m, (size_t)n * sizeof(float));
@@ -144,17 +144,40 @@ typedef struct qjob {
     int q4, failed;
 } qjob;
 
-static void quant_row(void *vctx, size_t r, int tid)
+#define QROWS 32 /* output rows per quantization item */
+
+/* Item = rows [r0, r0 + QROWS): for IN_OUT matrices the input rows are read
+ * contiguously (QROWS columns at a time) and transposed in scratch, so the
+ * strided column walk never touches one cache line per value. */
+static void quant_row(void *vctx, size_t item, int tid)
 {
     qjob *j = vctx;
-    float *row = tome_pool_scratch(tid, (size_t)j->w->n_in * sizeof(float));
-    if (!row) {
+    const tome_wt *w = j->w;
+    const size_t n_in = (size_t)w->n_in, r0 = item * QROWS;
+    const size_t cnt = (size_t)w->n_out - r0 < QROWS ? (size_t)w->n_out - r0 : QROWS;
+    float *rows = tome_pool_scratch(tid, (QROWS * n_in + QROWS) * sizeof(float));
+    if (!rows) {
         j->failed = 1;
         return;
     }
-    tome_wt_row_f32(j->w, (int64_t)r, row);
-    if (j->q4) tome_quant_q4_row(row, (size_t)j->w->n_in, (tome_block_q4 *)(j->q + r * j->row_bytes));
-    else tome_quant_q8_row(row, (size_t)j->w->n_in, (tome_block_q8 *)(j->q + r * j->row_bytes));
+    if (w->layout == TOME_W_IN_OUT) {
+        float *line = rows + QROWS * n_in;
+        const size_t es = tome_dtype_size(w->dtype);
+        for (size_t k = 0; k < n_in; k++) {
+            /* columns r0..r0+cnt of row k of the stored [n_in][n_out] matrix */
+            tome_wt piece = {.dtype = w->dtype, .layout = TOME_W_OUT_IN, .n_out = 1, .n_in = (int64_t)cnt,
+                             .data = (const uint8_t *)w->data + (k * (size_t)w->n_out + r0) * es};
+            tome_wt_row_f32(&piece, 0, line);
+            for (size_t r = 0; r < cnt; r++) rows[r * n_in + k] = line[r];
+        }
+    } else {
+        for (size_t r = 0; r < cnt; r++) tome_wt_row_f32(w, (int64_t)(r0 + r), rows + r * n_in);
+    }
+    for (size_t r = 0; r < cnt; r++) {
+        uint8_t *dst = j->q + (r0 + r) * j->row_bytes;
+        if (j->q4) tome_quant_q4_row(rows + r * n_in, n_in, (tome_block_q4 *)dst);
+        else tome_quant_q8_row(rows + r * n_in, n_in, (tome_block_q8 *)dst);
+    }
 }
 
 static tome_status quantize(tome_model_t *m, tome_wt *w)
@@ -166,7 +189,7 @@ static tome_status quantize(tome_model_t *m, tome_wt *w)
     uint8_t *q = own(m, row_bytes * (size_t)w->n_out);
     if (!q) return tome_set_error(TOME_ERR_NOMEM, "quantize: out of memory");
     qjob j = {.w = w, .q = q, .row_bytes = row_bytes, .q4 = q4};
-    tome_pool_run(m->n_threads, (size_t)w->n_out, quant_row, &j);
+    tome_pool_run(m->n_threads, (size_t)((w->n_out + QROWS - 1) / QROWS), quant_row, &j);
     if (j.failed) return tome_set_error(TOME_ERR_NOMEM, "quantize: out of memory");
     w->dtype = q4 ? TOME_DT_Q4 : TOME_DT_Q8;
     w->layout = TOME_W_OUT_IN;
@@ -178,8 +201,8 @@ static tome_status quantize(tome_model_t *m, tome_wt *w)
 static tome_status load_linear(binder *b, const char *name, int64_t n_out, int64_t n_in, int quant, tome_wt *w)
 {
     int64_t shape[2] = {n_out, n_in};
-    tome_dtype dt;
-    const void *data;
+    tome_dtype dt = TOME_DT_F32;
+    const void *data = NULL;
     TOME_FORWARD(find(b, name, 2, shape, &data, &dt, 0));
     *w = (tome_wt){.dtype = dt, .layout = TOME_W_OUT_IN, .n_out = n_out, .n_in = n_in, .data = data};
     return quant ? quantize(b->m, w) : TOME_OK;
@@ -215,8 +238,8 @@ static tome_status load_layer(binder *b, int l)
     if (!L->exp_gate) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     L->exp_up = NULL; /* gate and up are fused: exp_gate[e] is H → 2I */
     L->exp_down = L->exp_gate + E;
-    const void *gu, *dn;
-    tome_dtype gdt, ddt;
+    const void *gu = NULL, *dn = NULL;
+    tome_dtype gdt = TOME_DT_F32, ddt = TOME_DT_F32;
     int64_t sgu[3] = {E, H, 2 * I}, sdn[3] = {E, I, H};
     TOME_FORWARD(find(b, NM("feed_forward.experts.gate_up_proj"), 3, sgu, &gu, &gdt, 0));
     TOME_FORWARD(find(b, NM("feed_forward.experts.down_proj"), 3, sdn, &dn, &ddt, 0));

@@ -157,6 +157,23 @@ static void check_quant(tome_weights_format fmt, double bound, const char *what)
         tome_model_t *m = NULL;
         TT_OK(tome_model_open(model_dir(names[i]), &o, &m));
         if (m && g.logits) {
+            /* decode (1-token micro-batches: fused quantized gemv) == prefill (dequantized tiles + sgemm) */
+            size_t nl = g.n_ids * g.cols;
+            float *a = malloc(nl * sizeof(float)), *b = malloc(nl * sizeof(float));
+            int ubs[2] = {0, 1};
+            float *dst[2] = {a, b};
+            for (int k = 0; k < 2; k++) {
+                tome_session_t *s = NULL;
+                TT_OK(tome_session_open(m, 256, ubs[k], &s));
+                TT_OK(tome_session_eval(s, g.ids, g.n_ids, 1, dst[k]));
+                tome_session_free(s);
+            }
+            double d = 0;
+            for (size_t k = 0; k < nl; k++) d = fmax(d, fabs(a[k] - b[k]));
+            if (!(d <= 1e-4 * g.max_abs))
+                tt_fail(__FILE__, __LINE__, "%s %s: decode vs prefill logits differ by %g", names[i], what, d);
+            free(a);
+            free(b);
             double err = logits_err(m, &g, 0);
             printf("  %s %s: max logit error %.4f x max|logit|\n", names[i], what, err);
             if (!(err < bound)) tt_fail(__FILE__, __LINE__, "%s %s: error %g >= %g", names[i], what, err, bound);
