@@ -121,19 +121,6 @@ static int cmp_top(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static json_t *file_json(const tome_pack_file *f)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "path", json_stringn_nocheck(f->path, strlen(f->path)));
-    json_object_set_new(o, "status", json_string(tome_file_status_name(f->status)));
-    if (*f->reason) json_object_set_new(o, "reason", json_string(f->reason));
-    json_object_set_new(o, "tokens", json_integer((json_int_t)f->tok_count));
-    json_object_set_new(o, "full_tokens", json_integer((json_int_t)f->full_tokens));
-    json_object_set_new(o, "lines", json_integer((json_int_t)f->n_lines));
-    json_object_set_new(o, "bytes", json_integer((json_int_t)f->size));
-    return o;
-}
-
 /* JSON strings must be UTF-8: invalid bytes in paths are escaped first. */
 static json_t *jpath(const char *p)
 {
@@ -151,6 +138,18 @@ static json_t *jpath(const char *p)
     s = json_string(e);
     free(e);
     return s ? s : json_null();
+}
+
+static json_t *file_json(const tome_pack_file *f)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(tome_file_status_name(f->status)));
+    if (*f->reason) json_object_set_new(o, "reason", jpath(f->reason));
+    json_object_set_new(o, "tokens", json_integer((json_int_t)f->tok_count));
+    json_object_set_new(o, "full_tokens", json_integer((json_int_t)f->full_tokens));
+    json_object_set_new(o, "lines", json_integer((json_int_t)f->n_lines));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)f->size));
+    return o;
 }
 
 static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_path, int json, int quiet)
@@ -218,13 +217,13 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             if (f.status == TOME_FILE_SKIPPED) {
                 json_t *k = json_object();
                 json_object_set_new(k, "path", jpath(f.path));
-                json_object_set_new(k, "reason", json_string(f.reason));
+                json_object_set_new(k, "reason", jpath(f.reason));
                 json_array_append_new(skipped, k);
             } else if (f.status == TOME_FILE_OUTLINE || (f.status == TOME_FILE_LISTED)) {
                 json_t *k = json_object();
                 json_object_set_new(k, "path", jpath(f.path));
                 json_object_set_new(k, "status", json_string(tome_file_status_name(f.status)));
-                json_object_set_new(k, "reason", json_string(f.reason));
+                json_object_set_new(k, "reason", jpath(f.reason));
                 json_object_set_new(k, "full_tokens", json_integer((json_int_t)f.full_tokens));
                 json_object_set_new(k, "tokens", json_integer((json_int_t)f.tok_count));
                 json_array_append_new(degraded, k);
