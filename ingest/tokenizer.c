@@ -206,13 +206,31 @@ static tome_status rank_table_build(struct tome_tokenizer *tok, const char *what
     tok->rtab = calloc(cap, sizeof *tok->rtab);
     if (!tok->rtab) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the token table", what);
     tok->rtab_mask = cap - 1;
+    /* Inserts go in batches: hash a batch and prefetch its slots first, so
+     * the cache misses of the (random) slots overlap instead of queueing. */
+    enum { BATCH = 32 };
+    uint64_t hs[BATCH];
     for (uint32_t id = 0; id < tok->n_ranks; id++) {
+        if (id % BATCH == 0) {
+            for (uint32_t k = 0; k < BATCH && id + k < tok->n_ranks; k++) {
+                hs[k] = hash_bytes(tok->blob + tok->tok_off[id + k], tok->tok_len[id + k]);
+                __builtin_prefetch(&tok->rtab[hs[k] & tok->rtab_mask], 1);
+            }
+        }
         const uint8_t *s = tok->blob + tok->tok_off[id];
         size_t len = tok->tok_len[id];
-        uint64_t h = hash_bytes(s, len);
+        uint64_t h = hs[id % BATCH];
+        uint64_t w0 = first_word(s, len, s + len);
         size_t i = (size_t)h & tok->rtab_mask;
-        while (tok->rtab[i].id1) i = (i + 1) & tok->rtab_mask;
-        tok->rtab[i].key8 = first_word(s, len, s + len);
+        for (; tok->rtab[i].id1; i = (i + 1) & tok->rtab_mask) {
+            const struct tome_rank_slot *e = &tok->rtab[i];
+            uint32_t other = e->id1 - 1;
+            if (e->tag == (uint16_t)(h >> 48) && e->len == len && e->key8 == w0 &&
+                (len <= 8 || memcmp(tok->blob + tok->tok_off[other] + 8, s + 8, len - 8) == 0))
+                return tome_set_error(TOME_ERR_FORMAT, "%s: token %u has the same bytes as token %u", what, id,
+                                      other);
+        }
+        tok->rtab[i].key8 = w0;
         tok->rtab[i].id1 = id + 1;
         tok->rtab[i].len = (uint16_t)len;
         tok->rtab[i].tag = (uint16_t)(h >> 48);
@@ -291,26 +309,19 @@ tome_status tome_tokenizer_push_token(struct tome_tokenizer *tok, const void *by
 tome_status tome_tokenizer_finish(struct tome_tokenizer *tok, const char *what)
 {
     if (tok->n_ranks == 0) return tome_set_error(TOME_ERR_FORMAT, "%s: no tokens", what);
-    {
-        /* the generic table finds duplicate tokens; lookups use rtab */
-        uint64_t *dup_check = NULL;
-        size_t dup_mask = 0;
-        tome_status st = table_build(tok, 0, tok->n_ranks, &dup_check, &dup_mask, what);
-        free(dup_check);
-        TOME_FORWARD(st);
-    }
     for (uint32_t id = 0; id < tok->n_ranks; id++)
         if (tok->tok_len[id] > tok->max_rank_len) tok->max_rank_len = tok->tok_len[id];
     TOME_FORWARD(rank_table_build(tok, what));
     tok->pair_id = malloc(65536 * sizeof *tok->pair_id);
     if (!tok->pair_id) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory", what);
-    for (int p = 0; p < 65536; p++) {
-        uint8_t c[2] = {(uint8_t)(p >> 8), (uint8_t)p};
-        tok->pair_id[p] = rank_find(tok, c, 2, hash_bytes(c, 2), first_word(c, 2, c + 2));
+    memset(tok->pair_id, 0xff, 65536 * sizeof *tok->pair_id); /* -1 */
+    for (int b = 0; b < 256; b++) tok->byte_id[b] = -1;
+    for (uint32_t id = 0; id < tok->n_ranks; id++) {
+        const uint8_t *t = tok->blob + tok->tok_off[id];
+        if (tok->tok_len[id] == 2) tok->pair_id[(t[0] << 8) | t[1]] = (int32_t)id;
+        if (tok->tok_len[id] == 1) tok->byte_id[t[0]] = (int32_t)id;
     }
     for (int b = 0; b < 256; b++) {
-        uint8_t c = (uint8_t)b;
-        tok->byte_id[b] = rank_find(tok, &c, 1, hash_bytes(&c, 1), c);
         if (tok->byte_id[b] < 0)
             return tome_set_error(TOME_ERR_FORMAT,
                                   "%s: byte 0x%02x has no token (a byte-level BPE needs all 256; "
