@@ -90,11 +90,12 @@ static size_t scratch_layout(const attn_ctx *c, attn_scratch *s, void *base)
     TAKE(m, float, rows);
     TAKE(l, float, rows);
     TAKE(acc, float, rows * hdp);
-    TAKE(kt, float, hdp * ATTN_TK);
-    TAKE(v, float, ATTN_TK * hdp);
+    const size_t ng = (size_t)c->ng;
+    TAKE(kt, float, hdp * ATTN_TK * ng);
+    TAKE(v, float, ATTN_TK * hdp * ng);
     TAKE(s, float, ATTN_TK);
-    TAKE(ks, float, hdp);
-    TAKE(kz, float, hdp);
+    TAKE(ks, float, hdp * ng);
+    TAKE(kz, float, hdp * ng);
     TAKE(lo, int, rows);
     TAKE(hi, int, rows);
     TAKE(qlo, int64_t, c->bq);
@@ -164,14 +165,13 @@ static inline float ld_bf16(const uint8_t *row, int ch)
         }                                                                                        \
     }
 
-/* K (is_v 0) or V rows [r0, r0 + n) of view w, kv head g, dequantized
- * row-major into out[j*hdp + d]; ks/kz: K's per-channel scale and zero
- * (scaled formats). The same float values as tome_kv_value. */
-static void load_rows(const attn_ctx *c, const tome_kv_view *w, int is_v, int g, int r0, int n, float *out,
-                      const float *ks, const float *kz)
+/* Channels [c0, c0 + D) of K (is_v 0) or V rows [r0, r0 + n) of view w,
+ * dequantized row-major into out[j*hdp + d]; ks/kz: K's scale and zero of
+ * those channels (scaled formats). The same floats as tome_kv_value. */
+static void load_rows(const attn_ctx *c, const tome_kv_view *w, int is_v, int c0, int D, int r0, int n, float *out,
+                      size_t hdp, const float *ks, const float *kz)
 {
-    const int D = c->hd, c0 = g * D, fmt = w->fmt, bits = w->bits;
-    const size_t hdp = (size_t)c->hdp;
+    const int fmt = w->fmt, bits = w->bits;
     const uint8_t *base = is_v ? w->v : w->k;
     const int G = w->group > 0 ? w->group : D, gpr = w->group > 0 ? w->n_kv_heads * w->head_dim / G : 0;
     for (int j = 0; j < n; j++) {
@@ -240,23 +240,24 @@ static void load_rows(const attn_ctx *c, const tome_kv_view *w, int is_v, int g,
     }
 }
 
-/* Dequantize keys/values of rows [r0, r0 + n) of view w, kv head g, into
- * the tile (kt transposed, v row-major, both hdp wide; padding untouched).
+/* Dequantize keys/values of rows [r0, r0 + n) of view w, kv heads
+ * [g, g + ngh) (ngh > 1: row-major K, rows ngh*hd apart), into the tile (kt transposed, v row-major, both hdp wide; padding untouched).
  * The float values are exactly kv_layout.h's tome_kv_value. */
-static void load_tile(const attn_ctx *c, const tome_kv_view *w, int g, int r0, int n, attn_scratch *s)
+static void load_tile(const attn_ctx *c, const tome_kv_view *w, int g, int ngh, int r0, int n, attn_scratch *s)
 {
-    const int D = c->hd, c0 = g * D;
+    const int D = c->hd, c0 = g * D, nch = ngh * D;
+    const size_t ld = ngh == 1 ? (size_t)c->hdp : (size_t)nch; /* ngh > 1 only when hd == hdp */
     float *kt = s->kt;
     const int fmt = w->fmt, bits = w->bits;
     const float *ks = s->ks, *kz = s->kz;
     if (tome_kv_fmt_scaled(fmt))
-        for (int d = 0; d < D; d++) {
+        for (int d = 0; d < nch; d++) {
             s->ks[d] = tome_kv_f16_to_f32(w->k_scale[c0 + d]);
             s->kz[d] = fmt == TOME_KV_FP8 ? 0.0f : tome_kv_f16_to_f32(w->k_zero[c0 + d]);
         }
-    load_rows(c, w, 1, g, r0, n, s->v, ks, kz);
+    load_rows(c, w, 1, c0, nch, r0, n, s->v, ld, ks, kz);
     if (c->rowk) {
-        load_rows(c, w, 0, g, r0, n, kt, ks, kz);
+        load_rows(c, w, 0, c0, nch, r0, n, kt, ld, ks, kz);
         return;
     }
     if (fmt == TOME_KV_F32) ATTN_KT_BLOCKED(ld_f32(row, ch))
@@ -326,9 +327,16 @@ static tome_status attend(const attn_ctx *c, size_t i0, size_t i1, int g0, int n
                 }
             }
             if (!any) continue;
+            /* all heads of the item in one pass over the rows when their
+             * slices pack without padding (decode), else head by head */
+            const int whole = ng > 1 && hdp == hd;
+            if (whole) load_tile(c, &w, g0, ng, (int)(t0 - w.page_p0), n, s);
             for (int gi = 0; gi < ng; gi++) {
-                load_tile(c, &w, g0 + gi, (int)(t0 - w.page_p0), n, s);
+                if (!whole) load_tile(c, &w, g0 + gi, 1, (int)(t0 - w.page_p0), n, s);
                 const size_t r0 = (size_t)gi * (size_t)rows;
+                ta.kt = s->kt + (whole ? (size_t)gi * (size_t)hd : 0);
+                ta.v = s->v + (whole ? (size_t)gi * (size_t)hd : 0);
+                ta.ld = whole ? ng * hd : hdp;
                 ta.q = s->q + r0 * (size_t)hdp;
                 ta.m = s->m + r0;
                 ta.l = s->l + r0;

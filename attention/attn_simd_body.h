@@ -59,6 +59,7 @@ void ATTN_FN(attn_exp)(float *x, int n)
 static inline void ATTN_FN(softmax_pv)(const attn_tile_args *a, int r, int lo, int hi, float *s)
 {
     const int hd = a->hd;
+    const size_t ld = a->ld > 0 ? (size_t)a->ld : (size_t)hd;
     const vf8 z = {0};
     float mx = s[lo];
     for (int j = lo + 1; j < hi; j++) mx = s[j] > mx ? s[j] : mx;
@@ -89,7 +90,7 @@ static inline void ATTN_FN(softmax_pv)(const attn_tile_args *a, int r, int lo, i
         for (int u = 0; u < 8; u++) ac[u] = ac[u] * cv;
         for (int j = lo; j < hi; j++) {
             const vf8 pj = z + s[j];
-            const float *vr = a->v + (size_t)j * (size_t)hd + d0;
+            const float *vr = a->v + (size_t)j * ld + d0;
 #pragma GCC unroll 8
             for (int u = 0; u < 8; u++) {
                 vf8 vv;
@@ -105,7 +106,7 @@ static inline void ATTN_FN(softmax_pv)(const attn_tile_args *a, int r, int lo, i
         ac = ac * cv;
         for (int j = lo; j < hi; j++) {
             vf8 vv;
-            memcpy(&vv, a->v + (size_t)j * (size_t)hd + d0, sizeof vv);
+            memcpy(&vv, a->v + (size_t)j * ld + d0, sizeof vv);
             ac = VFMA(ac, z + s[j], vv);
         }
         memcpy(o + d0, &ac, sizeof ac);
@@ -147,6 +148,7 @@ void ATTN_FN(attn_tile)(const attn_tile_args *a)
 void ATTN_FN(attn_tile_rowk)(const attn_tile_args *a)
 {
     const int hd = a->hd;
+    const size_t ld = a->ld > 0 ? (size_t)a->ld : (size_t)hd;
     float *s = a->s;
     const vf8 z = {0};
     for (int r = 0; r < a->n_rows; r++) {
@@ -154,7 +156,7 @@ void ATTN_FN(attn_tile_rowk)(const attn_tile_args *a)
         if (lo >= hi) continue;
         const float *q = a->q + (size_t)r * (size_t)hd;
         for (int j = lo; j < hi; j++) {
-            const float *kr = a->kt + (size_t)j * (size_t)hd;
+            const float *kr = a->kt + (size_t)j * ld;
             vf8 s0 = z, s1 = z;
             int d = 0;
             for (; d + 16 <= hd; d += 16) {

@@ -32,6 +32,8 @@
 typedef struct attn_tile_args {
     const float *kt, *v;  /* tile, layout above                      */
     int hd;               /* padded head dim, multiple of 8           */
+    int ld;               /* floats between rows of v (and of a row-major
+                             K tile); 0: hd                           */
     int n_rows;
     const float *q;       /* [n_rows][hd], pre-scaled                 */
     const int *lo, *hi;   /* [n_rows] visible tile columns            */
