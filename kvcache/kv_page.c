@@ -247,42 +247,62 @@ void tome_kv_page_dequant(const tome_kv_layout *L, const uint8_t *page, int is_v
         }
         return;
     }
-    /* per-channel (K) or per-group (V) scale/zero as floats for a row */
-    float sc[4096], zc[4096];
-    float lut[256];
+    /* unpack a row's codes to bytes, then value = lut[code] * scale + zero with
+     * K scales per channel (converted once per call, in blocks) and V scales
+     * per group of G channels */
+    enum { CB = 2048 };
+    float lut[256], sc[CB], zc[CB];
+    uint8_t codes[CB];
     if (fmt == TOME_KV_FP8)
         for (int i = 0; i < 256; i++) lut[i] = tome_kv_e4m3_to_f32((uint8_t)i);
     else
         for (int i = 0; i < 256; i++) lut[i] = (float)i;
     const uint8_t *S = page + (is_v ? L->vs_off : L->ks_off), *Z = page + (is_v ? L->vz_off : L->kz_off);
-    for (int c0 = 0; c0 < HD; c0 += 4096) {
-        const int cn = HD - c0 < 4096 ? HD - c0 : 4096;
+    const int bits = L->bits;
+    /* blocks of whole groups and whole bytes: a multiple of 4*G channels */
+    const int cb = HD <= CB ? HD : (CB / (4 * G)) * 4 * G;
+    if (cb == 0) { /* huge groups: the generic path */
+        tome_kv_view w;
+        tome_kv_page_view(L, page, &w);
+        for (int r = r0; r < r1; r++) tome_kv_dequant_row(&w, is_v, r, 0, HD, out + (size_t)(r - r0) * HD);
+        return;
+    }
+    for (int c0 = 0; c0 < HD; c0 += cb) {
+        const int cn = HD - c0 < cb ? HD - c0 : cb;
         if (!is_v)
             for (int c = 0; c < cn; c++) {
                 sc[c] = get_f16(S, (size_t)(c0 + c));
                 zc[c] = get_f16(Z, (size_t)(c0 + c));
             }
         for (int r = r0; r < r1; r++) {
-            if (is_v)
-                for (int c = 0; c < cn; c++) {
-                    size_t si = (size_t)r * (size_t)L->groups_row + (size_t)((c0 + c) / G);
-                    sc[c] = get_f16(S, si);
-                    zc[c] = get_f16(Z, si);
-                }
             const uint8_t *row = D + (size_t)r * L->row_bytes;
             float *o = out + (size_t)(r - r0) * HD + c0;
-            if (L->bits == 8)
-                for (int c = 0; c < cn; c++) o[c] = lut[row[c0 + c]] * sc[c] + zc[c];
-            else if (L->bits == 4)
-                for (int c = 0; c < cn; c++) {
-                    int cc = c0 + c;
-                    o[c] = (float)((row[cc >> 1] >> ((cc & 1) * 4)) & 0xf) * sc[c] + zc[c];
+            if (bits == 8) {
+                memcpy(codes, row + c0, (size_t)cn);
+            } else if (bits == 4) {
+                const uint8_t *b = row + c0 / 2;
+                for (int i = 0; i < cn / 2; i++) {
+                    codes[2 * i] = b[i] & 0xf;
+                    codes[2 * i + 1] = b[i] >> 4;
                 }
-            else
-                for (int c = 0; c < cn; c++) {
-                    int cc = c0 + c;
-                    o[c] = (float)((row[cc >> 2] >> ((cc & 3) * 2)) & 0x3) * sc[c] + zc[c];
+            } else {
+                const uint8_t *b = row + c0 / 4;
+                for (int i = 0; i < cn / 4; i++) {
+                    codes[4 * i] = b[i] & 3;
+                    codes[4 * i + 1] = (b[i] >> 2) & 3;
+                    codes[4 * i + 2] = (b[i] >> 4) & 3;
+                    codes[4 * i + 3] = b[i] >> 6;
                 }
+            }
+            if (!is_v) {
+                for (int c = 0; c < cn; c++) o[c] = lut[codes[c]] * sc[c] + zc[c];
+            } else {
+                for (int g0 = 0; g0 < cn; g0 += G) {
+                    size_t si = (size_t)r * (size_t)L->groups_row + (size_t)((c0 + g0) / G);
+                    const float s = get_f16(S, si), z = get_f16(Z, si);
+                    for (int c = g0; c < g0 + G; c++) o[c] = lut[codes[c]] * s + z;
+                }
+            }
         }
     }
 }

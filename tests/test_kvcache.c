@@ -39,7 +39,7 @@ static float gauss(void)
  * output as fast as the quantization noise). */
 static void fill_kv_mean(float *k, float *v, size_t n, int HD, float v_mean)
 {
-    float mu[4096];
+    static float mu[16384];
     for (int c = 0; c < HD; c++) mu[c] = v_mean * gauss();
     for (size_t r = 0; r < n; r++)
         for (int c = 0; c < HD; c++) {
@@ -141,6 +141,37 @@ static void test_page_roundtrip_all_formats(void)
         free(page2);
     }
     free(k), free(v), free(ko), free(vo);
+}
+
+/* A row wider than the dequantizer's channel block (5120 channels) and
+ * groups of 128: the blocked path equals the per-value helper. */
+static void test_page_wide_rows(void)
+{
+    const int T = 8, H = 40, D = 128, HD = H * D;
+    float *k = malloc(sizeof(float) * T * HD), *v = malloc(sizeof(float) * T * HD), *o = malloc(sizeof(float) * T * HD);
+    fill_kv(k, v, (size_t)T, HD);
+    for (int fmt = TOME_KV_FP8; fmt < TOME_KV_N_FORMATS; fmt++)
+        for (int G = 32; G <= 128; G *= 4) {
+            tome_kv_layout L;
+            TT_EQ_INT(tome_kv_layout_init(&L, fmt, T, H, D, G), 0);
+            uint8_t *page = malloc(L.page_bytes);
+            tome_kv_page_seal(&L, k, v, 0, 0, 0, page);
+            tome_kv_view w;
+            tome_kv_page_view(&L, page, &w);
+            for (int is_v = 0; is_v < 2; is_v++) {
+                tome_kv_page_dequant(&L, page, is_v, 2, T, o);
+                int bad = 0;
+                for (int r = 2; r < T; r++)
+                    for (int c = 0; c < HD; c++) bad += tome_kv_value(&w, is_v, r, c) != o[(r - 2) * HD + c];
+                TT_EQ_INT(bad, 0);
+                double e = rel_l2(o, (is_v ? v : k) + 2 * HD, (size_t)(T - 2) * HD);
+                /* wider V groups span more range: allow 1.5x */
+                if (!(e < k_page_bound[fmt] * (G > 32 ? 1.5 : 1.0)))
+                    tt_fail(__FILE__, __LINE__, "format %d G %d %s: error %g", fmt, G, is_v ? "V" : "K", e);
+            }
+            free(page);
+        }
+    free(k), free(v), free(o);
 }
 
 /* Constant channels, zeros and huge values stay finite and close. */
@@ -597,6 +628,7 @@ int main(void)
     TT_RUN(test_codecs_exhaustive);
     TT_RUN(test_layout_sizes);
     TT_RUN(test_page_roundtrip_all_formats);
+    TT_RUN(test_page_wide_rows);
     TT_RUN(test_page_degenerate_values);
     TT_RUN(test_attention_error_targets);
     TT_RUN(test_attention_error_worst_case);
