@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/bench_niah.sh TOME_BINARY [OUT_DIR] — the synthetic retrieval model at
 # long context (issue 7 targets), recorded in BENCHMARKS.md:
-#   1. 1M tokens × 5 depths with bf16, int8 and int4 KV (target: 100 % retrieval,
+#   1. 1M tokens × 5 depths with bf16, int8 and int4 KV ($KVS to pick) (target: 100 % retrieval,
 #      ≤ 2 minutes in total on the 2-core VM)
 #   2. 10M tokens × 3 depths, int4 KV with a 1 GiB RAM budget for sealed pages,
 #      the rest on the disk tier (target: peak RSS ≤ 16 GB)
@@ -20,7 +20,7 @@ run() {
     "$TOME" niah --model synthetic -o "$OUT/$name" "$@" 2>&1 | grep -v '^wrote'
 }
 if [ "${SKIP_1M:-0}" != 1 ]; then
-  for kv in bf16 int8 int4; do
+  for kv in ${KVS:-bf16 int8 int4}; do
     run "1M-$kv" --lengths 1M --depths 0,25,50,75,100 --kv "$kv"
   done
 fi

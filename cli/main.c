@@ -31,6 +31,8 @@ static const command g_commands[] = {
     {"generate", tome_cmd_generate, "generate text with the model (greedy or sampled; --chat)"},
     {"mkmodel", tome_cmd_mkmodel, "write a random-weight Llama 4 checkpoint (tiny, small, scout)"},
     {"prefill", tome_cmd_prefill, "run a pack through the model once and save the KV cache (.tkv, resumable)"},
+    {"ask", tome_cmd_ask, "ask a question over a pack (or sources); answer streamed, citations checked"},
+    {"niah", tome_cmd_niah, "needle-in-a-haystack grid (lengths x depths): JSON, CSV, SVG heatmap"},
     {"niah", tome_cmd_niah, "needle-in-a-haystack grid (lengths x depths): JSON, CSV, SVG heatmap"},
     {NULL, NULL, NULL},
 };

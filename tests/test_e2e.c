@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tome/chat.h"
 #include "tome/model.h"
+#include "tome/pack.h"
 #include "tome/niah.h"
 #include "tome/tokenizer.h"
 #include "tt.h"
@@ -192,6 +194,57 @@ static void test_niah_contains_and_tokens(void)
     TT_EQ_STR(b, "64K");
 }
 
+static void test_citations_checked_against_pack(void)
+{
+    char pk[4096];
+    snprintf(pk, sizeof pk, "%s/s.tpk", tt_tmpdir());
+    tome_pack_opts po;
+    tome_pack_opts_default(&po);
+    po.tok = g_tok;
+    const char *src[] = {tt_source_path("samples/repo")};
+    TT_OK(tome_pack_build(src, 1, &po, pk, NULL));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(pk, &p));
+    if (!p) return;
+    const char *ans = "The ledger is described in README.md:1-3 (see `README.md:99999`), and in nope/x.c:3. "
+                      "Version 1.2: not a citation; time 10:30 neither.";
+    tome_citation *c = NULL;
+    size_t n = 0;
+    TT_OK(tome_chat_citations(p, ans, strlen(ans), &c, &n));
+    TT_EQ_INT(n, 3);
+    if (n == 3) {
+        TT_EQ_STR(c[0].text, "README.md:1-3");
+        TT_EQ_INT(c[0].valid, 1);
+        TT_CHECK(c[0].lines && strlen(c[0].lines) > 0);
+        TT_EQ_INT(c[0].offset, strstr(ans, "README.md:1-3") - ans);
+        TT_EQ_STR(c[1].text, "README.md:99999");
+        TT_EQ_INT(c[1].valid, 0);
+        TT_CHECK(c[1].reason != NULL);
+        TT_EQ_STR(c[2].text, "nope/x.c:3");
+        TT_EQ_INT(c[2].valid, 0);
+    }
+    tome_citations_free(c, n);
+    /* without a pack: found, not checked */
+    TT_OK(tome_chat_citations(NULL, "a/b.c:7-9.", 10, &c, &n));
+    TT_EQ_INT(n, 1);
+    if (n == 1) TT_EQ_STR(c[0].text, "a/b.c:7-9");
+    tome_citations_free(c, n);
+    /* the prompt tail ends with the assistant header */
+    tome_tokens_t t = {0};
+    TT_OK(tome_chat_tail(g_tok, NULL, "Where is <|eot|> handled?", &t));
+    TT_CHECK(t.n > 10);
+    if (t.n > 10) {
+        TT_EQ_INT(t.ids[0], tome_tokenizer_special_id(g_tok, "<|eot|>"));
+        TT_EQ_INT(t.ids[t.n - 2], tome_tokenizer_special_id(g_tok, "<|header_end|>"));
+        /* the user's "<|eot|>" stays text: exactly 3 <|eot|> ids in the tail */
+        int n_eot = 0;
+        for (size_t i = 0; i < t.n; i++) n_eot += t.ids[i] == tome_tokenizer_special_id(g_tok, "<|eot|>");
+        TT_EQ_INT(n_eot, 3);
+    }
+    tome_tokens_free(&t);
+    tome_pack_free(p);
+}
+
 int main(void)
 {
     const char *tp = getenv("TOME_TOKENIZER");
@@ -213,6 +266,7 @@ int main(void)
     TT_RUN(test_niah_grid_all_retrieved);
     TT_RUN(test_niah_outputs);
     TT_RUN(test_niah_contains_and_tokens);
+    TT_RUN(test_citations_checked_against_pack);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""tome niah / ask end to end through the CLI with the synthetic retrieval
+model: grid outputs (JSON, CSV, SVG), exit codes, ask --json, a KV snapshot
+of another pack refused."""
+import csv, json, os, subprocess, sys, tempfile
+import xml.etree.ElementTree as ET
+
+BIN = os.environ.get("TOME_BIN", "tome")
+SRC = os.environ.get("TOME_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
+SHARED = os.environ.get("TOME_SHARED_DIR", os.path.join(SRC, "..", "shared"))
+ENV = dict(os.environ, TOME_TOKENIZER=os.environ.get("TOME_TOKENIZER") or os.path.join(SHARED, "llama4", "tokenizer.model"))
+failed = 0
+
+
+def run(*args, ok=True):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=ENV)
+    if ok and p.returncode != 0:
+        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr}")
+    return p
+
+
+def case(fn):
+    global failed
+    try:
+        fn()
+        print(f"[ ok ] {fn.__name__}")
+    except Exception as e:  # noqa: BLE001
+        failed += 1
+        print(f"[FAIL] {fn.__name__}: {e}")
+    return fn
+
+
+TMP = tempfile.mkdtemp(prefix="tome-e2e-")
+
+
+@case
+def test_niah_grid_outputs():
+    out = os.path.join(TMP, "niah")
+    p = run("niah", "--model", "synthetic", "--lengths", "1K,3K", "--depths", "0,50,100", "--kv", "int8", "-o", out)
+    assert "mean score 1.000 over 6 cells" in p.stdout, p.stdout
+    d = json.load(open(os.path.join(out, "niah.json")))
+    assert d["scoring"] == "exact" and d["kv"] == "int8" and d["variant"] == "single"
+    assert len(d["cells"]) == 6 and all(c["score"] == 1.0 for c in d["cells"])
+    assert all(c["answer"] == c["expected"] for c in d["cells"])
+    assert [c["length"] for c in d["cells"]] == [1024] * 3 + [3072] * 3
+    rows = list(csv.DictReader(open(os.path.join(out, "niah.csv"))))
+    assert len(rows) == 6 and rows[0]["depth"] == "0.0000" and float(rows[5]["score"]) == 1.0
+    svg = ET.parse(os.path.join(out, "niah.svg")).getroot()
+    texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "1K" in texts and "3K" in texts and "50%" in texts and "context length (tokens)" in texts, texts
+    rects = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title") is not None]
+    assert len(rects) == 6
+    # the model directory it built is an ordinary checkpoint
+    assert os.path.exists(os.path.join(out, "retrieval-model", "model.safetensors"))
+
+
+@case
+def test_niah_log_spaced_lengths_and_usage_errors():
+    out = os.path.join(TMP, "niah2")
+    run("niah", "--model", "synthetic", "--min", "1K", "--max", "4K", "--steps", "3", "--depths", "50",
+        "--variant", "multikey", "--needles", "3", "-o", out)
+    d = json.load(open(os.path.join(out, "niah.json")))
+    assert [c["length"] for c in d["cells"]] == [1024, 2048, 4096], d["cells"]
+    assert d["variant"] == "multikey" and d["mean_score"] == 1.0
+    assert run("niah", "--model", "synthetic", "--kv", "int9", ok=False).returncode == 2
+    assert run("niah", "--model", "synthetic", "--depths", "120", ok=False).returncode == 2
+    assert run("niah", "--lengths", "1K", ok=False).returncode == 2
+
+
+@case
+def test_ask_json_and_context_mismatch():
+    model = os.path.join(TMP, "rm")
+    run("mkmodel", "--preset", "retrieval", "-o", model)
+    a, b = os.path.join(TMP, "a.tpk"), os.path.join(TMP, "b.tpk")
+    run("pack", os.path.join(SRC, "samples", "repo"), "-o", a)
+    run("pack", os.path.join(SRC, "samples", "repo", "README.md"), "-o", b)
+    p = run("ask", "--model", model, "--pack", a, "--json", "-n", "4", "Where is the ledger?")
+    d = json.loads(p.stdout)
+    info = json.loads(run("inspect", a, "--json").stdout)
+    assert d["prompt_tokens"] > info["tokens"] and d["citations"] == [] and d["answer_tokens"] >= 1, d
+    # sources packed on the fly give the same prompt as the pack
+    p2 = run("ask", "--model", model, "--json", "-n", "4", os.path.join(SRC, "samples", "repo"), "Where is the ledger?")
+    assert json.loads(p2.stdout)["prompt_tokens"] > info["tokens"]
+    # a snapshot of pack b is refused for pack a (exit 6, names the pack)
+    ctx = os.path.join(TMP, "b.tkv")
+    run("prefill", "--model", model, "--pack", b, "-o", ctx)
+    p3 = run("ask", "--model", model, "--pack", a, "--context", ctx, "-n", "4", "q?", ok=False)
+    assert p3.returncode == 6 and "pack" in p3.stderr, (p3.returncode, p3.stderr)
+    assert run("ask", "--model", model, "q?", ok=False).returncode == 2
+
+
+print(f"{'FAILED' if failed else 'passed'}: {failed} failed")
+sys.exit(1 if failed else 0)
