@@ -33,7 +33,6 @@ static const command g_commands[] = {
     {"prefill", tome_cmd_prefill, "run a pack through the model once and save the KV cache (.tkv, resumable)"},
     {"ask", tome_cmd_ask, "ask a question over a pack (or sources); answer streamed, citations checked"},
     {"niah", tome_cmd_niah, "needle-in-a-haystack grid (lengths x depths): JSON, CSV, SVG heatmap"},
-    {"niah", tome_cmd_niah, "needle-in-a-haystack grid (lengths x depths): JSON, CSV, SVG heatmap"},
     {NULL, NULL, NULL},
 };
 
