@@ -193,7 +193,7 @@ int main(int argc, char **argv)
             read_s[r] = tome_now() - t1;
         }
         if (do_text) {
-            double sec[3];
+            double sec[3] = {0, 0, 0};
             st = text_steps(&f, sec, &n_text, &text_bytes, &n_red, &n_ol);
             if (st != TOME_OK) {
                 fprintf(stderr, "bench_walk: %s\n", tome_last_error());
