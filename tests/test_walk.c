@@ -428,7 +428,7 @@ static void rnd_tree(const char *dir, int depth)
     for (unsigned i = 0; i < n; i++) {
         const char *name = g_rnd_names[rnd(TOME_ARRAY_LEN(g_rnd_names))];
         char path[2048];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) continue;
         struct stat st;
         if (lstat(path, &st) == 0) continue;
         if (depth < 3 && rnd(10) < 4) rnd_tree(path, depth + 1);
@@ -451,8 +451,8 @@ static void rnd_tree(const char *dir, int depth)
             tome_buf_putc(&gi, '\n');
         }
         char path[2048];
-        snprintf(path, sizeof path, "%s/.gitignore", dir);
-        tt_write_file(path, gi.data, gi.len);
+        if (snprintf(path, sizeof path, "%s/.gitignore", dir) < (int)sizeof path)
+            tt_write_file(path, gi.data, gi.len);
         tome_buf_free(&gi);
     }
 }
