@@ -13,9 +13,9 @@
  *               to 8 bytes touches one cache line and never the blob.
  *   spec_table  for the specials: slots (hash >> 32) << 32 | (id + 1).
  *   pair_id     direct table of the two-byte tokens (most BPE lookups).
- *   specials    ids n_ranks..vocab_size-1 (their bytes are the names); looked
- *               up by name with a linear scan at open and by the same hash map
- *               (spec_table) during encode.
+ *   specials    ids n_ranks..vocab_size-1 (their bytes are the names), found
+ *               by name through spec_table (special_id and encode).
+ * Encode also keeps a per-thread cache of recent pieces (tokenizer.c).
  * Immutable after open, so threads share it freely.
  */
 #ifndef TOME_TOKENIZER_IMPL_H
