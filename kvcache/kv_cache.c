@@ -28,7 +28,8 @@
  *   2. host RAM, while ram_budget lasts; the pages of chunked layers are
  *      reserved up front (open fails when ram_budget cannot hold one chunk of
  *      every chunked layer) and always stay in RAM;
- *   3. the page file in disk_dir: the page is zstd-compressed and appended to
+ *   3. the page file in disk_dir: the page is zstd-compressed (stored raw
+ *      when zstd saves less than 5%, as on int8/int4 codes) and appended to
  *      an unlinked temporary file (one per cache); otherwise TOME_ERR_LIMIT.
  * Pages never move after placement: the oldest positions fill the fast tiers
  * and later ones spill, so attention, which reads positions in increasing
@@ -152,7 +153,7 @@ static tome_status disk_put(tome_kvcache *kv, const uint8_t *page, tome_kv_page 
         return tome_set_error(TOME_ERR_INTERNAL, "kv cache: zstd: %s", ZSTD_getErrorName(zn));
     const uint8_t *src = kv->zbuf;
     int raw = 0;
-    if (zn >= kv->L.page_bytes) { /* incompressible (random low bits): store as is */
+    if (zn * 20 >= (size_t)kv->L.page_bytes * 19) { /* zstd saves < 5% (quantized codes): store as is, read with no decompression */
         src = page;
         zn = kv->L.page_bytes;
         raw = 1;
