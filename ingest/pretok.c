@@ -184,7 +184,8 @@ size_t tome_pretok_next(const uint8_t *s, size_t n, size_t i)
  * decision looked at nothing after pos except "not \r, \n, /" (which the end
  * of text also satisfies), and the pattern has no look-behind, so the scan
  * from pos is the same as a fresh scan. Special tokens never contain '\n'
- * (Llama 4's do not; the encoder checks), so a split never cuts one. */
+ * (Llama 4's do not; the encoder checks), so a split never cuts one. One
+ * exception is refused below: a text that ends inside a character. */
 int tome_tokenizer_safe_split(const char *text, size_t n_bytes, size_t pos)
 {
     if (pos == 0 || pos == n_bytes) return 1;
@@ -195,8 +196,19 @@ int tome_tokenizer_safe_split(const char *text, size_t n_bytes, size_t pos)
     while (k < limit) {
         size_t len;
         if (s[k] == '\r' || s[k] == '\n') return 0;
-        if (!(cls_at(s, n_bytes, k, &len) & TOME_UC_SPACE)) return 1;
+        if (!(cls_at(s, n_bytes, k, &len) & TOME_UC_SPACE)) break;
         k += len;
     }
-    return k == n_bytes; /* whitespace to the end of text is fine; a longer run is refused */
+    if (k >= limit && k < n_bytes) return 0; /* a longer whitespace run is refused */
+    /* A text cut inside its last character joins the tail to the last piece
+     * and the whitespace-only tokens before it (tiktoken's encode_bytes
+     * rule): refuse pos when only spaces, tabs and newlines separate it from
+     * such a tail, since that extension could reach back across pos. */
+    size_t tail = tome_utf8_trailing_incomplete(s, n_bytes);
+    if (tail) {
+        size_t j = pos;
+        while (j < n_bytes - tail && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n')) j++;
+        if (j >= n_bytes - tail) return 0;
+    }
+    return 1;
 }

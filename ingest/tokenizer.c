@@ -32,6 +32,7 @@
 
 #include "core/core_impl.h"
 #include "ingest/pretok_impl.h"
+#include "ingest/unicode_impl.h"
 #include "ingest/tokenizer_impl.h"
 
 #define BPE_SMALL 32
@@ -923,26 +924,7 @@ static tome_status encode_parallel(const struct tome_tokenizer *tok, const uint8
 }
 
 /* ------------------------------------------------------------ truncated UTF-8 */
-/* Length (1..3) of an incomplete UTF-8 sequence at the very end of s[0..n)
- * (a text cut inside a character: a lead byte and fewer continuation bytes
- * than it needs, each allowed for that lead), else 0. */
-static size_t trailing_incomplete(const uint8_t *s, size_t n)
-{
-    size_t k = 0;
-    while (k < 3 && k < n && (s[n - 1 - k] & 0xC0) == 0x80) k++;
-    if (k == n) return 0;
-    uint8_t lead = s[n - 1 - k];
-    size_t need = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
-                  : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
-    if (need <= k + 1) return 0; /* not a lead byte, or the sequence is complete */
-    if (k >= 1) {
-        uint8_t b1 = s[n - k];
-        if ((lead == 0xE0 && b1 < 0xA0) || (lead == 0xED && b1 > 0x9F) || (lead == 0xF0 && b1 < 0x90) ||
-            (lead == 0xF4 && b1 > 0x8F))
-            return 0;
-    }
-    return k + 1;
-}
+static size_t trailing_incomplete(const uint8_t *s, size_t n) { return tome_utf8_trailing_incomplete(s, n); }
 
 static int token_all_space(const struct tome_tokenizer *tok, int32_t id)
 {

@@ -497,6 +497,24 @@ static void test_safe_split_property(void)
         }
     }
     TT_CHECK(n_checked >= 100); /* the property is not vacuous */
+    /* texts that end inside a character: every safe position still holds */
+    static const char *const cut[] = {"a\n \xe4", "a\n\xe4\xb8", "x\n\t\t\n \xf0\x9f", "y \n\nz\n  w\n\xe2",
+                                      "p\n\n\n\xc3", "q\n \n\t\xe4\xb8"};
+    for (size_t c = 0; c < TOME_ARRAY_LEN(cut); c++) {
+        size_t m = strlen(cut[c]);
+        tome_tokens_t w = enc(cut[c], m, 0, 1);
+        for (size_t pos = 0; pos <= m; pos++) {
+            if (!tome_tokenizer_safe_split(cut[c], m, pos)) continue;
+            tome_tokens_t a = {0};
+            TT_OK(tome_tokenizer_encode(tok(), cut[c], pos, NULL, &a));
+            TT_OK(tome_tokenizer_encode(tok(), cut[c] + pos, m - pos, NULL, &a));
+            if (!same_ids(&a, &w)) tt_fail(__FILE__, __LINE__, "cut text %zu: split at %zu changes the ids", c, pos);
+            tome_tokens_free(&a);
+        }
+        tome_tokens_free(&w);
+    }
+    TT_CHECK(!tome_tokenizer_safe_split("a\n \xe4", 4, 2));
+    TT_CHECK(tome_tokenizer_safe_split("a\nb \xe4", 5, 2));
     tome_tokens_free(&whole);
     tome_tokens_free(&whole_sp);
     free(text);
