@@ -53,5 +53,6 @@ int tome_cmd_mkmodel(int argc, char **argv);    /* cli/cmd_model.c */
 int tome_cmd_prefill(int argc, char **argv);    /* cli/cmd_prefill.c */
 int tome_cmd_niah(int argc, char **argv);       /* cli/cmd_niah.c */
 int tome_cmd_ask(int argc, char **argv);        /* cli/cmd_ask.c */
+int tome_cmd_report(int argc, char **argv);     /* cli/cmd_report.c */
 
 #endif /* TOME_CLI_H */

@@ -32,6 +32,7 @@ static const command g_commands[] = {
     {"mkmodel", tome_cmd_mkmodel, "write a random-weight Llama 4 checkpoint (tiny, small, scout)"},
     {"prefill", tome_cmd_prefill, "run a pack through the model once and save the KV cache (.tkv, resumable)"},
     {"ask", tome_cmd_ask, "ask a question over a pack (or sources); answer streamed, citations checked"},
+    {"report", tome_cmd_report, "refactoring or compliance report over sources: Markdown + self-contained HTML"},
     {"niah", tome_cmd_niah, "needle-in-a-haystack grid (lengths x depths): JSON, CSV, SVG heatmap"},
     {NULL, NULL, NULL},
 };

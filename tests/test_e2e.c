@@ -9,6 +9,7 @@
 #include "tome/chat.h"
 #include "tome/model.h"
 #include "tome/pack.h"
+#include "tome/report.h"
 #include "tome/niah.h"
 #include "tome/tokenizer.h"
 #include "tt.h"
@@ -245,6 +246,67 @@ static void test_citations_checked_against_pack(void)
     tome_pack_free(p);
 }
 
+static void test_report_plan_and_render(void)
+{
+    tome_report r;
+    memset(&r, 0, sizeof r);
+    TT_OK(tome_report_plan(&r, "refactor", NULL));
+    TT_EQ_INT(r.n_items, 4);
+    tome_report_clear(&r);
+    TT_STATUS(tome_report_plan(&r, "compliance", NULL), TOME_ERR_INVALID_ARG);
+    tome_report_clear(&r);
+    TT_STATUS(tome_report_plan(&r, "poetry", NULL), TOME_ERR_INVALID_ARG);
+    tome_report_clear(&r);
+    TT_OK(tome_report_plan(&r, "compliance", "# Policy\n\n1. No secrets\n   in the repo.\n2) Licenses on every file.\n\n"
+                                             "A paragraph clause\nover two lines.\n- last item"));
+    TT_EQ_INT(r.n_items, 4);
+    if (r.n_items == 4) {
+        TT_CHECK(strstr(r.items[0].question, "\"No secrets in the repo.\"") != NULL);
+        TT_CHECK(strstr(r.items[1].question, "\"Licenses on every file.\"") != NULL);
+        TT_CHECK(strstr(r.items[2].question, "\"A paragraph clause over two lines.\"") != NULL);
+        TT_CHECK(strstr(r.items[3].question, "\"last item\"") != NULL);
+    }
+    TT_EQ_STR(tome_report_severity("Severity: Medium. One high-risk file."), "medium");
+    TT_EQ_STR(tome_report_severity("This is low risk."), "low");
+    TT_EQ_STR(tome_report_severity("nothing to say"), "unknown");
+    /* render an answer with a valid and an invalid citation */
+    char pk[4096];
+    snprintf(pk, sizeof pk, "%s/r.tpk", tt_tmpdir());
+    tome_pack_opts po;
+    tome_pack_opts_default(&po);
+    po.tok = g_tok;
+    const char *src[] = {tt_source_path("samples/repo")};
+    TT_OK(tome_pack_build(src, 1, &po, pk, NULL));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(pk, &p));
+    if (p && r.n_items == 4) {
+        r.task = strdup("compliance"), r.title = strdup("Review <1>"), r.sources = strdup("samples/repo");
+        r.model = strdup("m");
+        tome_report_item *it = &r.items[0];
+        it->answer = strdup("Severity: high. See README.md:1-2 & README.md:99999.");
+        it->severity = strdup(tome_report_severity(it->answer));
+        TT_OK(tome_chat_citations(p, it->answer, strlen(it->answer), &it->cites, &it->n_cites));
+        for (size_t i = 1; i < 4; i++) it[i].severity = strdup("unknown"), it[i].answer = strdup("");
+        char h[4096], m[4096];
+        snprintf(h, sizeof h, "%s/r.html", tt_tmpdir());
+        snprintf(m, sizeof m, "%s/r.md", tt_tmpdir());
+        TT_OK(tome_report_render_html(&r, h));
+        TT_OK(tome_report_render_md(&r, m));
+        char *html = tt_read_file(h, NULL), *md = tt_read_file(m, NULL);
+        TT_CHECK(html && strstr(html, "<title>Review &lt;1&gt;</title>"));
+        TT_CHECK(html && strstr(html, "<a href=\"#cite-1-1\" class=\"ok\">README.md:1-2</a>"));
+        TT_CHECK(html && strstr(html, "<p id=\"cite-1-1\">"));
+        TT_CHECK(html && strstr(html, "title=\"invalid citation\">README.md:99999</span>"));
+        TT_CHECK(html && strstr(html, "<td class=\"sev-high\">high</td><td class=\"ok\">1</td><td class=\"bad\">1</td>"));
+        TT_CHECK(html && !strstr(html, "<script") && !strstr(html, "http://") && !strstr(html, "https://"));
+        TT_CHECK(md && strstr(md, "| Clause 1 | high | 1 | 1 |") && strstr(md, "`README.md:99999` **invalid**"));
+        free(html);
+        free(md);
+    }
+    tome_pack_free(p);
+    tome_report_clear(&r);
+}
+
 int main(void)
 {
     const char *tp = getenv("TOME_TOKENIZER");
@@ -267,6 +329,7 @@ int main(void)
     TT_RUN(test_niah_outputs);
     TT_RUN(test_niah_contains_and_tokens);
     TT_RUN(test_citations_checked_against_pack);
+    TT_RUN(test_report_plan_and_render);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }

@@ -89,5 +89,27 @@ def test_ask_json_and_context_mismatch():
     assert run("ask", "--model", model, "q?", ok=False).returncode == 2
 
 
+@case
+def test_report_compliance_and_refactor():
+    model = os.path.join(TMP, "rm")
+    if not os.path.exists(model):
+        run("mkmodel", "--preset", "retrieval", "-o", model)
+    pol = os.path.join(TMP, "policy.md")
+    open(pol, "w").write("# Policy\n\n1. No secrets in the repository.\n2. Every file has a license header.\n")
+    html = os.path.join(TMP, "rep.html")
+    p = run("report", "--task", "compliance", "--policy", pol, "--model", model, "-n", "4",
+            os.path.join(SRC, "samples", "repo"), "-o", html)
+    assert "wrote" in p.stdout
+    h = open(html).read()
+    assert h.count('<h2 id="item-') == 2 and "No secrets in the repository." in h and "<table>" in h
+    md = open(os.path.join(TMP, "rep.md")).read()
+    assert "| Clause 2 | unknown | 0 | 0 |" in md, md
+    run("report", "--task", "refactor", "--model", model, "-n", "4", os.path.join(SRC, "samples", "repo"),
+        "-o", os.path.join(TMP, "ref.html"))
+    assert open(os.path.join(TMP, "ref.html")).read().count('<h2 id="item-') == 4
+    assert run("report", "--task", "compliance", "--model", model, os.path.join(SRC, "samples", "repo"),
+               "-o", html, ok=False).returncode == 2
+
+
 print(f"{'FAILED' if failed else 'passed'}: {failed} failed")
 sys.exit(1 if failed else 0)
