@@ -80,8 +80,10 @@ void tome_tokenizer_hash(const tome_tokenizer_t *tok, char out_hex[33]);
  * concatenating gives the same ids as encoding text[0..n): a position the
  * parallel encoder and the pack builder may split at. Holds at 0, n, and
  * after a '\n' that is not followed by '/' nor by whitespace containing
- * another '\r'/'\n' (checked up to 256 bytes ahead). With or without
- * allow_special (no Llama 4 special token contains '\n'). */
+ * another '\r'/'\n' (checked up to 256 bytes ahead), except when only
+ * spaces, tabs and newlines separate pos from a character cut at the very
+ * end of the text. With or without allow_special (no Llama 4 special token
+ * contains '\n'). */
 int tome_tokenizer_safe_split(const char *text, size_t n_bytes, size_t pos);
 
 #ifdef __cplusplus
