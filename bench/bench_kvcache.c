@@ -73,7 +73,7 @@ static void bench_layout(void)
     }
     /* capacity: 12 global layers keep every token; 36 chunked layers keep 8192 tokens */
     printf("\n## Scout capacity (T=64): tokens of context that fit\n\n");
-    printf("KV memory = GPU memory left for KV + host RAM budget; global layers 12, chunked 36 x 8192 tokens (bf16 open pages)\n\n");
+    printf("KV memory = GPU memory left for KV + host RAM budget; global layers 12, chunked 36 x 8192 tokens in the same format\n\n");
     printf("| format | bytes/token (12 global layers) | chunked layers (fixed) | 20 GB GPU only | 20 GB + 64 GB RAM | 20 GB + 128 GB RAM | 20 GB + 256 GB RAM | 20 GB + 512 GB RAM |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int f = 1; f < TOME_KV_N_FORMATS; f++) {
@@ -193,6 +193,50 @@ static void bench_disk(int reps)
                st.bytes_disk_raw / best / 1e9, st.bytes_disk_raw / bestv / 1e9);
         tome_kv_free(kv);
     }
+    printf("\n");
+    free(k), free(v);
+}
+
+/* ------------------------------------------------------------ snapshots */
+static void bench_snapshot(int reps)
+{
+    const int H = 8, D = 128, HD = H * D, NL = 4;
+    const int64_t n = 32768;
+    float *k = malloc(sizeof(float) * 1024 * HD), *v = malloc(sizeof(float) * 1024 * HD);
+    fill(k, v, 1024, HD);
+    printf("## snapshots: %d global layers x %lld tokens (Scout shape), save (atomic, fsync) and load to /tmp\n\n", NL,
+           (long long)n);
+    printf("| format | file MB | save s | save GB/s | load s | load GB/s | load s per 1M tokens x 12 layers |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for (int f = TOME_KV_BF16; f < TOME_KV_N_FORMATS; f += (f == TOME_KV_BF16 ? 2 : 1)) {
+        tome_kv_params kp = {.n_layers = NL, .n_kv_heads = H, .head_dim = D, .n_seqs = 1, .max_tokens = n, .fmt = f};
+        tome_kvcache *kv;
+        if (tome_kv_open(&kp, &kv) != TOME_OK) return;
+        for (int l = 0; l < NL; l++)
+            for (int64_t p = 0; p < n; p += 1024) (void)tome_kv_write(kv, l, 0, p, 1024, k, v);
+        tome_kv_snapshot_meta meta;
+        memset(&meta, 0, sizeof meta);
+        meta.n_done = meta.n_total = n;
+        double bs = 1e9, bl = 1e9;
+        tome_kv_snapshot_info info;
+        memset(&info, 0, sizeof info);
+        for (int r = 0; r < reps; r++) {
+            double t0 = tome_now();
+            if (tome_kv_snapshot_save(kv, "/tmp/bench_kvcache.tkv", &meta) != TOME_OK) printf("save: %s\n", tome_last_error());
+            double t1 = tome_now();
+            tome_kvcache *back = NULL;
+            if (tome_kv_snapshot_load("/tmp/bench_kvcache.tkv", NULL, NULL, &back, &info) != TOME_OK)
+                printf("load: %s\n", tome_last_error());
+            double t2 = tome_now();
+            tome_kv_free(back);
+            if (t1 - t0 < bs) bs = t1 - t0;
+            if (t2 - t1 < bl) bl = t2 - t1;
+        }
+        double mb = (double)info.file_bytes;
+        printf("| %s | %.1f | %.3f | %.2f | %.3f | %.2f | %.1f |\n", g_fmt[f], mb / 1e6, bs, mb / bs / 1e9, bl, mb / bl / 1e9,
+               bl * (1e6 / (double)n) * (12.0 / NL));
+        tome_kv_free(kv);
+    }
+    remove("/tmp/bench_kvcache.tkv");
     printf("\n");
     free(k), free(v);
 }
@@ -382,6 +426,7 @@ int main(int argc, char **argv)
     bench_layout();
     bench_speed(reps);
     bench_disk(reps);
+    bench_snapshot(reps);
     if (model) bench_model(model, n);
     return 0;
 }
