@@ -345,7 +345,7 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
             r.open_p0 != r.base + (int64_t)(r.n_pages * T) || r.len != r.open_p0 + (int64_t)r.n_open_rows ||
             r.len > h.max_tokens || (s->chunked ? (r.chunk >= 0 && r.base != r.chunk * window[layer]) : r.base != 0) ||
             (!s->chunked && (int64_t)(r.n_sink_pages * T) > kv->sink) || (s->chunked && r.n_sink_pages) ||
-            r.floats_off + r.floats_bytes > h.pages_off ||
+            r.floats_off < h.floats_off || r.floats_off > h.pages_off || r.floats_bytes > h.pages_off - r.floats_off ||
             r.floats_bytes != (r.n_sink_pages * T + r.n_open_rows) * HD * 2 * sizeof(float) ||
             page_i + (uint64_t)nsealed > h.n_pages) {
             st = tome_set_error(TOME_ERR_FORMAT, "snapshot %s: layer %d sequence %d: corrupt stream record", path, layer,
