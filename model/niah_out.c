@@ -149,7 +149,10 @@ static void xml_text(tome_buf *b, const char *s)
 tome_status tome_niah_write_svg(const tome_niah_result *r, const char *path)
 {
     const int cw = 64, ch = 30, left = 96, top = 64, right = 120, bottom = 70;
-    const int W = left + (int)r->n_depths * cw + right, Hh = top + (int)r->n_lengths * ch + bottom;
+    int W = left + (int)r->n_depths * cw + right;
+    if (W < 600) W = 600; /* room for the title */
+    int Hh = top + (int)r->n_lengths * ch + bottom;
+    if (Hh < top + 11 * 12 + 24) Hh = top + 11 * 12 + 24; /* room for the legend */
     tome_buf b = {0};
     tome_buf_appendf(&b,
                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
