@@ -83,25 +83,26 @@ typedef struct rule {
 static const rule g_rules[] = {
     {"private-key",
      "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-     "[A-Za-z0-9+/=\\s:,.\\-\"'\\\\]{32,}?"
+     "(?:[A-Za-z0-9+/=\\s:,.\"'\\\\]|-(?!----)){32,}+" /* never crosses a "-----" */
      "-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
      SCOPE_ALL, CHECK_NONE, 0},
     {"private-key",
-     "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:\\r?\\n[A-Za-z0-9+/=:,\\- ]{16,})+",
+     "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:\\r?\\n[A-Za-z-]{1,32}: [^\\r\\n]*)*"
+     "(?:\\r?\\n[A-Za-z0-9+/=]{16,}+\\r?(?=\\n|$))+",
      SCOPE_ALL, CHECK_NONE, 0},
     {"aws-access-key", "\\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\\b", SCOPE_ALL, CHECK_NONE, 0},
     {"aws-secret-key",
      "(?i:aws)[" KEYCH "]{0,30}(?i:secret|sk)[" KEYCH "]{0,30}+[\"']?[ \\t]*(?::=|=>|[:=])[ \\t]*"
      "[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
      SCOPE_ALL, CHECK_NONE, 0},
-    {"github-token", "\\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\\b", SCOPE_ALL,
+    {"github-token", "\\b(?:gh[pousr]_[A-Za-z0-9]{36,255}+|github_pat_[A-Za-z0-9_]{22,255}+)\\b", SCOPE_ALL,
      CHECK_NONE, 0},
     {"gitlab-token", "\\bglpat-[A-Za-z0-9_\\-]{20,}", SCOPE_ALL, CHECK_NONE, 0},
     {"slack-token", "\\bxox[abposr]-[A-Za-z0-9\\-]{10,}", SCOPE_ALL, CHECK_NONE, 0},
     {"slack-webhook", "https://hooks\\.slack\\.com/services/[A-Za-z0-9_/]{20,}", SCOPE_ALL, CHECK_NONE, 0},
     {"google-api-key", "AIza[0-9A-Za-z_\\-]{35}(?![0-9A-Za-z_\\-])", SCOPE_ALL, CHECK_NONE, 0},
-    {"stripe-key", "\\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{16,}\\b", SCOPE_ALL, CHECK_NONE, 0},
-    {"jwt", "eyJ[A-Za-z0-9_\\-]{10,}\\.eyJ[A-Za-z0-9_\\-]{10,}\\.[A-Za-z0-9_\\-]{10,}", SCOPE_ALL,
+    {"stripe-key", "\\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{16,}+\\b", SCOPE_ALL, CHECK_NONE, 0},
+    {"jwt", "(?<![A-Za-z0-9_\\-])eyJ[A-Za-z0-9_\\-]{10,}+\\.eyJ[A-Za-z0-9_\\-]{10,}+\\.[A-Za-z0-9_\\-]{10,}+", SCOPE_ALL,
      CHECK_NONE, 0},
     /* anchored on the literal "://"; the scheme before it is checked in C */
     {"url-password", "://[^\\s:/@'\"<>]{1,128}+:([^\\s:/@'\"<>]{1,256}+)@[A-Za-z0-9.\\-\\[\\]]", SCOPE_ALL,
@@ -431,9 +432,11 @@ static tome_status scan_windows(scan_ctx *c, size_t r, size_t len)
             if (q < len && (u[q] == '"' || u[q] == '\'' || u[q] == '`')) q++;
             size_t rs = q;
             unsigned any = 0;
-            while (q < len && g_valch[u[q]] && q - rs <= 512) any |= g_valch[u[q++]];
-            if (q - rs < 20 || !(any & 2)) continue;
-            while (q < len && g_valch[u[q]]) q++;
+            while (q < len && g_valch[u[q]]) any |= g_valch[u[q++]];
+            /* no operator inside this run can start a value: go past it
+             * (keeps a long run of '='-containing base64 linear) */
+            if (q > op + 1) p = u + q;
+            if (q - rs < 20 || q - rs > 512 || !(any & 2)) continue;
             size_t we = q < len ? q + 1 : len;
             if (we <= done_to) continue;
             size_t ws = op > 200 ? op - 200 : 0;
