@@ -49,9 +49,9 @@ static int kv_fmt(const char *s)
 
 /* Evaluates ids with a progress line on a TTY; logits of the last token. */
 static tome_status prefill(tome_session_t *s, const int32_t *ids, size_t n, float *logits, int tty, size_t base,
-                           size_t total)
+                           size_t total, double t0, size_t first)
 {
-    double t0 = tome_now(), last = 0;
+    double last = 0;
     const size_t piece = 4096;
     for (size_t d = 0; d < n;) {
         size_t nb = n - d < piece ? n - d : piece;
@@ -60,11 +60,11 @@ static tome_status prefill(tome_session_t *s, const int32_t *ids, size_t n, floa
         double now = tome_now();
         if (tty && (now - last > 0.25 || d == n)) {
             last = now;
-            double rate = (double)d / (now - t0 + 1e-9);
+            double rate = (double)(base + d - first) / (now - t0 + 1e-9);
             tome_kv_stats ks;
             tome_kv_get_stats(s->kv, &ks);
             fprintf(stderr, "\r\033[Kprefill %zu / %zu tokens  %.0f tok/s  ETA %.0f s  KV RAM %.1f MB disk %.1f MB",
-                    base + d, total, rate, (double)(n - d) / (rate + 1e-9), (double)ks.bytes_ram / 1048576.0,
+                    base + d, total, rate, (double)(total - base - d) / (rate + 1e-9), (double)ks.bytes_ram / 1048576.0,
                     (double)ks.bytes_disk / 1048576.0);
             fflush(stderr);
         }
@@ -215,8 +215,8 @@ int tome_cmd_ask(int argc, char **argv)
         if (!logits) st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
     }
     double t0 = tome_now();
-    if (st == TOME_OK && !from_ctx) st = prefill(s, ids, n_ids, NULL, tty, 0, total);
-    if (st == TOME_OK) st = prefill(s, tail.ids, tail.n, logits, tty, n_ids, total);
+    if (st == TOME_OK && !from_ctx) st = prefill(s, ids, n_ids, NULL, tty, 0, total, t0, 0);
+    if (st == TOME_OK) st = prefill(s, tail.ids, tail.n, logits, tty, n_ids, total, t0, (size_t)from_ctx);
     t_prefill = tome_now() - t0;
     t0 = tome_now();
     const size_t V = m ? (size_t)tome_model_get_config(m)->vocab_size : 0;
