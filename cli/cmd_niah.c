@@ -89,7 +89,7 @@ static void on_progress(const tome_niah_progress *p, void *ctx)
     tome_niah_format_tokens(p->length, lab, sizeof lab);
     double rate = p->seconds > 0 ? (double)p->tokens_done / p->seconds : 0;
     double eta = rate > 0 ? (double)(p->tokens_total - p->tokens_done) / rate : 0;
-    fprintf(stderr, "\r\033[Kcell %zu/%zu  %s @ %3.0f%%  prefill %lld/%lld tokens  %.0f tok/s  ETA %.0fs",
+    fprintf(stderr, "\r\033[Kcell %zu/%zu  %s @ %3.4g%%  prefill %lld/%lld tokens  %.0f tok/s  ETA %.0fs",
             p->cell + 1, p->n_cells, lab, 100 * p->depth, (long long)p->tokens_done, (long long)p->tokens_total,
             rate, eta);
     if (p->tokens_done == p->tokens_total) fprintf(stderr, "\r\033[K");
@@ -234,7 +234,7 @@ int tome_cmd_niah(int argc, char **argv)
     /* the grid */
     printf("needle in a haystack: %s, KV %s, %s match, model %s\n", r->variant, r->kv, r->scoring, r->model);
     printf("%10s", "length");
-    for (size_t j = 0; j < r->n_depths; j++) printf(" %6.0f%%", 100 * r->depths[j]);
+    for (size_t j = 0; j < r->n_depths; j++) printf(" %6.4g%%", 100 * r->depths[j]);
     printf("   prefill s\n");
     double sum = 0;
     for (size_t i = 0; i < r->n_lengths; i++) {

@@ -25,6 +25,7 @@
  * RAM budget and spill directory asked for.
  */
 #include "model/forward_impl.h"
+#include "ingest/ingest_impl.h"
 #include "tome/niah.h"
 
 #include <ctype.h>
@@ -123,21 +124,30 @@ static tome_status hay_load(const char *dir, const tome_tokenizer_t *tok, size_t
         snprintf(desc, desc_cap, "/usr/share/common-licenses + /usr/share/doc/*/copyright");
     }
     tome_encode_opts eo = {.n_threads = tome_num_threads()};
+    size_t n_binary = 0;
     for (size_t i = 0; i < files.n && st == TOME_OK && h->t.n < need; i++) {
-        tome_buf b = {0};
+        tome_buf b = {0}, u = {0};
         if (tome_read_file(files.v[i], 0, &b) != TOME_OK) continue; /* unreadable: skip */
-        if (b.len > 0) {
-            st = tome_tokenizer_encode(tok, (const char *)b.data, b.len, &eo, &h->t);
+        /* text by content, as the packer decides it: UTF-16 and Latin-1 are
+         * converted to UTF-8, binary files (e.g. changelog.gz) are skipped */
+        tome_encoding enc = b.len > 0 ? tome_text_detect((const uint8_t *)b.data, b.len) : TOME_ENC_BINARY;
+        if (b.len > 0 && enc == TOME_ENC_BINARY) n_binary++;
+        if (enc != TOME_ENC_BINARY && tome_text_to_utf8((const uint8_t *)b.data, b.len, enc, &u) == TOME_OK && u.len > 0) {
+            st = tome_tokenizer_encode(tok, (const char *)u.data, u.len, &eo, &h->t);
             static const char sep[] = "\n\n";
             if (st == TOME_OK) st = tome_tokenizer_encode(tok, sep, 2, &eo, &h->t);
             h->n_files++;
         }
+        tome_buf_free(&u);
         tome_buf_free(&b);
     }
+    /* a short haystack is repeated; only one without any text is refused */
+    if (st == TOME_OK && h->t.n == 0)
+        st = tome_set_error(TOME_ERR_INVALID_ARG,
+                            "haystack: %s holds no text (%zu files, %zu binary); give --haystack a directory of "
+                            "text files",
+                            desc, files.n, n_binary);
     strlist_free(&files);
-    if (st == TOME_OK && h->t.n < 1024)
-        st = tome_set_error(TOME_ERR_INVALID_ARG, "haystack: %s holds only %zu tokens of text (1024 needed)", desc,
-                            h->t.n);
     return st;
 }
 
@@ -218,6 +228,23 @@ static const char *QUESTION = "\n\nQuestion: the text above hides a secret passp
                               "<|header_start|>assistant<|header_end|>\n\nThe passphrase is:";
 static const char *FOLLOWUP = "<|header_start|>user<|header_end|>\n\nAnd the other passphrase?<|eot|>"
                               "<|header_start|>assistant<|header_end|>\n\nThe passphrase is:";
+
+/* Tokens of a prompt that are not haystack: prefix, question, the key that
+ * starts the answer, and the needle sentences (their words are single
+ * tokens, so the count does not depend on which). */
+static tome_status prompt_overhead(const tome_tokenizer_t *tok, int n_needles, size_t *out)
+{
+    tome_tokens_t t = {0};
+    needle nd;
+    memset(&nd, 0, sizeof nd);
+    tome_status st = enc(tok, PREFIX, &t);
+    if (st == TOME_OK) st = enc(tok, QUESTION, &t);
+    if (st == TOME_OK) st = needle_build(tok, &nd);
+    *out = t.n + 2 + (size_t)n_needles * nd.ids.n;
+    tome_tokens_free(&t);
+    tome_tokens_free(&nd.ids);
+    return st;
+}
 
 /* ------------------------------------------------------------ scoring */
 static void normalize(const char *s, tome_buf *out)
@@ -522,11 +549,34 @@ tome_status tome_niah_run(const tome_niah_opts *o, tome_niah_result **out)
     hay h;
     memset(&h, 0, sizeof h);
     tome_model_t *m = NULL;
-    tome_status st = hay_load(o->haystack_dir, o->tok, (size_t)longest + 1024, &h, r->haystack, sizeof r->haystack);
-    if (st == TOME_OK) {
+    tome_status st = TOME_OK;
+    {
         tome_model_opts mo = {.weights = (tome_weights_format)o->weights, .n_threads = o->n_threads};
         st = tome_model_open(o->model_dir, &mo, &m);
     }
+    /* every length must fit the fixed parts and the model, checked before
+     * the first cell so that a bad entry late in the list costs no run */
+    if (st == TOME_OK) {
+        size_t fixed = 0;
+        int n_needles = o->variant == TOME_NIAH_SINGLE ? 1 : (o->n_needles > 0 ? o->n_needles : 4);
+        st = prompt_overhead(o->tok, n_needles, &fixed);
+        int64_t max_pos = tome_model_get_config(m)->max_position_embeddings;
+        int n_asked = o->variant == TOME_NIAH_MULTIQUERY ? n_needles : 1;
+        for (size_t i = 0; i < o->n_lengths && st == TOME_OK; i++) {
+            int64_t L = o->lengths[i];
+            if (L < (int64_t)fixed + 16)
+                st = tome_set_error(TOME_ERR_INVALID_ARG,
+                                    "niah: length %lld is too short: the question and %d needle%s take %zu tokens, "
+                                    "so a prompt needs at least %zu",
+                                    (long long)L, n_needles, n_needles == 1 ? "" : "s", fixed, fixed + 16);
+            else if (max_pos > 0 && L + (int64_t)n_asked * 64 > max_pos)
+                st = tome_set_error(TOME_ERR_INVALID_ARG,
+                                    "niah: length %lld (+ answers) is over the model's max_position_embeddings %lld",
+                                    (long long)L, (long long)max_pos);
+        }
+    }
+    if (st == TOME_OK)
+        st = hay_load(o->haystack_dir, o->tok, (size_t)longest + 1024, &h, r->haystack, sizeof r->haystack);
     /* alphabet words absent from the haystack */
     int32_t alpha[256];
     size_t n_alpha = 0;
@@ -549,7 +599,7 @@ tome_status tome_niah_run(const tome_niah_opts *o, tome_niah_result **out)
             cx.index = i * o->n_depths + j;
             st = run_cell(&cx, o->lengths[i], o->depths[j], c);
             if (st != TOME_OK)
-                st = tome_error_prefix(st, "niah cell length %lld depth %.0f%%",
+                st = tome_error_prefix(st, "niah cell length %lld depth %.4g%%",
                                        (long long)o->lengths[i], 100 * o->depths[j]);
         }
     tome_model_free(m);

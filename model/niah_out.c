@@ -7,6 +7,7 @@
  */
 #include "core/core_impl.h"
 #include "core/error_impl.h"
+#include "ingest/unicode_impl.h"
 #include "tome/niah.h"
 
 #include <jansson.h>
@@ -19,7 +20,7 @@ int tome_niah_parse_tokens(const char *s, int64_t *out)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v <= 0) return -1;
+    if (end == s || !(v > 0)) return -1; /* NaN too */
     if (*end == 'k' || *end == 'K') v *= 1024, end++;
     else if (*end == 'm' || *end == 'M') v *= 1024 * 1024, end++;
     if (*end) return -1;
@@ -48,6 +49,35 @@ static tome_status write_all(const char *path, const tome_buf *b)
     return tome_atomic_commit(f);
 }
 
+/* s as valid UTF-8 (NUL-terminated in out): a byte that does not begin a
+ * well-formed sequence becomes U+FFFD — paths and a real model's answers may
+ * hold any bytes, and JSON strings and XML text must not. With xml, the
+ * characters XML 1.0 forbids (controls other than tab/newline/CR, U+FFFE/F)
+ * become U+FFFD too. */
+static void clean_utf8(const char *s, int xml, tome_buf *out)
+{
+    static const char repl[] = "\xEF\xBF\xBD";
+    size_t n = s ? strlen(s) : 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = tome_utf8_decode((const uint8_t *)s + i, n - i, &cp);
+        int bad = l == 0 || (xml && ((cp < 0x20 && cp != 9 && cp != 10 && cp != 13) || cp == 0xFFFE || cp == 0xFFFF));
+        if (bad) tome_buf_append(out, repl, 3);
+        else tome_buf_append(out, s + i, l);
+        i += l ? l : 1;
+    }
+    tome_buf_append(out, "", 1);
+}
+
+static json_t *json_str(const char *s)
+{
+    tome_buf u = {0};
+    clean_utf8(s, 0, &u);
+    json_t *j = json_string(u.data ? u.data : "");
+    tome_buf_free(&u);
+    return j;
+}
+
 tome_status tome_niah_write_json(const tome_niah_result *r, const char *path)
 {
     json_t *o = json_object(), *cells = json_array();
@@ -55,8 +85,8 @@ tome_status tome_niah_write_json(const tome_niah_result *r, const char *path)
         json_decref(o), json_decref(cells);
         return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     }
-    json_object_set_new(o, "model", json_string(r->model));
-    json_object_set_new(o, "haystack", json_string(r->haystack));
+    json_object_set_new(o, "model", json_str(r->model));
+    json_object_set_new(o, "haystack", json_str(r->haystack));
     json_object_set_new(o, "variant", json_string(r->variant));
     json_object_set_new(o, "scoring", json_string(r->scoring));
     json_object_set_new(o, "kv", json_string(r->kv));
@@ -74,8 +104,8 @@ tome_status tome_niah_write_json(const tome_niah_result *r, const char *path)
         json_object_set_new(e, "score", json_real(c->score));
         json_object_set_new(e, "right", json_integer(c->n_right));
         json_object_set_new(e, "asked", json_integer(c->n_asked));
-        json_object_set_new(e, "expected", json_string(c->expected ? c->expected : ""));
-        json_object_set_new(e, "answer", json_string(c->answer ? c->answer : ""));
+        json_object_set_new(e, "expected", json_str(c->expected ? c->expected : ""));
+        json_object_set_new(e, "answer", json_str(c->answer ? c->answer : ""));
         json_object_set_new(e, "prefill_s", json_real(c->prefill_s));
         json_object_set_new(e, "decode_s", json_real(c->decode_s));
         json_object_set_new(e, "kv_bytes_ram", json_integer((json_int_t)c->kv_bytes_ram));
@@ -137,13 +167,16 @@ static void score_rgb(double s, int *r, int *g, int *b)
 
 static void xml_text(tome_buf *b, const char *s)
 {
-    for (; s && *s; s++) {
-        if (*s == '<') tome_buf_appendf(b, "&lt;");
-        else if (*s == '>') tome_buf_appendf(b, "&gt;");
-        else if (*s == '&') tome_buf_appendf(b, "&amp;");
-        else if (*s == '"') tome_buf_appendf(b, "&quot;");
-        else tome_buf_putc(b, *s);
+    tome_buf u = {0};
+    clean_utf8(s, 1, &u);
+    for (const char *p = u.data; p && *p; p++) {
+        if (*p == '<') tome_buf_appendf(b, "&lt;");
+        else if (*p == '>') tome_buf_appendf(b, "&gt;");
+        else if (*p == '&') tome_buf_appendf(b, "&amp;");
+        else if (*p == '"') tome_buf_appendf(b, "&quot;");
+        else tome_buf_putc(b, *p);
     }
+    tome_buf_free(&u);
 }
 
 tome_status tome_niah_write_svg(const tome_niah_result *r, const char *path)
@@ -180,7 +213,7 @@ tome_status tome_niah_write_svg(const tome_niah_result *r, const char *path)
             int x = left + (int)j * cw;
             tome_buf_appendf(&b,
                              "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" "
-                             "stroke=\"white\"><title>length %lld, depth %.0f%%: score %.2f, answer '",
+                             "stroke=\"white\"><title>length %lld, depth %.4g%%: score %.2f, answer '",
                              x, y, cw, ch, R, G, B2, (long long)c->length, 100 * c->depth, c->score);
             xml_text(&b, c->answer);
             tome_buf_appendf(&b, "'</title></rect>\n<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">"
@@ -190,7 +223,7 @@ tome_status tome_niah_write_svg(const tome_niah_result *r, const char *path)
     }
     int yb = top + (int)r->n_lengths * ch;
     for (size_t j = 0; j < r->n_depths; j++)
-        tome_buf_appendf(&b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%.0f%%</text>\n",
+        tome_buf_appendf(&b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%.4g%%</text>\n",
                          left + (int)j * cw + cw / 2, yb + 16, 100 * r->depths[j]);
     tome_buf_appendf(&b,
                      "<text x=\"%d\" y=\"%d\" font-size=\"13\" text-anchor=\"middle\">needle depth (%% of the "
