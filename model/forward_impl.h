@@ -24,6 +24,16 @@ struct tome_session {
     int32_t *sel, *rows;                 /* [ub*K]                                            */
     int64_t *posv;                       /* [ub]                                              */
     float *tscale;                       /* [ub]                                              */
+    /* device backends (backend_impl.h): the buffers above are device memory,
+     * sel/rows hold 3*ub*K ints (sel, order, where) and f1/f2/xin ub*K rows */
+    int on_device;
+    void *dkv;                           /* the backend's KV cache                            */
+    int32_t *dids, *dplan;               /* [ub] token ids, [2E+1] expert plan                */
+    int64_t *hpos;                       /* [ub] host copy of the positions                   */
+    float *dlogits;                      /* [logit_rows][V]                                   */
+    size_t logit_rows;
+    void *graph;                         /* captured decode step (n == 1, one logits row)     */
+    int graph_failed;                    /* capture refused once: run decode uncaptured       */
 };
 
 /* out[n][H] = FFN of layer l (dense or MoE) applied to h[n][H]. */

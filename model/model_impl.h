@@ -109,6 +109,7 @@ struct tome_model {
     size_t n_owned, cap_owned;
     uint64_t owned_bytes, mapped_bytes;
     const struct tome_backend *be;
+    struct tome_dev_model *dev; /* device copies of the weights (backend_impl.h); NULL on the CPU */
     int n_threads;
 };
 

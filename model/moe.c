@@ -9,6 +9,10 @@
  * output is shared + Σ experts. Tokens are grouped by expert (gather, one
  * matmul per expert over its tokens, scatter-add back), so each expert's
  * weights are read once per micro-batch.
+ *
+ * On a device backend (backend_impl.h) the routed part is one `moe` call
+ * on the device: routing, the grouping plan, gather, grouped GEMMs and the
+ * combine all stay in device memory (model/cuda/backend_cuda.cu).
  */
 #include "model/forward_impl.h"
 
@@ -30,7 +34,7 @@ tome_status tome_ffn_forward(tome_session_t *s, int l, const float *h, size_t n,
     const tome_model_t *m = s->m;
     const tome_model_config_t *c = &m->cfg;
     const tome_backend *be = m->be;
-    const tome_layer_w *L = &m->layers[l];
+    const tome_layer_w *L = s->on_device ? &m->dev->layers[l] : &m->layers[l];
     const size_t H = (size_t)c->hidden_size;
     TOME_FORWARD(mlp(be, &L->gate, &L->up, &L->down, h, n, H, s->f1, s->f2, out));
     if (!c->is_moe[l]) return TOME_OK;
@@ -38,6 +42,13 @@ tome_status tome_ffn_forward(tome_session_t *s, int l, const float *h, size_t n,
     const int E = c->n_experts, K = c->n_experts_per_tok;
     const size_t I = (size_t)c->intermediate_size;
     TOME_FORWARD(be->matmul(&L->router, h, n, H, s->router));
+    if (s->on_device) {
+        const size_t nk = n * (size_t)K;
+        tome_moe_args a = {.L = L, .h = h, .router = s->router, .n = n, .H = (int64_t)H, .I = (int64_t)I, .E = E,
+                           .K = K, .sel = s->sel, .order = s->rows, .where = s->rows + nk, .plan = s->dplan,
+                           .score = s->score, .xin = s->xin, .f1 = s->f1, .f2 = s->f2, .out = out};
+        return be->moe(&a);
+    }
     /* top-k per token: sel[i*K + j] = expert, score[i*K + j] = sigmoid(logit) */
     for (size_t i = 0; i < n; i++) {
         const float *r = s->router + i * (size_t)E;

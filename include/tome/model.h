@@ -82,7 +82,10 @@ typedef struct tome_model_opts {
     int load_dummy;      /* --load-format dummy: random weights from the config, no files */
     uint64_t dummy_seed;
     int n_threads;       /* 0: tome_num_threads()                                          */
+    int device;          /* TOME_DEVICE_CPU (0) or TOME_DEVICE_CUDA: the backend that runs it */
 } tome_model_opts;
+
+enum { TOME_DEVICE_CPU = 0, TOME_DEVICE_CUDA = 1 };
 
 typedef struct tome_model tome_model_t;
 
