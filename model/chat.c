@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/error_impl.h"
+#include "ingest/ingest_impl.h"
 
 const char *const TOME_CHAT_SYSTEM =
     "You are tome, a careful reviewer of code repositories and document archives. The user's files were given "
@@ -40,6 +41,80 @@ static int path_char(unsigned char c)
            c == '=' || c >= 0x80;
 }
 
+/* path character at a[i]: also the '!' of an archive member path "x.zip!/y" */
+static int path_char_at(const char *a, size_t len, size_t i)
+{
+    return path_char((unsigned char)a[i]) || (a[i] == '!' && i + 1 < len && a[i + 1] == '/');
+}
+
+/* The pack's paths (raw and escaped), sorted, for exact look-ups of the
+ * candidate starts of a citation. */
+typedef struct pathset {
+    char **v;
+    size_t n;
+} pathset;
+
+static int cmp_cstr(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+static void pathset_free(pathset *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) free(ps->v[i]);
+    free(ps->v);
+    memset(ps, 0, sizeof *ps);
+}
+
+static tome_status pathset_build(tome_pack_t *p, pathset *ps)
+{
+    size_t nf = tome_pack_n_files(p);
+    memset(ps, 0, sizeof *ps);
+    if (!(ps->v = calloc(2 * nf + 1, sizeof *ps->v))) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nf; i++) {
+        tome_pack_file f;
+        if (tome_pack_get_file(p, i, &f) != TOME_OK || !f.path) continue;
+        tome_buf b = {0};
+        if (!(ps->v[ps->n] = strdup(f.path))) goto nomem;
+        ps->n++;
+        if (tome_path_escape(f.path, &b) == TOME_OK && b.data && strcmp(b.data, f.path)) {
+            ps->v[ps->n] = strndup(b.data, b.len);
+            if (!ps->v[ps->n]) {
+                tome_buf_free(&b);
+                goto nomem;
+            }
+            ps->n++;
+        }
+        tome_buf_free(&b);
+    }
+    qsort(ps->v, ps->n, sizeof *ps->v, cmp_cstr);
+    return TOME_OK;
+nomem:
+    pathset_free(ps);
+    return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+}
+
+/* Whether s[0..n) is a path of the pack, or such a path + "#page=N". */
+static int pathset_has(const pathset *ps, const char *s, size_t n)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        size_t lo = 0, hi = ps->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            const char *v = ps->v[mid];
+            size_t vl = strlen(v);
+            int c = memcmp(s, v, n < vl ? n : vl);
+            if (c == 0) c = n < vl ? -1 : n > vl;
+            if (c == 0) return 1;
+            if (c < 0) hi = mid;
+            else lo = mid + 1;
+        }
+        /* strip a trailing "#page=N" and try again */
+        size_t d = n;
+        while (d > 0 && isdigit((unsigned char)s[d - 1])) d--;
+        if (pass || d == n || d < 6 || memcmp(s + d - 6, "#page=", 6)) break;
+        n = d - 6;
+    }
+    return 0;
+}
+
 void tome_citations_free(tome_citation *c, size_t n)
 {
     if (!c) return;
@@ -52,58 +127,95 @@ tome_status tome_chat_citations(tome_pack_t *pack, const char *a, size_t len, to
     *out = NULL, *n_out = 0;
     tome_citation *v = NULL;
     size_t n = 0, cap = 0;
-    size_t i = 0;
+    size_t i = 0, prev_end = 0;
+    pathset ps = {0};
+    if (pack) TOME_FORWARD(pathset_build(pack, &ps));
+    tome_status st = TOME_OK;
     while (i < len) {
-        if (!path_char((unsigned char)a[i]) || (i > 0 && path_char((unsigned char)a[i - 1]))) {
+        if (!path_char_at(a, len, i) || (i > 0 && path_char_at(a, len, i - 1))) {
             i++;
             continue;
         }
         size_t s = i;
         int has_sep = 0;
-        while (i < len && path_char((unsigned char)a[i])) has_sep |= a[i] == '/' || a[i] == '.', i++;
-        size_t e = i;
-        /* a trailing '.' or '-' is punctuation, not part of the path */
-        if (!(i < len && a[i] == ':' && i + 1 < len && isdigit((unsigned char)a[i + 1])) || !has_sep) continue;
-        size_t j = i + 1;
+        while (i < len && path_char_at(a, len, i)) has_sep |= a[i] == '/' || a[i] == '.', i++;
+        if (!(i < len && a[i] == ':' && i + 1 < len && isdigit((unsigned char)a[i + 1]))) continue;
+        size_t colon = i;
+        /* The run of path characters is the citation's path unless a longer
+         * text before the colon names a file of the pack exactly: paths with
+         * spaces or ':' ("my dir/a b.txt:3"), archive members
+         * ("x.zip!/dir/f.txt:3"), or a run glued to punctuation such as a
+         * curly quote ("“src/a.c:3”"). The longest such match wins; the
+         * search stays on the line and within 1 KiB. */
+        int found = 0;
+        if (pack) {
+            size_t lim = colon > 1024 ? colon - 1024 : 0;
+            if (lim < prev_end) lim = prev_end;
+            for (size_t k = colon; k-- > lim && a[k] != '\n';) {
+                if (((unsigned char)a[k] & 0xC0) == 0x80 || isspace((unsigned char)a[k])) continue;
+                if (pathset_has(&ps, a + k, colon - k)) s = k, found = 1;
+            }
+        }
+        if (!has_sep && !found) continue;
+        size_t j = colon + 1;
         while (j < len && isdigit((unsigned char)a[j])) j++;
-        if (j + 1 < len && a[j] == '-' && isdigit((unsigned char)a[j + 1])) {
-            j++;
+        size_t dash = 0, dash_len = 0;
+        if (j + 1 < len && a[j] == '-' && isdigit((unsigned char)a[j + 1])) dash = j, dash_len = 1;
+        /* an en dash (U+2013), as models often write ranges */
+        else if (j + 3 < len && !memcmp(a + j, "\xE2\x80\x93", 3) && isdigit((unsigned char)a[j + 3]))
+            dash = j, dash_len = 3;
+        if (dash_len) {
+            j += dash_len;
             while (j < len && isdigit((unsigned char)a[j])) j++;
         }
-        (void)e;
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
             tome_citation *nv = realloc(v, cap * sizeof *nv);
             if (!nv) {
-                tome_citations_free(v, n);
-                return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+                st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+                break;
             }
             v = nv;
         }
         tome_citation *c = &v[n];
         memset(c, 0, sizeof *c);
         c->offset = s;
-        c->text = strndup(a + s, j - s);
+        /* the text as found, with an en dash written as '-' */
+        tome_buf t = {0};
+        if (dash_len) {
+            tome_buf_append(&t, a + s, dash - s);
+            tome_buf_append(&t, "-", 1);
+            tome_buf_append(&t, a + dash + dash_len, j - dash - dash_len);
+        } else {
+            tome_buf_append(&t, a + s, j - s);
+        }
+        c->text = t.data ? strndup(t.data, t.len) : NULL;
+        tome_buf_free(&t);
         if (!c->text) {
-            tome_citations_free(v, n);
-            return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            break;
         }
         n++;
         if (pack) {
             char *lines = NULL;
             size_t ll = 0;
-            tome_status st = tome_pack_cite(pack, c->text, &lines, &ll);
-            if (st == TOME_OK) {
+            tome_status cs = tome_pack_cite(pack, c->text, &lines, &ll);
+            if (cs == TOME_OK) {
                 c->valid = 1;
                 c->lines = lines;
-            } else if (st == TOME_ERR_NOT_FOUND || st == TOME_ERR_INVALID_ARG) {
+            } else if (cs == TOME_ERR_NOT_FOUND || cs == TOME_ERR_INVALID_ARG) {
                 c->reason = strdup(tome_last_error());
             } else {
-                tome_citations_free(v, n);
-                return st;
+                st = cs;
+                break;
             }
         }
-        i = j;
+        i = prev_end = j;
+    }
+    pathset_free(&ps);
+    if (st != TOME_OK) {
+        tome_citations_free(v, n);
+        return st;
     }
     *out = v, *n_out = n;
     return TOME_OK;
