@@ -7,14 +7,22 @@
  * L2) and multiplies it with OpenBLAS sgemm (single-threaded inside; the
  * threads are ours, pool.c). F32 weights in OUT_IN layout are used in place.
  * The whole weight is never converted at once.
+ *
+ * Decode (one row of x): bf16 / int8 / int4 weights are read in place by the
+ * kernels of cpu_kernels.c (conversion in registers), the output cut into
+ * chunks across the pool's threads. RMSNorm, RoPE and the fused RoPE +
+ * QK-norm use the vectorised kernels too; RoPE's cos/sin table is computed
+ * once per micro-batch (see rope_table).
  */
 #include "model/backend_impl.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/cpu_kernels.h"
 #include "model/pool_impl.h"
 #include "model/quant_impl.h"
 
@@ -26,140 +34,7 @@ void tome_backend_cpu_set_threads(int n)
     openblas_set_num_threads(1);
 }
 
-/* ---------------------------------------------------------------- bf16 kernels
- * AVX2/FMA versions are compiled with a target attribute and chosen at run
- * time, so the build needs no -march flag. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define TOME_X86 1
-__attribute__((target("avx2,fma"))) static void bf16_to_f32_avx2(const uint16_t *s, float *d, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i)));
-        _mm256_storeu_ps(d + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
-    }
-    for (; i < n; i++) d[i] = tome_bf16_to_f32(s[i]);
-}
-
-/* y[j] = dot(W[j, :], x) for j in [0, cnt) of an OUT_IN bf16 matrix */
-__attribute__((target("avx2,fma"))) static void gemv_bf16_avx2(const uint16_t *w, size_t n_in, size_t cnt,
-                                                               const float *x, float *y)
-{
-    for (size_t j = 0; j < cnt; j++) {
-        const uint16_t *r = w + j * n_in;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        size_t k = 0;
-        for (; k + 16 <= n_in; k += 16) {
-            __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + k))), 16));
-            __m256 w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + k + 8))), 16));
-            a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + k), a0);
-            a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + k + 8), a1);
-        }
-        a0 = _mm256_add_ps(a0, a1);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-        h = _mm_hadd_ps(h, h);
-        h = _mm_hadd_ps(h, h);
-        float acc = _mm_cvtss_f32(h);
-        for (; k < n_in; k++) acc += tome_bf16_to_f32(r[k]) * x[k];
-        y[j] = acc;
-    }
-}
-
-/* y[0..cnt) = Σ_k x[k] · W[k, j0 .. j0+cnt) of an IN_OUT bf16 matrix [n_in][n_out] */
-__attribute__((target("avx2,fma"))) static void axpy_bf16_avx2(const uint16_t *w, size_t n_in, size_t n_out, size_t j0,
-                                                               size_t cnt, const float *x, float *y)
-{
-    memset(y, 0, cnt * sizeof(float));
-    for (size_t k = 0; k < n_in; k++) {
-        const uint16_t *r = w + k * n_out + j0;
-        __m256 xk = _mm256_set1_ps(x[k]);
-        size_t j = 0;
-        for (; j + 8 <= cnt; j += 8) {
-            __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + j))), 16));
-            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(wv, xk, _mm256_loadu_ps(y + j)));
-        }
-        for (; j < cnt; j++) y[j] += x[k] * tome_bf16_to_f32(r[j]);
-    }
-}
-
-static inline float hsum256(__m256 a) __attribute__((target("avx2,fma")));
-static inline float hsum256(__m256 a)
-{
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_hadd_ps(h, h);
-    h = _mm_hadd_ps(h, h);
-    return _mm_cvtss_f32(h);
-}
-
-/* y[j] = dot(dequant(row j), x) for rows of int8 blocks */
-__attribute__((target("avx2,fma"))) static void gemv_q8_avx2(const tome_block_q8 *w, size_t n_in, size_t cnt,
-                                                             const float *x, float *y)
-{
-    const size_t nb = n_in / TOME_QGROUP;
-    for (size_t j = 0; j < cnt; j++) {
-        const tome_block_q8 *b = w + j * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t k = 0; k < nb; k++) {
-            const float *xk = x + k * TOME_QGROUP;
-            __m128i q = _mm_loadu_si128((const __m128i *)b[k].q), q2 = _mm_loadu_si128((const __m128i *)(b[k].q + 16));
-            __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(xk));
-            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))), _mm256_loadu_ps(xk + 8), s);
-            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q2)), _mm256_loadu_ps(xk + 16), s);
-            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q2, 8))), _mm256_loadu_ps(xk + 24), s);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d), s, acc);
-        }
-        y[j] = hsum256(acc);
-    }
-}
-
-/* y[j] = dot(dequant(row j), x) for rows of int4 blocks (element 2i in the
- * low nibble of byte i, 2i+1 in the high nibble) */
-__attribute__((target("avx2,fma"))) static void gemv_q4_avx2(const tome_block_q4 *w, size_t n_in, size_t cnt,
-                                                             const float *x, float *y)
-{
-    const size_t nb = n_in / TOME_QGROUP;
-    const __m128i mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
-    for (size_t j = 0; j < cnt; j++) {
-        const tome_block_q4 *b = w + j * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t k = 0; k < nb; k++) {
-            const float *xk = x + k * TOME_QGROUP;
-            __m128i raw = _mm_loadu_si128((const __m128i *)b[k].q);
-            __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, mask), eight);
-            __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight);
-            __m128i v0 = _mm_unpacklo_epi8(lo, hi), v1 = _mm_unpackhi_epi8(lo, hi); /* elements 0..15, 16..31 */
-            __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v0)), _mm256_loadu_ps(xk));
-            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v0, 8))), _mm256_loadu_ps(xk + 8), s);
-            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v1)), _mm256_loadu_ps(xk + 16), s);
-            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v1, 8))), _mm256_loadu_ps(xk + 24), s);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d), s, acc);
-        }
-        y[j] = hsum256(acc);
-    }
-}
-
-static int have_avx2(void)
-{
-    static int v = -1;
-    if (v < 0) v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return v;
-}
-#else
-#define TOME_X86 0
-static int have_avx2(void) { return 0; }
-#endif
-
-static void bf16_to_f32(const uint16_t *s, float *d, size_t n)
-{
-#if TOME_X86
-    if (have_avx2()) {
-        bf16_to_f32_avx2(s, d, n);
-        return;
-    }
-#endif
-    for (size_t i = 0; i < n; i++) d[i] = tome_bf16_to_f32(s[i]);
-}
+static void bf16_to_f32(const uint16_t *s, float *d, size_t n) { tome_k_bf16_to_f32(s, d, n); }
 
 void tome_wt_row_f32(const tome_wt *w, int64_t r, float *out)
 {
@@ -230,25 +105,6 @@ static void mm_tile(void *vctx, size_t ti, int tid)
     const int64_t j0 = (int64_t)ti * nb, cnt = n_out - j0 < nb ? n_out - j0 : nb;
     const int n = (int)j->n;
     const int direct = w->dtype == TOME_DT_F32 && w->layout == TOME_W_OUT_IN;
-#if TOME_X86
-    if (n == 1 && w->dtype == TOME_DT_BF16 && have_avx2()) { /* decode: no f32 tile */
-        if (w->layout == TOME_W_OUT_IN)
-            gemv_bf16_avx2((const uint16_t *)w->data + (size_t)j0 * (size_t)n_in, (size_t)n_in, (size_t)cnt, j->x,
-                           j->y + j0);
-        else
-            axpy_bf16_avx2((const uint16_t *)w->data, (size_t)n_in, (size_t)n_out, (size_t)j0, (size_t)cnt, j->x,
-                           j->y + j0);
-        return;
-    }
-    if (n == 1 && (w->dtype == TOME_DT_Q8 || w->dtype == TOME_DT_Q4) && have_avx2()) {
-        size_t nbk = (size_t)(n_in / TOME_QGROUP);
-        if (w->dtype == TOME_DT_Q8)
-            gemv_q8_avx2((const tome_block_q8 *)w->data + (size_t)j0 * nbk, (size_t)n_in, (size_t)cnt, j->x, j->y + j0);
-        else
-            gemv_q4_avx2((const tome_block_q4 *)w->data + (size_t)j0 * nbk, (size_t)n_in, (size_t)cnt, j->x, j->y + j0);
-        return;
-    }
-#endif
     float *tile = direct ? NULL : tome_pool_scratch(tid, (size_t)nb * (size_t)n_in * sizeof(float));
     if (!direct && !tile) {
         j->failed = 1;
@@ -274,9 +130,85 @@ static void mm_tile(void *vctx, size_t ti, int tid)
                     (int)n_in, 0.0f, j->y + j0, (int)n_out);
 }
 
+/* ---------------------------------------------------------------- decode
+ * One row of x (n == 1) and a weight the kernels read in its stored dtype:
+ * the output is cut into chunks (rows of OUT_IN / quantized weights, column
+ * blocks of IN_OUT ones) handed to the pool; matrices under GEMV_PAR_BYTES
+ * stay on the calling thread. */
+#define GEMV_PAR_BYTES (96u << 10)
+
+typedef struct gemv_job {
+    const tome_wt *w;
+    const float *x;
+    float *y;
+    size_t chunk;
+} gemv_job;
+
+static void gemv_item(void *vctx, size_t it, int tid)
+{
+    (void)tid;
+    const gemv_job *j = vctx;
+    const tome_wt *w = j->w;
+    const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
+    const size_t j0 = it * j->chunk, cnt = n_out - j0 < j->chunk ? n_out - j0 : j->chunk;
+    switch (w->dtype) {
+    case TOME_DT_BF16:
+        if (w->layout == TOME_W_OUT_IN)
+            tome_k_gemv_bf16((const uint16_t *)w->data + j0 * n_in, n_in, cnt, j->x, j->y + j0);
+        else
+            tome_k_gemv_bf16_t((const uint16_t *)w->data, n_in, n_out, j0, cnt, j->x, j->y + j0);
+        break;
+    case TOME_DT_Q8:
+        tome_k_gemv_q8((const tome_block_q8 *)w->data + j0 * (n_in / TOME_QGROUP), n_in, cnt, j->x, j->y + j0);
+        break;
+    case TOME_DT_Q4:
+        tome_k_gemv_q4((const tome_block_q4 *)w->data + j0 * (n_in / TOME_QGROUP), n_in, cnt, j->x, j->y + j0);
+        break;
+    default: break;
+    }
+}
+
+static int gemv_ok(const tome_wt *w)
+{
+    if (w->dtype == TOME_DT_BF16) return 1;
+    return (w->dtype == TOME_DT_Q8 || w->dtype == TOME_DT_Q4) && w->layout == TOME_W_OUT_IN &&
+           w->n_in % TOME_QGROUP == 0;
+}
+
+static void cpu_gemv(const tome_wt *w, const float *x, float *y)
+{
+    const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
+    size_t bytes = w->dtype == TOME_DT_BF16   ? n_in * n_out * 2
+                   : w->dtype == TOME_DT_Q8 ? n_out * (n_in / TOME_QGROUP) * sizeof(tome_block_q8)
+                                            : n_out * (n_in / TOME_QGROUP) * sizeof(tome_block_q4);
+    int threads = bytes >= GEMV_PAR_BYTES ? g_threads : 1;
+    /* OUT_IN: chunks of rows (contiguous), ~4 per thread so the caller can
+     * take over a late worker's share, at most ~256 KiB. IN_OUT: one column
+     * range per thread, so each reads long contiguous pieces of every row. */
+    size_t chunk = n_out;
+    if (threads > 1) {
+        if (w->layout == TOME_W_IN_OUT) {
+            chunk = (n_out + (size_t)threads - 1) / (size_t)threads;
+            chunk = (chunk + 31) / 32 * 32;
+        } else {
+            chunk = (n_out + 4 * (size_t)threads - 1) / (4 * (size_t)threads);
+            size_t cap = (256u << 10) / (bytes / n_out + 1);
+            if (chunk > cap) chunk = cap;
+            chunk = (chunk + 15) / 16 * 16;
+        }
+        if (chunk > n_out) chunk = n_out;
+    }
+    gemv_job j = {.w = w, .x = x, .y = y, .chunk = chunk};
+    tome_pool_run(threads, (n_out + chunk - 1) / chunk, gemv_item, &j);
+}
+
 static tome_status cpu_matmul(const tome_wt *w, const float *x, size_t n, size_t ldx, float *y)
 {
     if (n == 0) return TOME_OK;
+    if (n == 1 && gemv_ok(w)) {
+        cpu_gemv(w, x, y);
+        return TOME_OK;
+    }
     const int64_t n_in = w->n_in, n_out = w->n_out;
     /* a tile of nb weight rows converted to f32 is ~256 KiB (L2-sized) */
     int64_t nb = (int64_t)(65536 / (n_in > 0 ? n_in : 1));
@@ -285,9 +217,9 @@ static tome_status cpu_matmul(const tome_wt *w, const float *x, size_t n, size_t
     if (nb > n_out) nb = n_out;
     mm_job j = {.w = w, .x = x, .n = n, .ldx = ldx, .y = y, .nb = nb};
     size_t n_tiles = (size_t)((n_out + nb - 1) / nb);
-    /* small products (most of decode) stay on one thread: a dispatch costs more than it saves */
+    /* small products stay on one thread: a dispatch costs more than it saves */
     double macs = (double)n * (double)n_in * (double)n_out;
-    tome_pool_run(macs < (double)(1 << 20) ? 1 : g_threads, n_tiles, mm_tile, &j);
+    tome_pool_run(macs < (double)(1 << 18) ? 1 : g_threads, n_tiles, mm_tile, &j);
     if (j.failed)
         return tome_set_error(TOME_ERR_NOMEM, "matmul: out of memory for a %lld x %lld tile", (long long)nb,
                               (long long)n_in);
@@ -296,34 +228,115 @@ static tome_status cpu_matmul(const tome_wt *w, const float *x, size_t n, size_t
 
 static void cpu_rmsnorm(const float *x, size_t n_rows, size_t dim, const float *weight, float eps, float *y)
 {
-    for (size_t i = 0; i < n_rows; i++) {
-        const float *a = x + i * dim;
-        float *b = y + i * dim;
-        float ss = 0;
-        for (size_t d = 0; d < dim; d++) ss += a[d] * a[d];
-        float r = 1.0f / sqrtf(ss / (float)dim + eps);
-        if (weight)
-            for (size_t d = 0; d < dim; d++) b[d] = (a[d] * r) * weight[d];
-        else
-            for (size_t d = 0; d < dim; d++) b[d] = a[d] * r;
+    tome_k_rmsnorm(x, n_rows, dim, weight, eps, y);
+}
+
+/* ---------------------------------------------------------------- RoPE
+ * cos/sin of the float32 angle pos·inv_freq (as transformers), one table of
+ * [n][half] per micro-batch. The table is kept per calling thread and reused
+ * while the positions and frequencies stay the same: q and k of every RoPE
+ * layer of a micro-batch share it, so sincos runs once per (position,
+ * frequency) instead of twice per RoPE layer. */
+typedef struct rope_tab {
+    int half;
+    size_t n, cap;   /* rows held / allocated */
+    float *inv;      /* [half]                */
+    int64_t *pos;    /* [n]                   */
+    float *cs, *sn;  /* [n][half] each        */
+} rope_tab;
+
+static pthread_key_t g_rope_key;
+static pthread_once_t g_rope_once = PTHREAD_ONCE_INIT;
+static int g_rope_key_ok;
+
+static void rope_tab_free(void *v)
+{
+    rope_tab *t = v;
+    if (!t) return;
+    free(t->inv), free(t->pos), free(t->cs), free(t->sn);
+    free(t);
+}
+
+static void rope_key_init(void) { g_rope_key_ok = pthread_key_create(&g_rope_key, rope_tab_free) == 0; }
+
+static void rope_fill(float *cs, float *sn, size_t n, int half, const int64_t *pos, const float *inv_freq)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < half; f++) {
+            float ang = (float)pos[i] * inv_freq[f]; /* float32 product, as transformers */
+            cs[i * (size_t)half + (size_t)f] = cosf(ang);
+            sn[i * (size_t)half + (size_t)f] = sinf(ang);
+        }
+}
+
+/* The table for these positions, or NULL (out of memory: compute per row). */
+static const rope_tab *rope_table(size_t n, int half, const int64_t *pos, const float *inv_freq)
+{
+    pthread_once(&g_rope_once, rope_key_init);
+    if (!g_rope_key_ok) return NULL;
+    rope_tab *t = pthread_getspecific(g_rope_key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t || pthread_setspecific(g_rope_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (t->half == half && t->n == n && !memcmp(t->inv, inv_freq, (size_t)half * sizeof(float)) &&
+        !memcmp(t->pos, pos, n * sizeof(int64_t)))
+        return t;
+    if (t->half != half || t->cap < n) {
+        size_t cap = n > t->cap ? n : t->cap;
+        float *inv = realloc(t->inv, (size_t)half * sizeof(float));
+        if (inv) t->inv = inv;
+        int64_t *pv = realloc(t->pos, cap * sizeof(int64_t));
+        if (pv) t->pos = pv;
+        float *cs = realloc(t->cs, cap * (size_t)half * sizeof(float));
+        if (cs) t->cs = cs;
+        float *sn = realloc(t->sn, cap * (size_t)half * sizeof(float));
+        if (sn) t->sn = sn;
+        if (!inv || !pv || !cs || !sn) {
+            t->n = 0, t->half = 0;
+            return NULL;
+        }
+        t->cap = cap;
+    }
+    t->half = half;
+    t->n = n;
+    memcpy(t->inv, inv_freq, (size_t)half * sizeof(float));
+    memcpy(t->pos, pos, n * sizeof(int64_t));
+    rope_fill(t->cs, t->sn, n, half, pos, inv_freq);
+    return t;
+}
+
+static void rope_rows(float *x, size_t n, int n_heads, int head_dim, const int64_t *pos, const float *inv_freq,
+                      int qk_norm, float eps)
+{
+    const int half = head_dim / 2;
+    const size_t row = (size_t)n_heads * (size_t)head_dim;
+    const rope_tab *t = rope_table(n, half, pos, inv_freq);
+    float cs1[2048], sn1[2048]; /* config.c caps head_dim at 4096 */
+    for (size_t i = 0; i < n; i++) {
+        const float *cs, *sn;
+        if (t) {
+            cs = t->cs + i * (size_t)half, sn = t->sn + i * (size_t)half;
+        } else {
+            rope_fill(cs1, sn1, 1, half <= 2048 ? half : 2048, pos + i, inv_freq);
+            cs = cs1, sn = sn1;
+        }
+        tome_k_rope_row(x + i * row, n_heads, head_dim, cs, sn, qk_norm, eps);
     }
 }
 
 static void cpu_rope(float *x, size_t n, int n_heads, int head_dim, const int64_t *pos, const float *inv_freq)
 {
-    const int half = head_dim / 2;
-    for (size_t i = 0; i < n; i++) {
-        for (int f = 0; f < half; f++) {
-            float ang = (float)pos[i] * inv_freq[f]; /* float32 product, as transformers */
-            float c = (float)cos((double)ang), s = (float)sin((double)ang);
-            for (int h = 0; h < n_heads; h++) {
-                float *p = x + i * (size_t)n_heads * (size_t)head_dim + (size_t)h * (size_t)head_dim + 2 * f;
-                float a = p[0], b = p[1];
-                p[0] = a * c - b * s;
-                p[1] = a * s + b * c;
-            }
-        }
-    }
+    rope_rows(x, n, n_heads, head_dim, pos, inv_freq, 0, 0.0f);
+}
+
+static void cpu_rope_qknorm(float *x, size_t n, int n_heads, int head_dim, const int64_t *pos, const float *inv_freq,
+                            float eps)
+{
+    rope_rows(x, n, n_heads, head_dim, pos, inv_freq, 1, eps);
 }
 
 static void cpu_scale_rows(float *x, size_t n, size_t dim, const float *s)
@@ -363,7 +376,7 @@ static const tome_backend g_cpu = {
     .embed = cpu_embed,
     .add = cpu_add,
     .attention = tome_attention_cpu,
-    .rope_qknorm = NULL,
+    .rope_qknorm = cpu_rope_qknorm,
 };
 
 const tome_backend *tome_backend_cpu(void) { return &g_cpu; }

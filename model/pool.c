@@ -1,75 +1,119 @@
 /*
  * model/pool.c — the compute thread pool (see pool_impl.h).
  *
- * State: a generation counter bumped per job; workers remember the last
- * generation they served. A job is {fn, ctx, n_items, n_threads, next item,
- * threads still running}. The caller publishes the job under the mutex,
- * broadcasts, works on items itself, then waits for `running` to reach 0.
+ * A job is published as one 64-bit word: (generation << 32) | next item.
+ * Anyone — the caller or a worker — claims an item with a compare-and-swap
+ * that only succeeds while the word still carries the job's generation and
+ * items remain, so a worker that wakes late (descheduled on a loaded machine)
+ * can never take an item of a later job, and the caller never waits for a
+ * worker that has not started: it claims whatever is left itself, then waits
+ * only for items that are actually running (`done` reaching n_items).
+ *
+ * Hand-off cost matters for decode (a few dozen small products per token):
+ * workers spin on the word for SPIN_NS after their last item (pause
+ * instructions, a sched_yield now and then), then sleep on a condition
+ * variable; the caller signals it only when a worker sleeps (`sleepers`,
+ * sequentially consistent with the word, so a wake-up cannot be lost).
  */
 #include "model/pool_impl.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/core_impl.h"
 
 #define POOL_MAX 256
-#define SPIN_ITERS 2000
+#define SPIN_NS 300000 /* a worker spins this long after its last item before sleeping */
 
 typedef struct pool {
     pthread_mutex_t run_lock; /* one job at a time                   */
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    atomic_ulong gen;
+    pthread_mutex_t mu;       /* sleep / wake                        */
+    pthread_cond_t wake;
+    atomic_int sleepers;
     int n_workers;            /* started worker threads (ids 1..)    */
-    /* current job */
-    tome_pool_fn fn;
-    void *ctx;
-    size_t n_items;
-    int n_threads;
-    atomic_size_t next;
-    atomic_int running;
-    unsigned long start_gen[POOL_MAX]; /* generation current when worker tid was created */
+    /* current job: fields written by the caller before the word */
+    _Atomic(tome_pool_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_size_t n_items;
+    atomic_int n_threads;
+    atomic_uint_least64_t word; /* generation << 32 | next item */
+    atomic_size_t done;
+    uint32_t start_gen[POOL_MAX]; /* generation current when worker tid was created */
     /* scratch per thread id */
     void *scratch[POOL_MAX];
     size_t scratch_cap[POOL_MAX];
 } pool;
 
 static pool g_pool = {.run_lock = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
-                      .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+                      .wake = PTHREAD_COND_INITIALIZER};
 
-static void work(pool *p, int tid)
+static inline void cpu_relax(void)
 {
-    size_t i;
-    while ((i = atomic_fetch_add(&p->next, 1)) < p->n_items) p->fn(p->ctx, i, tid);
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Runs items of generation gen until none are left. */
+static void work(pool *p, uint32_t gen, tome_pool_fn fn, void *ctx, size_t n, int tid)
+{
+    uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(w >> 32) != gen || (w & 0xffffffffu) >= n) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->word, &w, w + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;
+        fn(ctx, (size_t)(w & 0xffffffffu), tid);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        w = atomic_load_explicit(&p->word, memory_order_acquire);
+    }
 }
 
 static void *worker(void *arg)
 {
     pool *p = &g_pool;
     int tid = (int)(intptr_t)arg;
-    unsigned long seen = p->start_gen[tid]; /* written before pthread_create */
+    uint32_t seen = p->start_gen[tid]; /* written before pthread_create */
     for (;;) {
-        int spins = 0;
-        while (atomic_load(&p->gen) == seen && spins < SPIN_ITERS) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-            spins++;
+        /* wait for a new generation: spin, then sleep */
+        uint64_t t0 = 0;
+        unsigned spins = 0;
+        while ((uint32_t)(atomic_load_explicit(&p->word, memory_order_acquire) >> 32) == seen) {
+            cpu_relax();
+            if ((++spins & 255) != 0) continue;
+            uint64_t t = now_ns();
+            if (!t0) t0 = t;
+            if (t - t0 > SPIN_NS) {
+                atomic_fetch_add(&p->sleepers, 1);
+                pthread_mutex_lock(&p->mu);
+                while ((uint32_t)(atomic_load(&p->word) >> 32) == seen) pthread_cond_wait(&p->wake, &p->mu);
+                pthread_mutex_unlock(&p->mu);
+                atomic_fetch_sub(&p->sleepers, 1);
+                break;
+            }
+            if ((spins & 4095) == 0) sched_yield();
         }
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->gen) == seen) pthread_cond_wait(&p->wake, &p->mu);
-        seen = atomic_load(&p->gen);
-        int mine = tid < p->n_threads;
-        pthread_mutex_unlock(&p->mu);
-        if (!mine) continue;
-        work(p, tid);
-        if (atomic_fetch_sub(&p->running, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+        uint32_t gen = (uint32_t)(w >> 32);
+        seen = gen;
+        /* these may already belong to a later job: then every claim fails */
+        tome_pool_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+        size_t n = atomic_load_explicit(&p->n_items, memory_order_relaxed);
+        int nt = atomic_load_explicit(&p->n_threads, memory_order_relaxed);
+        if (tid < nt) work(p, gen, fn, ctx, n, tid);
     }
     return NULL;
 }
@@ -93,7 +137,7 @@ int tome_pool_run(int n_threads, size_t n_items, tome_pool_fn fn, void *ctx)
     if (n_threads <= 0) n_threads = tome_num_threads();
     if (n_threads > POOL_MAX) n_threads = POOL_MAX;
     if ((size_t)n_threads > n_items) n_threads = (int)n_items;
-    if (n_threads <= 1) {
+    if (n_threads <= 1 || n_items > 0xffffffffu) {
         for (size_t i = 0; i < n_items; i++) fn(ctx, i, 0);
         return 0;
     }
@@ -104,7 +148,7 @@ int tome_pool_run(int n_threads, size_t n_items, tome_pool_fn fn, void *ctx)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        p->start_gen[p->n_workers + 1] = atomic_load(&p->gen);
+        p->start_gen[p->n_workers + 1] = (uint32_t)(atomic_load(&p->word) >> 32);
         int e = pthread_create(&th, &attr, worker, (void *)(intptr_t)(p->n_workers + 1));
         pthread_attr_destroy(&attr);
         if (e != 0) {
@@ -114,27 +158,25 @@ int tome_pool_run(int n_threads, size_t n_items, tome_pool_fn fn, void *ctx)
         p->n_workers++;
     }
     if (n_threads - 1 > p->n_workers) n_threads = p->n_workers + 1;
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_items = n_items;
-    p->n_threads = n_threads;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->running, n_threads - 1);
-    atomic_fetch_add(&p->gen, 1);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    work(p, 0);
-    int spins = 0;
-    while (atomic_load(&p->running) > 0 && spins < SPIN_ITERS) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-        spins++;
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->n_items, n_items, memory_order_relaxed);
+    atomic_store_explicit(&p->n_threads, n_threads, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint32_t gen = (uint32_t)(atomic_load(&p->word) >> 32) + 1;
+    atomic_store(&p->word, (uint64_t)gen << 32); /* seq_cst: ordered before the sleepers check */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
     }
-    pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->running) > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    work(p, gen, fn, ctx, n_items, 0);
+    /* every item is claimed; wait for those still running on workers */
+    unsigned spins = 0;
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < n_items) {
+        cpu_relax();
+        if ((++spins & 1023) == 0) sched_yield();
+    }
     pthread_mutex_unlock(&p->run_lock);
     return rc;
 }

@@ -2,14 +2,17 @@
  * model/pool_impl.h — the compute thread pool of the CPU backend (model,
  * attention).
  *
- * One process-wide pool of worker threads, created on first use. Workers
- * wait on a condition variable (after a short spin), so an idle or
- * oversubscribed machine is not burnt by spinning threads — on a shared
- * 2-core VM OpenMP's default active wait made decode 10-30x slower.
- * tome_pool_run hands items [0, n_items) out through an atomic counter to the
- * caller (thread 0) and up to n_threads-1 workers and returns when all are
- * done. Not reentrant: fn must not call tome_pool_run. Calls from several
- * threads at once are serialised by a mutex.
+ * One process-wide pool of worker threads, created on first use.
+ * tome_pool_run hands items [0, n_items) out to the caller (thread 0) and up
+ * to n_threads-1 workers and returns when all are done. Items are claimed
+ * one at a time, so the caller takes over whatever a slow (descheduled)
+ * worker has not started. Workers spin for a fraction of a millisecond after
+ * a job (decode issues dozens of small jobs per token; a sleeping worker
+ * costs tens of microseconds to wake) and then sleep on a condition variable,
+ * so an idle or oversubscribed machine is not burnt by spinning threads — on
+ * a shared 2-core VM OpenMP's default active wait made decode 10-30x slower.
+ * Not reentrant: fn must not call tome_pool_run. Calls from several threads
+ * at once are serialised by a mutex.
  *
  * Per-thread scratch: tome_pool_scratch(tid, bytes) returns a buffer owned by
  * the pool (grown on demand, kept for reuse; never freed before exit), valid
