@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -111,6 +112,11 @@ static void page_release(tome_kvcache *kv, tome_kv_page *pg)
         kv->n_ram--;
         break;
     case TOME_KV_TIER_DISK:
+        if (pg->disk_snap) { /* lies in the loaded snapshot: nothing to free */
+            kv->n_disk--;
+            kv->n_snap--;
+            break;
+        }
         kv->disk_live -= pg->disk_len;
         kv->disk_live_raw -= kv->L.page_bytes;
         kv->n_disk--;
@@ -123,7 +129,7 @@ static void page_release(tome_kvcache *kv, tome_kv_page *pg)
     default: break;
     }
     memset(pg, 0, sizeof *pg);
-    if (kv->n_disk == 0 && kv->disk_fd >= 0 && kv->disk_end > 0) {
+    if (kv->n_disk == kv->n_snap && kv->disk_fd >= 0 && kv->disk_end > 0) {
         /* nothing live in the page file: start it over */
         if (ftruncate(kv->disk_fd, 0) == 0) kv->disk_end = 0;
     }
@@ -225,6 +231,74 @@ tome_status tome_kv_place_page(tome_kvcache *kv, const uint8_t *page, int chunke
                               (unsigned long long)kv->p.ram_budget, (unsigned long long)kv->n_ram,
                               (unsigned long long)pb);
     return disk_put(kv, page, pg);
+}
+
+int tome_kv_place_tier(const tome_kvcache *kv, int chunked, uint64_t *sim_dev, uint64_t *sim_ram)
+{
+    const uint64_t pb = kv->L.page_bytes;
+    if (!chunked && kv->p.device && *sim_dev + pb <= kv->p.device_budget) {
+        *sim_dev += pb;
+        return TOME_KV_TIER_DEVICE;
+    }
+    if (chunked) return TOME_KV_TIER_RAM;
+    if (!kv->p.ram_budget || *sim_ram + pb <= kv->ram_global_budget) {
+        *sim_ram += pb;
+        return TOME_KV_TIER_RAM;
+    }
+    return TOME_KV_TIER_DISK;
+}
+
+tome_status tome_kv_ram_bulk(tome_kvcache *kv, size_t n, uint8_t **base)
+{
+    const size_t pb = kv->L.page_bytes;
+    *base = NULL;
+    if (n == 0) return TOME_OK;
+    if (kv->n_slabs == kv->cap_slabs) {
+        size_t nc = kv->cap_slabs ? 2 * kv->cap_slabs : 16;
+        uint8_t **ns = realloc(kv->slabs, nc * sizeof *ns);
+        if (!ns) return tome_set_error(TOME_ERR_NOMEM, "kv cache: out of memory");
+        kv->slabs = ns;
+        kv->cap_slabs = nc;
+    }
+    /* 2 MiB-aligned so that the kernel can back it with huge pages (one
+     * fault per 2 MiB instead of per 4 KiB while a snapshot is read in) */
+    const size_t huge = (size_t)2 << 20;
+    size_t bytes = n <= (SIZE_MAX - huge) / pb ? (pb * n + huge - 1) & ~(huge - 1) : 0;
+    uint8_t *slab = bytes ? aligned_alloc(huge, bytes) : NULL;
+    if (!slab)
+        return tome_set_error(TOME_ERR_NOMEM, "kv cache: out of memory for %zu pages of %zu bytes", n, pb);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(slab, bytes, MADV_HUGEPAGE);
+#endif
+    kv->slabs[kv->n_slabs++] = slab;
+    kv->pool_bytes += (uint64_t)pb * n;
+    *base = slab;
+    return TOME_OK;
+}
+
+void tome_kv_adopt_ram(tome_kvcache *kv, uint8_t *block, int chunked, tome_kv_page *pg)
+{
+    const uint64_t pb = kv->L.page_bytes;
+    memset(pg, 0, sizeof *pg);
+    pg->chunked = (uint8_t)chunked;
+    pg->tier = TOME_KV_TIER_RAM;
+    pg->ram = block;
+    kv->ram_used += pb;
+    if (chunked) kv->ram_chunked_used += pb;
+    kv->n_ram++;
+}
+
+void tome_kv_adopt_snap(tome_kvcache *kv, uint64_t off, int chunked, tome_kv_page *pg)
+{
+    memset(pg, 0, sizeof *pg);
+    pg->chunked = (uint8_t)chunked;
+    pg->tier = TOME_KV_TIER_DISK;
+    pg->disk_snap = 1;
+    pg->disk_raw = 1;
+    pg->disk_len = kv->L.page_bytes;
+    pg->disk_off = off;
+    kv->n_disk++;
+    kv->n_snap++;
 }
 
 /* ------------------------------------------------------------ streams */
@@ -341,6 +415,7 @@ void tome_kv_free(tome_kvcache *kv)
     }
     if (kv->tlock_init) pthread_mutex_destroy(&kv->tlock);
     if (kv->disk_fd >= 0) close(kv->disk_fd);
+    if (kv->snap_fd >= 0) close(kv->snap_fd);
     free(kv->disk_dir);
     free(kv->window);
     free(kv->seal_buf);
@@ -355,6 +430,7 @@ tome_status tome_kv_open(const tome_kv_params *p, tome_kvcache **out)
     tome_kvcache *kv = calloc(1, sizeof *kv);
     if (!kv) return tome_set_error(TOME_ERR_NOMEM, "kv cache: out of memory");
     kv->disk_fd = -1;
+    kv->snap_fd = -1;
     kv->p = *p;
     kv->p.window = NULL;
     kv->p.disk_dir = NULL;
@@ -538,14 +614,17 @@ static tome_kv_tbuf *tbuf_get(const tome_kvcache *ckv)
 static void fadvise_next(const tome_kvcache *kv, const tome_kv_stream *s, size_t j, size_t n)
 {
 #ifdef POSIX_FADV_WILLNEED
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t i = j; i < s->n_pages && i < j + n; i++) {
-        const tome_kv_page *pg = &s->pages[i];
-        if (pg->tier != TOME_KV_TIER_DISK) continue;
-        if (pg->disk_off < lo) lo = pg->disk_off;
-        if (pg->disk_off + pg->disk_len > hi) hi = pg->disk_off + pg->disk_len;
+    for (int snap = 0; snap < 2; snap++) {
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (size_t i = j; i < s->n_pages && i < j + n; i++) {
+            const tome_kv_page *pg = &s->pages[i];
+            if (pg->tier != TOME_KV_TIER_DISK || pg->disk_snap != snap) continue;
+            if (pg->disk_off < lo) lo = pg->disk_off;
+            if (pg->disk_off + pg->disk_len > hi) hi = pg->disk_off + pg->disk_len;
+        }
+        int fd = snap ? kv->snap_fd : kv->disk_fd;
+        if (lo < hi && fd >= 0) (void)posix_fadvise(fd, (off_t)lo, (off_t)(hi - lo), POSIX_FADV_WILLNEED);
     }
-    if (lo < hi) (void)posix_fadvise(kv->disk_fd, (off_t)lo, (off_t)(hi - lo), POSIX_FADV_WILLNEED);
 #else
     (void)kv, (void)s, (void)j, (void)n;
 #endif
@@ -576,7 +655,7 @@ static tome_status page_bytes(const tome_kvcache *ckv, const tome_kv_stream *s, 
             return tome_set_error(TOME_ERR_FORMAT, "kv cache: layer %d page %zu: bad length %u in the page table", layer,
                                   j, (unsigned)pg->disk_len);
         while (got < pg->disk_len) {
-            ssize_t r = pread(kv->disk_fd, dst + got, pg->disk_len - got, (off_t)(pg->disk_off + got));
+            ssize_t r = pread(pg->disk_snap ? kv->snap_fd : kv->disk_fd, dst + got, pg->disk_len - got, (off_t)(pg->disk_off + got));
             if (r < 0 && errno == EINTR) continue;
             if (r <= 0) {
                 int e = r < 0 ? errno : EIO;
@@ -591,8 +670,8 @@ static tome_status page_bytes(const tome_kvcache *ckv, const tome_kv_stream *s, 
                                   (unsigned long long)pg->disk_off,
                                   ZSTD_isError(dn) ? ZSTD_getErrorName(dn) : "wrong decompressed size");
         char what[128];
-        snprintf(what, sizeof what, "kv cache: layer %d page %zu (page file offset %llu)", layer, j,
-                 (unsigned long long)pg->disk_off);
+        snprintf(what, sizeof what, "kv cache: layer %d page %zu (%s offset %llu)", layer, j,
+                 pg->disk_snap ? "snapshot file" : "page file", (unsigned long long)pg->disk_off);
         TOME_FORWARD(tome_kv_page_verify(&kv->L, b->page, pp0, what));
         atomic_fetch_add(&kv->reloads, 1);
         fadvise_next(kv, s, j + 1, 4);
@@ -733,7 +812,9 @@ tome_status tome_kv_span_at(const tome_kvcache *kv, int layer, int seq, int64_t 
 
 void tome_kv_prefetch(const tome_kvcache *kv, int layer, int seq, int64_t p0, int64_t p1)
 {
-    if (layer < 0 || layer >= kv->p.n_layers || seq < 0 || seq >= kv->p.n_seqs || kv->disk_fd < 0 || p1 <= p0) return;
+    if (layer < 0 || layer >= kv->p.n_layers || seq < 0 || seq >= kv->p.n_seqs || (kv->disk_fd < 0 && kv->snap_fd < 0) ||
+        p1 <= p0)
+        return;
     const tome_kv_stream *s = stream(kv, layer, seq);
     if (p0 < s->base) p0 = s->base;
     if (p0 >= s->open_p0) return;
@@ -765,5 +846,6 @@ void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *o)
     o->bytes_disk_raw = kv->disk_live_raw;
     o->bytes_device = kv->dev_used;
     o->spills = kv->spills;
+    o->pages_snapshot = kv->n_snap;
     o->reloads = atomic_load(&((tome_kvcache *)kv)->reloads);
 }

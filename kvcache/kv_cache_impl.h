@@ -20,6 +20,8 @@ typedef struct tome_kv_page {
     uint8_t tier;      /* TOME_KV_TIER_*                                  */
     uint8_t chunked;   /* belongs to a chunked layer (RAM reserve)         */
     uint8_t disk_raw;  /* DISK: stored uncompressed (zstd did not help)   */
+    uint8_t disk_snap; /* DISK: the page lies in the loaded snapshot file
+                          (snap_fd), not in the page file               */
     uint32_t disk_len; /* DISK: compressed bytes                          */
     uint64_t disk_off; /* DISK: offset in the page file                   */
     uint8_t *ram;      /* RAM: the sealed block (pool)                    */
@@ -69,8 +71,10 @@ struct tome_kvcache {
     /* tiers */
     uint64_t ram_used, ram_chunked_used, ram_chunk_reserve, ram_global_budget, dev_used;
     uint64_t n_ram, n_disk, n_dev;
+    uint64_t n_snap;            /* disk pages that lie in the snapshot (snap_fd)  */
     char *disk_dir;
     int disk_fd;                /* -1 until the first spill                        */
+    int snap_fd;                /* snapshot whose pages back disk_snap pages, -1   */
     uint64_t disk_end, disk_live, disk_live_raw, spills;
     atomic_uint_fast64_t reloads;
     /* thread buffers */
@@ -85,6 +89,19 @@ tome_status tome_kv_place_page(tome_kvcache *kv, const uint8_t *page, int chunke
  * device through the calling thread's buffer *b, found on first use). */
 tome_status tome_kv_read_page(const tome_kvcache *kv, const tome_kv_stream *s, size_t j, int layer,
                               tome_kv_tbuf **b, const uint8_t **out);
+/* Snapshot loading: where the next sealed page would be placed by
+ * tome_kv_place_page (TOME_KV_TIER_DEVICE, _RAM, or _DISK), judged by the
+ * budgets alone; *sim_dev / *sim_ram (start them at kv->dev_used and the
+ * global RAM in use) are advanced as if it were placed. */
+int tome_kv_place_tier(const tome_kvcache *kv, int chunked, uint64_t *sim_dev, uint64_t *sim_ram);
+/* n consecutive page blocks in one new slab, owned by the cache (freed
+ * blocks go to the pool's free list). */
+tome_status tome_kv_ram_bulk(tome_kvcache *kv, size_t n, uint8_t **base);
+/* Accounts block (filled or to be filled by the caller) as a RAM page. */
+void tome_kv_adopt_ram(tome_kvcache *kv, uint8_t *block, int chunked, tome_kv_page *pg);
+/* A disk-tier page that lies at offset off of the snapshot file kv->snap_fd
+ * (verified when read, like every disk page). */
+void tome_kv_adopt_snap(tome_kvcache *kv, uint64_t off, int chunked, tome_kv_page *pg);
 /* Appends a page record to a stream's table. */
 tome_status tome_kv_stream_push(tome_kvcache *kv, tome_kv_stream *s, const tome_kv_page *pg);
 

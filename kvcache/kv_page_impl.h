@@ -36,4 +36,13 @@ void tome_kv_page_view(const tome_kv_layout *L, const uint8_t *page, tome_kv_vie
  * into out[(r1 - r0)][HD]. */
 void tome_kv_page_dequant(const tome_kv_layout *L, const uint8_t *page, int is_v, int r0, int r1, float *out);
 
+/* The plain scalar code the two functions above are checked against bit
+ * for bit (tests/test_kvcache.c); the functions above are the same
+ * arithmetic written so that the compiler vectorizes it (kv_page.c). */
+void tome_kv_page_seal_scalar(const tome_kv_layout *L, const float *k, const float *v, int64_t p0, int layer, int seq,
+                              uint8_t *page);
+/* The branch-free e4m3 encoder of the fast path (== tome_kv_f32_to_e4m3). */
+uint8_t tome_kv_f32_to_e4m3_fast(float f);
+void tome_kv_page_dequant_scalar(const tome_kv_layout *L, const uint8_t *page, int is_v, int r0, int r1, float *out);
+
 #endif /* TOME_KV_PAGE_IMPL_H */

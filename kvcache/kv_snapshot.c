@@ -44,9 +44,13 @@
 #include "kvcache/kvcache_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "core/core_impl.h"
@@ -295,15 +299,100 @@ static tome_status check_id(const char *path, const char *what, const char *have
                           what, what, *have ? have : "(none)", want);
 }
 
+/* Pages of a snapshot that go to host RAM are read straight into one slab
+ * of the cache's pool with large preads and verified there, in parallel: a
+ * segment is a run of pages consecutive in the file and in the slab. */
+typedef struct load_page {
+    int layer, seq;
+    uint64_t j;     /* page index in its stream */
+    int64_t p0;
+} load_page;
+
+typedef struct load_seg {
+    uint64_t off;   /* file offset of the first page */
+    uint8_t *dst;   /* its block */
+    size_t n;       /* pages */
+    size_t first;   /* index into load_ctx.pages */
+} load_seg;
+
+typedef struct load_ctx {
+    const tome_kv_layout *L;
+    const char *path;
+    int fd;
+    load_seg *segs;
+    load_page *pages;
+} load_ctx;
+
+enum { LOAD_SEG_BYTES = 8u << 20 };
+
+static tome_status pread_all(int fd, uint8_t *dst, size_t n, uint64_t off, const char *path)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, dst + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            return tome_set_errno(TOME_ERR_IO, e, "snapshot %s: reading %zu bytes at offset %llu", path, n - got,
+                                  (unsigned long long)(off + got));
+        }
+        got += (size_t)r;
+    }
+    return TOME_OK;
+}
+
+static tome_status load_seg_run(void *vctx, size_t item, int thread_index)
+{
+    (void)thread_index;
+    const load_ctx *c = vctx;
+    const load_seg *g = &c->segs[item];
+    const size_t pb = c->L->page_bytes;
+    TOME_FORWARD(pread_all(c->fd, g->dst, g->n * pb, g->off, c->path));
+    for (size_t i = 0; i < g->n; i++) {
+        const load_page *lp = &c->pages[g->first + i];
+        const uint8_t *page = g->dst + i * pb;
+        if (tome_kv_page_verify(c->L, page, lp->p0, "page") == TOME_OK) continue;
+        char what[512]; /* again, for a message that names the page */
+        snprintf(what, sizeof what, "snapshot %s: layer %d sequence %d page %llu", c->path, lp->layer, lp->seq,
+                 (unsigned long long)lp->j);
+        TOME_FORWARD(tome_kv_page_verify(c->L, page, lp->p0, what));
+    }
+    return TOME_OK;
+}
+
 tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expect, const tome_kv_params *tiers,
                                   tome_kvcache **out, tome_kv_snapshot_info *info)
 {
     *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return tome_set_errno(tome_status_from_errno(e), e, "snapshot: cannot open %s", path);
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return tome_set_errno(TOME_ERR_IO, e, "snapshot: cannot stat %s", path);
+    }
     tome_mmap m = {0};
-    TOME_FORWARD(tome_error_prefix(tome_mmap_open(path, &m), "snapshot"));
+    if (sb.st_size > 0) {
+        void *d = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (d == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return tome_set_errno(TOME_ERR_IO, e, "snapshot: cannot map %s", path);
+        }
+        m.data = d;
+        m.len = (size_t)sb.st_size;
+    }
     snap_hdr h;
     tome_kvcache *kv = NULL;
     int64_t *window = NULL;
+    load_page *lpages = NULL;
+    load_seg *segs = NULL;
+    size_t n_segs = 0, n_bulk = 0;
+    uint8_t *tmp = NULL;
     tome_status st = check_header(&m, path, &h);
     if (st == TOME_OK && expect) {
         st = check_id(path, "model", h.model_hash, expect->model_hash);
@@ -333,25 +422,55 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
     st = tome_kv_open(&p, &kv);
     if (st != TOME_OK) goto done;
     const snap_stream *recs = (const snap_stream *)(const void *)(m.data + h.table_off + 8 * (size_t)h.n_layers);
-    const size_t HD = (size_t)kv->L.hd, T = (size_t)kv->L.page_tokens;
-    uint64_t page_i = 0;
-    for (size_t i = 0; i < nst && st == TOME_OK; i++) {
+    const size_t HD = (size_t)kv->L.hd, T = (size_t)kv->L.page_tokens, pb = kv->L.page_bytes;
+    /* pass 1: check the records; count the pages that go to RAM */
+    uint64_t sim_dev = kv->dev_used, sim_ram = kv->ram_used - kv->ram_chunked_used, page_i = 0;
+    for (size_t i = 0; i < nst; i++) {
         snap_stream r;
         memcpy(&r, &recs[i], sizeof r);
-        tome_kv_stream *s = &kv->st[i];
         const int layer = (int)(i / (size_t)h.n_seqs), seq = (int)(i % (size_t)h.n_seqs);
+        const int chunked = kv->st[i].chunked;
         int64_t nsealed = (int64_t)r.n_pages - (int64_t)r.n_sink_pages;
         if (r.n_open_rows >= T || r.n_pages > (uint64_t)h.max_tokens / T + 1 || nsealed < 0 ||
             r.open_p0 != r.base + (int64_t)(r.n_pages * T) || r.len != r.open_p0 + (int64_t)r.n_open_rows ||
-            r.len > h.max_tokens || (s->chunked ? (r.chunk >= 0 && r.base != r.chunk * window[layer]) : r.base != 0) ||
-            (!s->chunked && (int64_t)(r.n_sink_pages * T) > kv->sink) || (s->chunked && r.n_sink_pages) ||
+            r.len > h.max_tokens || (chunked ? (r.chunk >= 0 && r.base != r.chunk * window[layer]) : r.base != 0) ||
+            (!chunked && (int64_t)(r.n_sink_pages * T) > kv->sink) || (chunked && r.n_sink_pages) ||
             r.floats_off < h.floats_off || r.floats_off > h.pages_off || r.floats_bytes > h.pages_off - r.floats_off ||
             r.floats_bytes != (r.n_sink_pages * T + r.n_open_rows) * HD * 2 * sizeof(float) ||
             page_i + (uint64_t)nsealed > h.n_pages) {
             st = tome_set_error(TOME_ERR_FORMAT, "snapshot %s: layer %d sequence %d: corrupt stream record", path, layer,
                                 seq);
-            break;
+            goto done;
         }
+        page_i += (uint64_t)nsealed;
+        for (int64_t j = 0; j < nsealed; j++)
+            if (tome_kv_place_tier(kv, chunked, &sim_dev, &sim_ram) == TOME_KV_TIER_RAM) n_bulk++;
+    }
+    if (page_i != h.n_pages) {
+        st = tome_set_error(TOME_ERR_FORMAT, "snapshot %s: %llu pages stored, the streams use %llu", path,
+                            (unsigned long long)h.n_pages, (unsigned long long)page_i);
+        goto done;
+    }
+    uint8_t *bulk = NULL;
+    st = tome_error_prefix(tome_kv_ram_bulk(kv, n_bulk, &bulk), "snapshot %s", path);
+    if (st != TOME_OK) goto done;
+    lpages = malloc((n_bulk ? n_bulk : 1) * sizeof *lpages);
+    segs = malloc((n_bulk ? n_bulk : 1) * sizeof *segs);
+    tmp = aligned_alloc(64, (pb + 63) & ~(size_t)63);
+    if (!lpages || !segs || !tmp) {
+        st = tome_set_error(TOME_ERR_NOMEM, "snapshot %s: out of memory", path);
+        goto done;
+    }
+    /* pass 2: float rows, page records; device pages are placed now, RAM
+     * pages are read below, the rest stay in the snapshot file */
+    size_t used = 0;
+    page_i = 0;
+    for (size_t i = 0; i < nst && st == TOME_OK; i++) {
+        snap_stream r;
+        memcpy(&r, &recs[i], sizeof r);
+        tome_kv_stream *s = &kv->st[i];
+        const int layer = (int)(i / (size_t)h.n_seqs), seq = (int)(i % (size_t)h.n_seqs);
+        const int64_t nsealed = (int64_t)r.n_pages - (int64_t)r.n_sink_pages;
         const uint8_t *fl = m.data + r.floats_off;
         if (XXH3_64bits(fl, (size_t)r.floats_bytes) != r.floats_xxh) {
             st = tome_set_error(TOME_ERR_FORMAT, "snapshot %s: layer %d sequence %d: float rows corrupt (checksum mismatch)",
@@ -375,30 +494,57 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
         memcpy(s->open_k, fl, r.n_open_rows * HD * sizeof(float));
         fl += r.n_open_rows * HD * sizeof(float);
         memcpy(s->open_v, fl, r.n_open_rows * HD * sizeof(float));
-        for (int64_t j = 0; j < nsealed; j++, page_i++) {
-            const uint8_t *page = m.data + h.pages_off + page_i * h.page_bytes;
-            char what[256];
-            snprintf(what, sizeof what, "snapshot %s: layer %d sequence %d page %lld", path, layer, seq,
-                     (long long)(r.n_sink_pages + (uint64_t)j));
-            int64_t p0 = r.base + (int64_t)((r.n_sink_pages + (uint64_t)j) * T);
-            st = tome_kv_page_verify(&kv->L, page, p0, what);
-            if (st != TOME_OK) break;
+        for (int64_t j = 0; j < nsealed && st == TOME_OK; j++, page_i++) {
+            const uint64_t off = h.pages_off + page_i * pb, jj = r.n_sink_pages + (uint64_t)j;
+            const int64_t p0 = r.base + (int64_t)(jj * T);
+            uint64_t d = kv->dev_used, ram = kv->ram_used - kv->ram_chunked_used;
+            int tier = tome_kv_place_tier(kv, s->chunked, &d, &ram);
             tome_kv_page pg;
-            st = tome_kv_place_page(kv, page, s->chunked, &pg);
-            if (st == TOME_OK) st = tome_kv_stream_push(kv, s, &pg);
-            if (st != TOME_OK) {
-                st = tome_error_prefix(st, "snapshot %s", path);
-                break;
+            if (tier == TOME_KV_TIER_RAM && used < n_bulk) {
+                uint8_t *dst = bulk + used * pb;
+                lpages[used] = (load_page){.layer = layer, .seq = seq, .j = jj, .p0 = p0};
+                load_seg *g = n_segs ? &segs[n_segs - 1] : NULL;
+                if (g && g->off + g->n * pb == off && g->dst + g->n * pb == dst && (g->n + 1) * pb <= LOAD_SEG_BYTES) {
+                    g->n++;
+                } else {
+                    segs[n_segs++] = (load_seg){.off = off, .dst = dst, .n = 1, .first = used};
+                }
+                used++;
+                tome_kv_adopt_ram(kv, dst, s->chunked, &pg);
+            } else if (tier == TOME_KV_TIER_DISK) {
+                if (kv->snap_fd < 0) {
+                    kv->snap_fd = dup(fd);
+                    if (kv->snap_fd < 0) {
+                        int e = errno;
+                        st = tome_set_errno(TOME_ERR_IO, e, "snapshot %s: cannot keep the file open", path);
+                        break;
+                    }
+                }
+                tome_kv_adopt_snap(kv, off, s->chunked, &pg);
+            } else { /* the device (or RAM past what was counted): through a buffer */
+                char what[512];
+                snprintf(what, sizeof what, "snapshot %s: layer %d sequence %d page %llu", path, layer, seq,
+                         (unsigned long long)jj);
+                st = pread_all(fd, tmp, pb, off, path);
+                if (st == TOME_OK) st = tome_kv_page_verify(&kv->L, tmp, p0, what);
+                if (st == TOME_OK) st = tome_error_prefix(tome_kv_place_page(kv, tmp, s->chunked, &pg), "snapshot %s", path);
+                if (st != TOME_OK) break;
             }
+            st = tome_kv_stream_push(kv, s, &pg);
         }
     }
-    if (st == TOME_OK && page_i != h.n_pages)
-        st = tome_set_error(TOME_ERR_FORMAT, "snapshot %s: %llu pages stored, the streams use %llu", path,
-                            (unsigned long long)h.n_pages, (unsigned long long)page_i);
+    if (st == TOME_OK && n_segs) {
+        load_ctx c = {.L = &kv->L, .path = path, .fd = fd, .segs = segs, .pages = lpages};
+        st = tome_parallel_for(n_segs, 0, load_seg_run, &c);
+    }
     if (st == TOME_OK && info) fill_info(&h, info);
 done:
-    tome_mmap_close(&m);
+    if (m.data) munmap((void *)m.data, m.len);
+    close(fd);
     free(window);
+    free(lpages);
+    free(segs);
+    free(tmp);
     if (st != TOME_OK) {
         tome_kv_free(kv);
         return st;

@@ -120,6 +120,8 @@ typedef struct tome_kv_stats {
     uint64_t bytes_disk_raw;    /* the same pages uncompressed               */
     uint64_t bytes_device;
     uint64_t spills, reloads;   /* pages written to / read from disk         */
+    uint64_t pages_snapshot;    /* disk pages read in place from the loaded
+                                   snapshot file (counted in pages_disk too) */
 } tome_kv_stats;
 void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *out);
 

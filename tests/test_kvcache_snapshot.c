@@ -398,11 +398,84 @@ static void test_kill9_resume_equals_uninterrupted(void)
     tome_kv_free(c);
 }
 
+/* A RAM budget smaller than the snapshot leaves the rest of the pages in the
+ * snapshot file itself (disk tier, no copy, no disk directory needed): reads
+ * equal the saved cache, survive the file being replaced by a newer save,
+ * and a corrupt page is refused when it is read, naming it. */
+static void test_load_in_place(void)
+{
+    const char *dir = subdir("inplace");
+    char path[512], copy[512];
+    snprintf(path, sizeof path, "%s/a.tkv", dir);
+    snprintf(copy, sizeof copy, "%s/b.tkv", dir);
+    const int64_t n = 16 * 30 + 5;
+    tome_kv_params p = params(TOME_KV_INT4, 0, NULL);
+    tome_kvcache *ref, *back = NULL;
+    TT_OK(tome_kv_open(&p, &ref));
+    feed(ref, 0, n);
+    const uint64_t pb = tome_kv_page_layout(ref)->page_bytes;
+    tome_kv_snapshot_meta m = meta_of(n, n);
+    TT_OK(tome_kv_snapshot_save(ref, path, &m));
+    TT_OK(tome_kv_snapshot_save(ref, copy, &m));
+    tome_kv_params tight = params(TOME_KV_INT4, pb * (4 + 3), NULL); /* chunk pages + 3 */
+    TT_OK(tome_kv_snapshot_load(path, &m.id, &tight, &back, NULL));
+    if (!back) return;
+    tome_kv_stats st;
+    tome_kv_get_stats(back, &st);
+    TT_CHECK(st.pages_snapshot > 0);
+    TT_EQ_INT(st.pages_snapshot, st.pages_disk);
+    TT_EQ_INT(st.pages_ram, 3); /* the chunked layer holds no sealed page at n (its chunk just began) */
+    same_cache(ref, back, n);
+    /* the file is replaced (atomic rename) by a later save: still the old pages */
+    tome_kvcache *other;
+    TT_OK(tome_kv_open(&p, &other));
+    feed(other, 0, 40);
+    tome_kv_snapshot_meta m2 = meta_of(40, 40);
+    TT_OK(tome_kv_snapshot_save(other, path, &m2));
+    tome_kv_free(other);
+    same_cache(ref, back, n);
+    /* a loaded in-place cache saves to the same bytes */
+    TT_OK(tome_kv_snapshot_save(back, path, &m));
+    TT_CHECK(files_equal(path, copy));
+    tome_kv_free(back);
+    back = NULL;
+    /* corrupt the last page's codes: an in-place load succeeds, the read fails */
+    size_t len;
+    char *bytes = tt_read_file(copy, &len);
+    TT_CHECK(bytes != NULL && len > 200);
+    if (!bytes) return;
+    bytes[len - 24 - 100] ^= 0x10; /* the trailer is 24 bytes; before it the last page */
+    TT_EQ_INT(tt_write_file(copy, bytes, len), 0);
+    free(bytes);
+    TT_STATUS(tome_kv_snapshot_load(copy, &m.id, NULL, &back, NULL), TOME_ERR_FORMAT); /* all in RAM: checked now */
+    TT_CONTAINS(tome_last_error(), "page");
+    TT_OK(tome_kv_snapshot_load(copy, &m.id, &tight, &back, NULL));
+    if (!back) return;
+    int bad = 0;
+    for (int l = 1; l < NL; l++)
+        for (int s = 0; s < NS; s++)
+            for (int64_t q = 0; q < n;) {
+                tome_kv_view w;
+                tome_status rs = tome_kv_view_at(back, l, s, q, n, &w);
+                if (rs != TOME_OK) {
+                    TT_EQ_INT(rs, TOME_ERR_FORMAT);
+                    TT_CONTAINS(tome_last_error(), "snapshot file");
+                    bad++;
+                    break;
+                }
+                q = w.p1;
+            }
+    TT_EQ_INT(bad, 1);
+    tome_kv_free(back);
+    tome_kv_free(ref);
+}
+
 int main(void)
 {
     TT_RUN(test_save_load_equal_across_tiers);
     TT_RUN(test_corrupt_truncated_mismatched_refused);
     TT_RUN(test_random_flips);
+    TT_RUN(test_load_in_place);
     TT_RUN(test_disk_full_keeps_previous);
     TT_RUN(test_kill9_resume_equals_uninterrupted);
     return tt_finish();
