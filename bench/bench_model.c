@@ -2,7 +2,7 @@
  * bench/bench_model.c — prefill and decode speed of the CPU model.
  *
  *   bench_model MODEL_DIR [--weights bf16|int8|int4] [--dummy] [--prompt P]
- *               [--decode N] [--ubatch U] [--threads T] [--reps R]
+ *               [--decode N] [--ubatch U] [--threads T] [--reps R] [--device cpu|cuda]
  *
  * Prefill: P token ids (deterministic pseudo-random) in micro-batches of U,
  * logits of the last position only. Decode: N single-token steps after it
@@ -52,6 +52,8 @@ int main(int argc, char **argv)
             o.n_threads = atoi(v), i++;
         } else if (!strcmp(a, "--reps")) {
             R = atoi(v), i++;
+        } else if (!strcmp(a, "--device")) {
+            o.device = !strcmp(v, "cuda") ? TOME_DEVICE_CUDA : TOME_DEVICE_CPU, i++;
         }
     }
     double t0 = tome_now();

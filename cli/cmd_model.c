@@ -13,7 +13,9 @@
  *   tome mkmodel --preset tiny|small|scout [--seed S] -o DIR
  *                [--shard-size BYTES] [--config-only]
  * Model options: --weights bf16|int8|int4, --load-format auto|dummy,
- * --ubatch N (prefill micro-batch, default 512), --threads N, --ctx N.
+ * --ubatch N (prefill micro-batch, default 512), --threads N, --ctx N,
+ * --device cpu|cuda (default: $TOME_DEVICE, else cpu; cuda in a build
+ * without CUDA or on a machine without a GPU is an error, not a fallback).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,24 @@ typedef struct model_args {
     tome_model_opts opts;
     int ubatch;
     unsigned long long ctx;
+    int device_set; /* --device given (wins over TOME_DEVICE) */
 } model_args;
+
+static int set_device(const char *cmd, const char *d, model_args *ma)
+{
+    if (!strcmp(d, "cpu")) ma->opts.device = TOME_DEVICE_CPU;
+    else if (!strcmp(d, "cuda") || !strcmp(d, "gpu")) ma->opts.device = TOME_DEVICE_CUDA;
+    else return tome_cli_usage_error(cmd, "--device / TOME_DEVICE: '%s' is not cpu or cuda", d), -1;
+    return 0;
+}
+
+/* TOME_DEVICE when --device was not given; 0 ok, -1 bad value. */
+static int resolve_device(const char *cmd, model_args *ma)
+{
+    const char *e = getenv("TOME_DEVICE");
+    if (ma->device_set || !e || !*e) return 0;
+    return set_device(cmd, e, ma);
+}
 
 /* Returns 1 if argv[*i] was a model option (consumed), 0 if not, -1 on error. */
 static int parse_model_opt(const char *cmd, int argc, char **argv, int *i, model_args *ma)
@@ -46,6 +65,10 @@ static int parse_model_opt(const char *cmd, int argc, char **argv, int *i, model
         else if (!strcmp(w, "int8")) ma->opts.weights = TOME_WEIGHTS_INT8;
         else if (!strcmp(w, "int4")) ma->opts.weights = TOME_WEIGHTS_INT4;
         else return tome_cli_usage_error(cmd, "--weights: '%s' is not bf16, int8 or int4", w), -1;
+    } else if (!strcmp(a, "--device")) {
+        if (++*i >= argc) return tome_cli_usage_error(cmd, "--device needs cpu|cuda"), -1;
+        if (set_device(cmd, argv[*i], ma) != 0) return -1;
+        ma->device_set = 1;
     } else if (!strcmp(a, "--load-format")) {
         if (++*i >= argc) return tome_cli_usage_error(cmd, "--load-format needs auto|dummy"), -1;
         if (!strcmp(argv[*i], "dummy")) ma->opts.load_dummy = 1;
@@ -93,7 +116,8 @@ static const char MODEL_OPTS_HELP[] =
     "  --seed S                  seed of dummy weights / sampling (default 0)\n"
     "  --ubatch N                prefill micro-batch in tokens (default 512)\n"
     "  --threads N               CPU threads (default: all)\n"
-    "  --ctx N                   KV capacity in tokens (default: prompt + new tokens)\n";
+    "  --ctx N                   KV capacity in tokens (default: prompt + new tokens)\n"
+    "  --device cpu|cuda         backend (default: $TOME_DEVICE, else cpu)\n";
 
 int tome_cmd_score(int argc, char **argv)
 {
@@ -132,6 +156,10 @@ int tome_cmd_score(int argc, char **argv)
     if (!ma.dir || !ids.n || !out_path) {
         tome_tokens_free(&ids);
         return tome_cli_usage_error("score", "--model, --ids and --logits-out are required");
+    }
+    if (resolve_device("score", &ma) != 0) {
+        tome_tokens_free(&ids);
+        return TOME_EXIT_USAGE;
     }
     tome_model_t *m = NULL;
     tome_session_t *s = NULL;
@@ -266,6 +294,7 @@ int tome_cmd_generate(int argc, char **argv)
         tome_cli_usage_error("generate", "--model and one of --prompt / --ids are required");
         goto usage_fail;
     }
+    if (resolve_device("generate", &ma) != 0) goto usage_fail;
     int rc = TOME_EXIT_OK;
     tome_status st = TOME_OK;
     tome_tokenizer_t *tok = NULL;

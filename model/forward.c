@@ -28,6 +28,7 @@
 #include "model/forward_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,7 +66,9 @@ tome_status tome_model_open(const char *dir, const tome_model_opts *opts, tome_m
     if (m->opts.device == TOME_DEVICE_CUDA) {
         const tome_backend *be = tome_backend_cuda();
         if (!be) {
-            st = tome_set_error(TOME_ERR_UNSUPPORTED, "--device cuda: %s", tome_last_error());
+            char why[512];
+            snprintf(why, sizeof why, "%s", tome_last_error());
+            st = tome_set_error(TOME_ERR_UNSUPPORTED, "device cuda: %s", why);
             goto fail;
         }
         m->be = be;

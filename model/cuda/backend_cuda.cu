@@ -94,6 +94,17 @@ static size_t g_attn_ws_cap; /* floats */
 
 #define TILE_BYTES ((size_t)128 << 20)
 #define BLAS_MIN_ROWS 32 /* from this many rows a matmul goes to the tensor cores */
+
+/* rows from which a matmul takes the cuBLAS path: BLAS_MIN_ROWS, or
+ * TOME_CUDA_BLAS_MIN_ROWS (tests set it low to cover that path on tiny
+ * models; 0 = never) */
+static int64_t blas_min_rows(void)
+{
+    const char *e = getenv("TOME_CUDA_BLAS_MIN_ROWS");
+    if (!e || !*e) return BLAS_MIN_ROWS;
+    long long v = atoll(e);
+    return v <= 0 ? INT64_MAX : (int64_t)v;
+}
 #define ATTN_ENTRIES 4096 /* (query, head, split) partials the workspace holds at least */
 
 static int capturing(void)
@@ -320,7 +331,7 @@ static tome_status matmul_blas(const tome_wt *w, const float *x, int64_t n, int6
 static tome_status mm(const tome_wt *w, const float *x, int64_t n, int64_t ldx, float *y, int64_t ldy)
 {
     if (n <= 0) return TOME_OK;
-    if (n >= BLAS_MIN_ROWS && !capturing() && !getenv("TOME_CUDA_NO_BLAS")) return matmul_blas(w, x, n, ldx, y, ldy);
+    if (n >= blas_min_rows() && !capturing()) return matmul_blas(w, x, n, ldx, y, ldy);
     return launch_simt(w, x, n, ldx, y, ldy, NULL, 1, n);
 }
 
@@ -575,9 +586,12 @@ static tome_status cu_kv_open(const tome_kv_params *p, void **out)
         size_t bytes = (size_t)rows * (size_t)kv->kvd * sizeof(float);
         st = cu_alloc((void **)&kv->k[l], bytes);
         if (st == TOME_OK) st = cu_alloc((void **)&kv->v[l], bytes);
-        if (st != TOME_OK)
+        if (st != TOME_OK) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", tome_last_error());
             st = tome_set_error(TOME_ERR_DEVICE, "cuda kv: layer %d, %lld rows of %d floats: %s", l, (long long)rows,
-                                kv->kvd, tome_last_error());
+                                kv->kvd, why);
+        }
     }
     if (st == TOME_OK) st = grow(&g_attn_ws, &g_attn_ws_cap, (size_t)ATTN_ENTRIES * (size_t)(p->head_dim + 2));
     if (st != TOME_OK) {
@@ -777,7 +791,7 @@ __global__ void k_combine(const float *y, int64_t n, int64_t H, int K, const int
 static tome_status grouped(const tome_wt *w0, int E, const float *x, int64_t ldx, float *y, int64_t ldy,
                            const int32_t *plan, int64_t nk)
 {
-    if (nk >= BLAS_MIN_ROWS && !capturing() && !getenv("TOME_CUDA_NO_BLAS")) {
+    if (nk >= blas_min_rows() && !capturing()) {
         int32_t off[257];
         if (E > 256) return tome_set_error(TOME_ERR_UNSUPPORTED, "cuda moe: %d experts (at most 256)", E);
         CK(cudaMemcpyAsync(off, plan, (size_t)(E + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost, g_stream));
