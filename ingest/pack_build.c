@@ -71,8 +71,10 @@ typedef struct item {
     uint32_t n_full_runs;
     uint64_t full_tokens;
     tome_tokens_t outl;     /* outline-block ids (may be empty when evicted) */
-    uint64_t outl_tokens;   /* tokens of the outline block; 0: the file has no outline */
+    uint64_t outl_tokens;   /* tokens of the outline block; 0: no outline (or not yet counted) */
     int outl_cached;
+    char *outl_text;        /* the rendered outline block until it is tokenized (plan) */
+    size_t outl_len;
     tome_pack_run *outl_runs;
     uint32_t n_outl_runs;
     tome_tokens_t alias;    /* alias-block ids */
@@ -108,6 +110,7 @@ static void item_free(item *it)
     free(it->full_runs);
     tome_tokens_free(&it->outl);
     free(it->outl_runs);
+    free(it->outl_text);
     tome_tokens_free(&it->alias);
     free(it);
 }
@@ -481,15 +484,14 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     blk.len = 0;
     int has_outline = 0;
     if ((st = render_outline(b, it, &p, &blk, &has_outline))) goto done;
-    if (has_outline) {
-        if ((st = encode_block(b, &blk, &it->outl))) goto done;
-        it->outl_tokens = it->outl.n;
-        pthread_mutex_lock(&b->mu);
-        keep = it->member || b->cached_ids + it->outl.n <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
-        if (keep) b->cached_ids += it->outl.n;
-        pthread_mutex_unlock(&b->mu);
-        if (keep) it->outl_cached = 1;
-        else tome_tokens_free(&it->outl);
+    if (has_outline) { /* kept as text: tokenized only if the budget needs it (plan) */
+        it->outl_text = malloc(blk.len + 1); /* exact size: the render buffer is freed */
+        if (!it->outl_text) {
+            st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(it->outl_text, blk.data, blk.len + 1);
+        it->outl_len = blk.len;
     }
     it->ok = 1;
 done:
@@ -654,8 +656,68 @@ static void block_clear(block *bl)
     memset(bl, 0, sizeof *bl);
 }
 
+/* Token bytes for decoding blocks: one padded copy of every token's bytes so
+ * that a token is copied with one fixed 16-byte move (most are shorter), and
+ * a flag per token for "contains a newline" so that the line table needs no
+ * scan of tokens without one. Built once per pack (~2 MB, a few ms). */
+typedef struct tok_ent {
+    uint32_t off;
+    uint16_t len;
+    uint16_t nl;
+} tok_ent;
+
+typedef struct tok_table {
+    tok_ent *ent;
+    char *blob; /* token bytes, 16 bytes of slack at the end */
+    size_t n;
+} tok_table;
+
+static void tok_table_free(tok_table *t)
+{
+    free(t->ent);
+    free(t->blob);
+    memset(t, 0, sizeof *t);
+}
+
+static tome_status tok_table_open(const tome_tokenizer_t *tok, tok_table *t)
+{
+    size_t n = tome_tokenizer_vocab_size(tok), total = 0;
+    t->ent = malloc((n ? n : 1) * sizeof *t->ent);
+    if (!t->ent) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
+        if (len > UINT16_MAX) return tome_set_error(TOME_ERR_INTERNAL, "token %zu is %zu bytes long", i, len);
+        total += len;
+    }
+    t->blob = malloc(total + 16);
+    if (!t->blob) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *s = tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
+        if (len) memcpy(t->blob + off, s, len);
+        t->ent[i] = (tok_ent){(uint32_t)off, (uint16_t)len, (uint16_t)(len && memchr(s, '\n', len) != NULL)};
+        off += len;
+    }
+    memset(t->blob + off, 0, 16);
+    t->n = n;
+    return TOME_OK;
+}
+
+static tome_status grow_lines(block *bl, size_t *cap_lines)
+{
+    *cap_lines *= 2;
+    uint32_t *a = realloc(bl->line_off, *cap_lines * sizeof *a);
+    if (a) bl->line_off = a;
+    uint32_t *c = realloc(bl->line_tok, *cap_lines * sizeof *c);
+    if (c) bl->line_tok = c;
+    if (!a || !c) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    return TOME_OK;
+}
+
 /* Text and line table of a block from its ids, in one pass over the tokens. */
-static tome_status decode_block(const builder *b, block *bl)
+static tome_status decode_block(const tok_table *tt, block *bl)
 {
     const tome_tokens_t *t = bl->use;
     size_t cap_lines = 64;
@@ -665,38 +727,39 @@ static tome_status decode_block(const builder *b, block *bl)
     TOME_FORWARD(tome_buf_reserve(&bl->text, t->n * 4 + 64));
     uint32_t n = 0;
     int pending = 1; /* a line starts at the current offset */
+    char *text = bl->text.data;
+    size_t len_text = 0;
     for (size_t i = 0; i < t->n; i++) {
-        size_t len;
-        const char *s = tome_tokenizer_token_bytes(b->o->tok, t->ids[i], &len);
-        if (!s) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", t->ids[i]);
-        if (bl->text.cap - bl->text.len < len) TOME_FORWARD(tome_buf_reserve(&bl->text, len));
-        size_t off = bl->text.len;
-        /* tokens are a few bytes long: an inline copy that also spots '\n'
-         * beats memcpy + memchr */
-        char *dst = bl->text.data + off;
-        int has_nl = 0;
-        for (size_t k = 0; k < len; k++) {
-            dst[k] = s[k];
-            has_nl |= s[k] == '\n';
+        uint32_t id = (uint32_t)t->ids[i];
+        if (id >= tt->n) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", t->ids[i]);
+        tok_ent e = tt->ent[id];
+        const char *s = tt->blob + e.off;
+        size_t len = e.len;
+        if (bl->text.cap - len_text < len + 16) {
+            bl->text.len = len_text;
+            TOME_FORWARD(tome_buf_reserve(&bl->text, len + 16 + (t->n - i) * 2));
+            text = bl->text.data;
         }
-        bl->text.len += len;
-        if (!has_nl && !pending) continue;
-        for (const char *q = has_nl ? memchr(s, '\n', len) : NULL; q || pending;
-             q = q ? memchr(q + 1, '\n', len - (size_t)(q + 1 - s)) : NULL) {
-            if (n + 1 >= cap_lines) {
-                cap_lines *= 2;
-                uint32_t *a = realloc(bl->line_off, cap_lines * sizeof *a);
-                if (a) bl->line_off = a;
-                uint32_t *c = realloc(bl->line_tok, cap_lines * sizeof *c);
-                if (c) bl->line_tok = c;
-                if (!a || !c) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-            }
+        size_t off = len_text;
+        if (len <= 16) memcpy(text + off, s, 16); /* the slack past len is overwritten next */
+        else memcpy(text + off, s, len);
+        len_text += len;
+        if (!e.nl) {
+            if (!pending) continue;
+            if (n + 1 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
+            bl->line_off[n] = (uint32_t)off;
+            bl->line_tok[n] = (uint32_t)i;
+            n++;
+            pending = 0;
+            continue;
+        }
+        for (const char *q = memchr(s, '\n', len); q; q = memchr(q + 1, '\n', len - (size_t)(q + 1 - s))) {
+            if (n + 2 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
             if (pending) { /* the line starting at this token's first byte */
                 bl->line_off[n] = (uint32_t)off;
                 bl->line_tok[n] = (uint32_t)i;
                 n++;
                 pending = 0;
-                if (!q) break;
             }
             /* a newline inside or at the end of token i: the next line's first
              * token is the first one starting at or after it */
@@ -710,6 +773,7 @@ static tome_status decode_block(const builder *b, block *bl)
             n++;
         }
     }
+    bl->text.len = len_text;
     if (bl->text.data) bl->text.data[bl->text.len] = 0;
     bl->n_rlines = n;
     return TOME_OK;
@@ -719,6 +783,7 @@ typedef struct emit_ctx {
     builder *b;
     item **items;
     block *blocks;
+    const tok_table *tt;
 } emit_ctx;
 
 static tome_status emit_one(void *ctx, size_t i, int thread_index)
@@ -784,7 +849,7 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
         memcpy(bl->runs, runs, n_runs * sizeof *runs);
         bl->n_runs = n_runs;
     }
-    return decode_block(b, bl);
+    return decode_block(ec->tt, bl);
 }
 
 /* Checks that text ending with prev_tail may be followed by next_head without
@@ -873,6 +938,55 @@ static tome_status scan_sources(builder *b, const char *const *sources, size_t n
     return TOME_OK;
 }
 
+/* Tokenizes the outline block kept by prepare (once). Outline ids are always
+ * kept: only files the budget degrades get here. */
+static tome_status ensure_outline(const builder *b, item *it)
+{
+    if (!it->outl_text) return TOME_OK;
+    tome_buf blk = {it->outl_text, it->outl_len, it->outl_len};
+    tome_status st = encode_block(b, &blk, &it->outl);
+    if (st) return st;
+    it->outl_tokens = it->outl.n;
+    it->outl_cached = 1;
+    free(it->outl_text);
+    it->outl_text = NULL;
+    return TOME_OK;
+}
+
+typedef struct outl_ctx {
+    const builder *b;
+    item **work;
+} outl_ctx;
+
+static tome_status outline_one(void *ctx, size_t i, int thread_index)
+{
+    outl_ctx *oc = ctx;
+    (void)thread_index;
+    return ensure_outline(oc->b, oc->work[i]);
+}
+
+/* Before degrading: tokenizes, in parallel, the outlines of the full files
+ * the budget loop will reach first (from the lowest priority up, until their
+ * full tokens cover 1.5 times the excess); any further one is tokenized when the
+ * loop reaches it. */
+static tome_status outline_prepass(const builder *b, item **items, size_t n, uint64_t excess)
+{
+    item **work = malloc((n ? n : 1) * sizeof *work);
+    if (!work) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    size_t m = 0;
+    uint64_t covered = 0;
+    for (size_t k = n; k-- > 0 && covered < excess + excess / 2;) {
+        item *it = items[k];
+        if (it->status != TOME_FILE_FULL) continue;
+        covered += it->full_tokens;
+        if (it->outl_text) work[m++] = it;
+    }
+    outl_ctx oc = {b, work};
+    tome_status st = tome_parallel_for(m, b->o->n_threads, outline_one, &oc);
+    free(work);
+    return st;
+}
+
 static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es, size_t *by_path,
                         const tome_buf *env_open, const tome_buf *env_close, tome_buf *tree)
 {
@@ -915,7 +1029,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
     env += tmp;
     uint64_t files = 0;
     for (size_t i = 0; i < n; i++) files += block_tokens(items[i]);
-    int degraded = 0, refilled = 0;
+    int degraded = 0, refilled = 0, prepass = 0;
     for (;;) {
         for (size_t i = 0; i < n; i++) es[i].status = items[i]->status, es[i].alias_of = items[i]->alias_of;
         TOME_FORWARD(render_tree(b, es, by_path, n, tree));
@@ -923,6 +1037,10 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
         TOME_FORWARD(encode_str(b, tree, &tree_tokens, NULL));
         uint64_t total = env + tree_tokens + files;
         if (total <= budget && (!degraded || refilled)) return TOME_OK;
+        if (total > budget && !prepass) {
+            prepass = 1;
+            TOME_FORWARD(outline_prepass(b, items, n, total - budget));
+        }
         if (total <= budget) {
             /* refill: degrading stopped only when the total fitted, so going
              * back in priority order, files that fit again are restored
@@ -945,6 +1063,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                     }
                     continue;
                 }
+                TOME_FORWARD(ensure_outline(b, it));
                 if (it->status == TOME_FILE_LISTED && it->outl_tokens && it->outl_tokens < it->full_tokens &&
                     total - cur + it->outl_tokens <= budget) {
                     total = total - cur + it->outl_tokens;
@@ -970,6 +1089,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                 item *it = items[k];
                 uint64_t before = block_tokens(it);
                 if (stage == 1 && it->status == TOME_FILE_FULL) {
+                    TOME_FORWARD(ensure_outline(b, it));
                     if (it->outl_tokens && it->outl_tokens < it->full_tokens) {
                         it->status = TOME_FILE_OUTLINE;
                         it->degrade = "budget: outline only";
@@ -1042,6 +1162,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     block *blocks = NULL;
     tome_pack_writer *w = NULL;
     tome_buf env_open = {0}, env_close = {0}, tree = {0};
+    tok_table tt = {0};
     size_t n = 0;
 
     progress(&b, "scan", 0, 0, 1);
@@ -1101,6 +1222,8 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
         item *it = items[i];
         if (it->status != TOME_FILE_FULL) tome_tokens_free(&it->full);
         if (it->status != TOME_FILE_OUTLINE) tome_tokens_free(&it->outl);
+        free(it->outl_text);
+        it->outl_text = NULL;
         es[i].path = NULL;
         es[i].reason = NULL;
         if ((st = set_entry(&es[i], it))) goto out;
@@ -1123,6 +1246,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
         tome_buf_free(&hdr);
         if (st) goto out;
     }
+    if ((st = tok_table_open(opts->tok, &tt))) goto out;
     blocks = calloc(EMIT_BATCH, sizeof *blocks);
     if (!blocks) {
         st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
@@ -1130,7 +1254,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     }
     for (size_t s = 0; s < n; s += EMIT_BATCH) {
         size_t cnt = n - s < EMIT_BATCH ? n - s : EMIT_BATCH;
-        emit_ctx ec = {&b, items + s, blocks};
+        emit_ctx ec = {&b, items + s, blocks, &tt};
         st = tome_parallel_for(cnt, opts->n_threads, emit_one, &ec);
         for (size_t k = 0; k < cnt && !st; k++) {
             block *bl = &blocks[k];
@@ -1232,6 +1356,7 @@ out:
     tome_buf_free(&env_open);
     tome_buf_free(&env_close);
     tome_buf_free(&tree);
+    tok_table_free(&tt);
     pthread_mutex_destroy(&b.mu);
     return st;
 }
