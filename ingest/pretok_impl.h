@@ -44,12 +44,35 @@ static inline size_t tome_pretok_contraction(const uint8_t *s, size_t n, size_t 
     return e;
 }
 
+/* SIMD helpers for the ASCII fast path: with SSE2 (every x86-64) a run of
+ * one class is measured 16 bytes at a time from bit masks (one count of
+ * trailing zeros instead of a loop whose exit the branch predictor misses
+ * once per piece). Other targets use the scalar loops below, which are the
+ * reference: the SIMD branches only ever answer when the run ends inside the
+ * 16-byte window (else they fall through to the scalar code). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define TOME_PRETOK_SSE2 1
+/* Bit k set when byte k of v lies in [lo, hi] (unsigned, hi - lo < 128). */
+static inline unsigned tome_pt_in(__m128i v, int lo, int hi)
+{
+    __m128i t = _mm_add_epi8(v, _mm_set1_epi8((char)(0x80 - lo)));
+    return (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(t, _mm_set1_epi8((char)(-128 + (hi - lo + 1)))));
+}
+static inline unsigned tome_pt_eq(__m128i v, int c)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)c)));
+}
+/* ASCII \s: U+0009..U+000D and U+0020 (tools/gen_unicode_tables.py tables). */
+static inline unsigned tome_pt_space(__m128i v) { return tome_pt_in(v, 0x09, 0x0D) | tome_pt_eq(v, ' '); }
+#endif
+
 /* Fast path for pieces made only of ASCII: returns TOME_PRETOK_NO_MATCH as soon as it
  * meets a byte >= 0x80 it would have to classify, and the general scanner
  * below takes over. In ASCII, A = upper case, B = lower case, no marks, so
  * alternatives 1-2 reduce to: optional prefix, upper-case run, lower-case
  * run (at least one letter), contraction. */
-static inline size_t tome_pretok_ascii(const uint8_t *s, size_t n, size_t i)
+static inline __attribute__((always_inline)) size_t tome_pretok_ascii(const uint8_t *s, size_t n, size_t i)
 {
     const uint8_t *T = tome_uc_blocks[0]; /* classes of U+0000..U+00FF; used for bytes < 0x80 only */
     uint8_t c0 = s[i], b;
@@ -77,18 +100,47 @@ static inline size_t tome_pretok_ascii(const uint8_t *s, size_t n, size_t i)
         goto word;
     }
     if (!(k0 & TOME_UC_SPACE) || (c0 == ' ' && !(T[b] & (TOME_UC_SPACE | TOME_UC_LETTER | TOME_UC_NUMBER)))) {
-        /* ' '? Q+ [\r\n/]* */
+        /* ' '? Q+ [\r\n/]*  (Q+ starts at i + 1: c0 is Q, or the space before a Q) */
         e = i + 1;
+#ifdef TOME_PRETOK_SSE2
+        if (i + 17 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
+            unsigned stop = tome_pt_in(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z') |
+                            tome_pt_in(v, '0', '9') | tome_pt_space(v) |
+                            (unsigned)_mm_movemask_epi8(v); /* letters, digits, spaces, non-ASCII */
+            unsigned r = (unsigned)__builtin_ctz(stop | 0x10000u);
+            if (r < 16) {
+                e += r;
+                if (s[e] >= 0x80) return TOME_PRETOK_NO_MATCH;
+                goto punct_tail;
+            }
+        }
+#endif
         while (e < n) {
             b = s[e];
             if (b >= 0x80) return TOME_PRETOK_NO_MATCH;
             if (T[b] & (TOME_UC_SPACE | TOME_UC_LETTER | TOME_UC_NUMBER)) break;
             e++;
         }
+#ifdef TOME_PRETOK_SSE2
+    punct_tail:
+#endif
         while (e < n && (s[e] == '\r' || s[e] == '\n' || s[e] == '/')) e++;
         return e;
     }
     /* whitespace run */
+#ifdef TOME_PRETOK_SSE2
+    if (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        unsigned r = (unsigned)__builtin_ctz(~tome_pt_space(v)); /* <= 16 */
+        if (r < 16) {
+            if (s[i + r] >= 0x80) return TOME_PRETOK_NO_MATCH;
+            unsigned nl = (tome_pt_eq(v, '\n') | tome_pt_eq(v, '\r')) & ((1u << r) - 1);
+            if (nl) return i + 32 - (size_t)__builtin_clz(nl); /* just after the last \r or \n */
+            return r >= 2 ? i + r - 1 : i + r;                   /* s[i + r] is not a space */
+        }
+    }
+#endif
     {
         size_t k = i, last_nl_end = TOME_PRETOK_NO_MATCH;
         while (k < n) {
@@ -103,6 +155,18 @@ static inline size_t tome_pretok_ascii(const uint8_t *s, size_t n, size_t i)
         return k - i >= 2 ? k - 1 : k;
     }
 word:
+#ifdef TOME_PRETOK_SSE2
+    if (j + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
+        unsigned up = tome_pt_in(v, 'A', 'Z'), lo = tome_pt_in(v, 'a', 'z');
+        unsigned a = (unsigned)__builtin_ctz(~up);          /* upper-case run, <= 16 */
+        unsigned r = a + (unsigned)__builtin_ctz(~(lo >> a)); /* then the lower-case run */
+        if (r < 16) {
+            if (s[j + r] >= 0x80) return TOME_PRETOK_NO_MATCH;
+            return tome_pretok_contraction(s, n, j + r);
+        }
+    }
+#endif
     e = j;
     while (e < n) {
         b = s[e];

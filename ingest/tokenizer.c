@@ -41,9 +41,9 @@ static atomic_uint_fast64_t g_serial; /* gives each opened tokenizer a distinct 
 #define RANK_NONE INT32_MAX
 
 /* ------------------------------------------------------------ hashing */
-/* The hash works on 8-byte little-endian words, the last one zero-padded,
- * so a caller that may read past the end of the key (it lies inside a
- * larger buffer) can load whole words and mask them: hash_bytes_in. */
+/* hash_bytes: the hash of the specials' table (8-byte little-endian words,
+ * the last one zero-padded). The rank table and the piece cache use
+ * hash_words/hash_key below. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define TOME_LE 1
 #else
@@ -91,28 +91,6 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
     return hash_final(h);
 }
 
-/* hash_bytes(p, n) for a key inside a buffer that ends at end: reads whole
- * words when they stay inside the buffer. */
-static inline uint64_t hash_bytes_in(const uint8_t *p, size_t n, const uint8_t *end)
-{
-#if TOME_LE
-    if (n <= 16 && (size_t)(end - p) >= 16) {
-        uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
-        uint64_t w0, w1;
-        memcpy(&w0, p, 8);
-        memcpy(&w1, p + 8, 8);
-        if (n < 8) return hash_final(hash_mix(h, w0 & ((1ull << (8 * n)) - 1)));
-        h = hash_mix(h, w0);
-        if (n == 8) return hash_final(h);
-        if (n < 16) w1 &= (1ull << (8 * (n - 8))) - 1;
-        return hash_final(hash_mix(h, w1));
-    }
-#else
-    (void)end;
-#endif
-    return hash_bytes(p, n);
-}
-
 static inline uint64_t rd64(const uint8_t *p)
 {
     uint64_t v;
@@ -154,26 +132,68 @@ static inline int32_t table_find(const struct tome_tokenizer *tok, const uint64_
     return table_find_h(tok, table, mask, s, len, hash_bytes(s, len));
 }
 
-/* First min(len, 8) bytes of s as a zero-padded little-endian word; reads a
- * whole word when s + 8 stays inside the buffer ending at end. */
-static inline uint64_t first_word(const uint8_t *s, size_t len, const uint8_t *end)
+/* The hash of the rank table and the piece cache: the key's first two
+ * 8-byte words (zero-padded little-endian), its length, then any further
+ * words. Multiplying puts every key bit into the top bits (the slot index:
+ * h >> shift); the final shift folds them into the low bits (the tag). A
+ * key of up to 16 bytes costs two multiplies and no loop. */
+static const uint64_t k_mask_lo[17] = {0, 0xFFull, 0xFFFFull, 0xFFFFFFull, 0xFFFFFFFFull, 0xFFFFFFFFFFull,
+                                       0xFFFFFFFFFFFFull, 0xFFFFFFFFFFFFFFull, ~0ull, ~0ull, ~0ull, ~0ull,
+                                       ~0ull, ~0ull, ~0ull, ~0ull, ~0ull};
+static const uint64_t k_mask_hi[17] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFFull, 0xFFFFull, 0xFFFFFFull,
+                                       0xFFFFFFFFull, 0xFFFFFFFFFFull, 0xFFFFFFFFFFFFull,
+                                       0xFFFFFFFFFFFFFFull, ~0ull};
+
+static inline uint64_t hash_words(uint64_t w0, uint64_t w1, size_t len)
+{
+    uint64_t h = ((w0 ^ 0x9E3779B97F4A7C15ull) * 0xbf58476d1ce4e5b9ull) ^ ((w1 + len) * 0x94d049bb133111ebull);
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t hash_more(uint64_t h, const uint8_t *p, size_t n) /* words past the first 16 bytes */
+{
+    while (n) {
+        size_t k = n < 8 ? n : 8;
+        h = ((h << 23 | h >> 41) ^ load_tail(p, k)) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+        p += k;
+        n -= k;
+    }
+    return h;
+}
+
+/* Key words of s[0..len) (zero-padded); whole-word loads when s + 16 stays
+ * inside the buffer that ends at end. */
+static inline void key_words(const uint8_t *s, size_t len, const uint8_t *end, uint64_t *w0, uint64_t *w1)
 {
 #if TOME_LE
-    if ((size_t)(end - s) >= 8) {
-        uint64_t w = rd64(s);
-        return len >= 8 ? w : w & ((1ull << (8 * len)) - 1);
+    if ((size_t)(end - s) >= 16) {
+        size_t l = len < 16 ? len : 16;
+        *w0 = rd64(s) & k_mask_lo[l];
+        *w1 = rd64(s + 8) & k_mask_hi[l];
+        return;
     }
 #else
     (void)end;
 #endif
-    return load_tail(s, len < 8 ? len : 8);
+    *w0 = load_tail(s, len < 8 ? len : 8);
+    *w1 = len > 8 ? load_tail(s + 8, len < 16 ? len - 8 : 8) : 0;
+}
+
+static inline uint64_t hash_key(const uint8_t *s, size_t len, const uint8_t *end, uint64_t *w0_out)
+{
+    uint64_t w0, w1;
+    key_words(s, len, end, &w0, &w1);
+    *w0_out = w0;
+    uint64_t h = hash_words(w0, w1, len);
+    return len > 16 ? hash_more(h, s + 16, len - 16) : h;
 }
 
 static inline int32_t rank_find(const struct tome_tokenizer *tok, const uint8_t *s, size_t len, uint64_t h,
                                 uint64_t w0)
 {
-    uint16_t tag = (uint16_t)(h >> 48);
-    for (size_t i = (size_t)h & tok->rtab_mask;; i = (i + 1) & tok->rtab_mask) {
+    uint16_t tag = (uint16_t)h;
+    for (size_t i = (size_t)(h >> tok->rtab_shift);; i = (i + 1) & tok->rtab_mask) {
         const struct tome_rank_slot *e = &tok->rtab[i];
         if (!e->id1) return -1;
         if (e->tag == tag && e->len == len && e->key8 == w0) {
@@ -192,7 +212,8 @@ static inline int32_t lookup_in(const struct tome_tokenizer *tok, const uint8_t 
         return len == 1 ? tok->byte_id[s[0]] : -1;
     }
     if (len > tok->max_rank_len) return -1;
-    return rank_find(tok, s, len, hash_bytes_in(s, len, end), first_word(s, len, end));
+    uint64_t w0, h = hash_key(s, len, end, &w0);
+    return rank_find(tok, s, len, h, w0);
 }
 
 int32_t tome_tokenizer_lookup(const struct tome_tokenizer *tok, const uint8_t *s, size_t len)
@@ -207,26 +228,29 @@ static tome_status rank_table_build(struct tome_tokenizer *tok, const char *what
     tok->rtab = calloc(cap, sizeof *tok->rtab);
     if (!tok->rtab) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the token table", what);
     tok->rtab_mask = cap - 1;
+    tok->rtab_shift = 64;
+    for (size_t c = cap; c > 1; c >>= 1) tok->rtab_shift--;
     /* Inserts go in batches: hash a batch and prefetch its slots first, so
      * the cache misses of the (random) slots overlap instead of queueing. */
     enum { BATCH = 32 };
-    uint64_t hs[BATCH];
+    uint64_t hs[BATCH], ws[BATCH];
+    const uint8_t *blob_end = tok->blob + tok->blob_len;
     for (uint32_t id = 0; id < tok->n_ranks; id++) {
         if (id % BATCH == 0) {
             for (uint32_t k = 0; k < BATCH && id + k < tok->n_ranks; k++) {
-                hs[k] = hash_bytes(tok->blob + tok->tok_off[id + k], tok->tok_len[id + k]);
-                __builtin_prefetch(&tok->rtab[hs[k] & tok->rtab_mask], 1);
+                hs[k] = hash_key(tok->blob + tok->tok_off[id + k], tok->tok_len[id + k], blob_end, &ws[k]);
+                __builtin_prefetch(&tok->rtab[hs[k] >> tok->rtab_shift], 1);
             }
         }
         const uint8_t *s = tok->blob + tok->tok_off[id];
         size_t len = tok->tok_len[id];
         uint64_t h = hs[id % BATCH];
-        uint64_t w0 = first_word(s, len, s + len);
-        size_t i = (size_t)h & tok->rtab_mask;
+        uint64_t w0 = ws[id % BATCH];
+        size_t i = (size_t)(h >> tok->rtab_shift);
         for (; tok->rtab[i].id1; i = (i + 1) & tok->rtab_mask) {
             const struct tome_rank_slot *e = &tok->rtab[i];
             uint32_t other = e->id1 - 1;
-            if (e->tag == (uint16_t)(h >> 48) && e->len == len && e->key8 == w0 &&
+            if (e->tag == (uint16_t)h && e->len == len && e->key8 == w0 &&
                 (len <= 8 || memcmp(tok->blob + tok->tok_off[other] + 8, s + 8, len - 8) == 0))
                 return tome_set_error(TOME_ERR_FORMAT, "%s: token %u has the same bytes as token %u", what, id,
                                       other);
@@ -234,7 +258,7 @@ static tome_status rank_table_build(struct tome_tokenizer *tok, const char *what
         tok->rtab[i].key8 = w0;
         tok->rtab[i].id1 = id + 1;
         tok->rtab[i].len = (uint16_t)len;
-        tok->rtab[i].tag = (uint16_t)(h >> 48);
+        tok->rtab[i].tag = (uint16_t)h;
     }
     return TOME_OK;
 }
@@ -665,16 +689,17 @@ done:
 /* ------------------------------------------------------------ piece cache */
 /* A per-thread direct-mapped cache from short pieces (<= PC_KEY bytes) to
  * their ids (<= PC_IDS), so frequent words skip the big hash table (which
- * does not fit in cache) and BPE. It lives in thread-specific data, freed
- * when the thread ends, and is cleared when used with another tokenizer
- * (told apart by a serial number given at open). */
-#define PC_BITS 14
+ * does not fit in cache) and BPE. An entry is 32 bytes: the piece as two
+ * zero-padded words, its length and id count, and the ids; a hit costs one
+ * 64-bit hash, one compare of three words and one copy. It lives in
+ * thread-specific data, freed when the thread ends, and is cleared when used
+ * with another tokenizer (told apart by a serial number given at open). */
+#define PC_BITS 15
 #define PC_KEY 16
-#define PC_IDS 4
+#define PC_IDS 3
 typedef struct pc_entry {
-    uint8_t key[PC_KEY];
-    uint8_t len; /* 0 = empty */
-    uint8_t n_ids;
+    uint64_t w0, w1; /* the piece's bytes, zero-padded */
+    uint32_t meta;   /* length | n_ids << 8; 0 = empty */
     int32_t ids[PC_IDS];
 } pc_entry;
 typedef struct piece_cache {
@@ -703,85 +728,47 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
         pc->serial = 0;
     }
     if (pc->serial != tok->serial) {
-        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].len = 0;
+        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].meta = 0;
         pc->serial = tok->serial;
     }
     return pc;
 }
 
-#define PC_SLOT(h) (((h) >> 7) & ((1u << PC_BITS) - 1))
+#define PC_SLOT(h) ((size_t)((h) >> (64 - PC_BITS)))
 
-/* h: hash_bytes(s, len) when the caller has it (it prefetched with it), else 0 */
-/* Cache keys are stored zero-padded to PC_KEY bytes; key_matches compares
- * with two masked word loads when s + 16 stays inside the buffer. */
-static inline int key_matches(const pc_entry *ce, const uint8_t *s, size_t len, const uint8_t *end)
+/* Encode one piece s[0..len) (s inside a buffer ending at end) without the
+ * cache: one hash-table lookup, else BPE. */
+static tome_status encode_piece(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
+                                const uint8_t *end, tome_tokens_t *out)
 {
-    if (ce->len != len) return 0;
-#if TOME_LE
-    if ((size_t)(end - s) >= 16) {
-        uint64_t w0 = rd64(s), w1 = rd64(s + 8);
-        if (len < 8) {
-            w0 &= (1ull << (8 * len)) - 1;
-            w1 = 0;
-        } else if (len < 16) {
-            w1 &= len == 8 ? 0 : (1ull << (8 * (len - 8))) - 1;
-        }
-        return w0 == rd64(ce->key) && w1 == rd64(ce->key + 8);
-    }
-#endif
-    return bytes_equal(ce->key, s, len);
+    int32_t id = lookup_in(tok, s, len, end);
+    if (id >= 0) return tokens_push(out, id);
+    return len <= BPE_SMALL ? bpe_small(tok, s, len, end, out) : bpe_large(tok, s, len, end, out);
 }
 
-/* The part of encoding a piece after a cache miss: one hash-table lookup,
- * else BPE; then the result goes into the cache slot ce (NULL: no cache). */
+/* A cache miss for a piece of 2..PC_KEY bytes with key words w0, w1 and hash
+ * h: look it up in the rank table, else BPE; then remember the result in ce
+ * when it has at most PC_IDS ids. */
 static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome_tokenizer *tok, pc_entry *ce,
                                                                const uint8_t *s, size_t len, uint64_t h,
-                                                               const uint8_t *end, tome_tokens_t *out)
+                                                               uint64_t w0, uint64_t w1, const uint8_t *end,
+                                                               tome_tokens_t *out)
 {
     size_t before = out->n;
-    int32_t id = len == 2 ? tok->pair_id[(s[0] << 8) | s[1]]
-                 : len > tok->max_rank_len ? -1
-                 : rank_find(tok, s, len, h ? h : hash_bytes_in(s, len, end), first_word(s, len, end));
+    int32_t id = len == 2 ? tok->pair_id[(s[0] << 8) | s[1]] : len > tok->max_rank_len ? -1
+                                                                : rank_find(tok, s, len, h, w0);
     if (id >= 0)
         TOME_FORWARD(tokens_push(out, id));
     else
-        TOME_FORWARD(len <= BPE_SMALL ? bpe_small(tok, s, len, end, out) : bpe_large(tok, s, len, end, out));
-    if (ce && out->n - before <= PC_IDS) {
-        memset(ce, 0, sizeof *ce);
-        memcpy(ce->key, s, len);
-        ce->len = (uint8_t)len;
-        ce->n_ids = (uint8_t)(out->n - before);
-        memcpy(ce->ids, out->ids + before, ce->n_ids * sizeof(int32_t));
+        TOME_FORWARD(bpe_small(tok, s, len, end, out));
+    size_t k = out->n - before;
+    if (k <= PC_IDS) {
+        ce->w0 = w0;
+        ce->w1 = w1;
+        ce->meta = (uint32_t)(len | k << 8);
+        memcpy(ce->ids, out->ids + before, k * sizeof(int32_t));
     }
     return TOME_OK;
-}
-
-/* h: hash_bytes(s, len) when the caller has it (it prefetched with it), else 0 */
-static inline __attribute__((always_inline)) tome_status encode_piece_h(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
-                                         size_t len, uint64_t h, const uint8_t *end, tome_tokens_t *out)
-{
-    if (out->cap - out->n < PC_IDS) TOME_FORWARD(tokens_reserve(out, PC_IDS));
-    if (len == 1) {
-        out->ids[out->n++] = tok->byte_id[s[0]];
-        return TOME_OK;
-    }
-    pc_entry *ce = NULL;
-    if (len <= PC_KEY && pc) {
-        if (!h) h = hash_bytes(s, len);
-        ce = &pc->e[PC_SLOT(h)];
-        if (key_matches(ce, s, len, end)) {
-            memcpy(out->ids + out->n, ce->ids, sizeof ce->ids); /* all PC_IDS slots; capacity checked above */
-            out->n += ce->n_ids;
-            return TOME_OK;
-        }
-    }
-    return encode_piece_miss(tok, ce, s, len, h, end, out);
-}
-
-static inline tome_status encode_piece(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
-                                       size_t len, tome_tokens_t *out)
-{
-    return encode_piece_h(tok, pc, s, len, 0, s + len, out);
 }
 
 /* last_begin (may be NULL): set to the index in out of the first token of
@@ -791,29 +778,51 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
 {
     if (n == 0) return TOME_OK;
     piece_cache *pc = pc_get(tok);
-    size_t i = 0, begin = out->n;
-    /* One piece of look-ahead: find the next piece and prefetch its cache
-     * slot and hash-table slot while the current one is encoded, so the
-     * memory latency of those (random) accesses overlaps useful work. */
-    size_t e = tome_pretok_next_fast(s, n, 0);
-    uint64_t h = (pc && e <= PC_KEY && e > 1) ? hash_bytes_in(s, e, s + n) : 0;
+    const uint8_t *end = s + n;
+    /* room for about one id per 3 bytes up front (mixed text averages 3.2
+     * bytes per token), so a large input is not copied by repeated growth */
+    if (out->cap - out->n < n / 3 + 64) TOME_FORWARD(tokens_reserve(out, n / 3 + 64));
+    /* the output in locals (stores through out->ids could alias out->n) */
+    int32_t *ids = out->ids;
+    size_t on = out->n, cap = out->cap;
+    size_t i = 0, begin = on;
     while (i < n) {
-        size_t ni = e, ne = ni;
-        uint64_t nh = 0;
-        if (ni < n) {
-            ne = tome_pretok_next_fast(s, n, ni);
-            if (pc && ne - ni <= PC_KEY && ne - ni > 1) {
-                nh = hash_bytes_in(s + ni, ne - ni, s + n);
-                __builtin_prefetch(&pc->e[PC_SLOT(nh)]);
-                __builtin_prefetch(&tok->rtab[nh & tok->rtab_mask]);
-            }
+        size_t e = tome_pretok_next_fast(s, n, i), len = e - i;
+        if (cap - on < PC_IDS) {
+            out->n = on;
+            TOME_FORWARD(tokens_reserve(out, n / 8 + 64));
+            ids = out->ids;
+            cap = out->cap;
         }
-        begin = out->n;
-        TOME_FORWARD(encode_piece_h(tok, pc, s + i, e - i, h, s + n, out));
-        i = ni;
-        e = ne;
-        h = nh;
+        begin = on;
+        if (len == 1) {
+            ids[on++] = tok->byte_id[s[i]];
+        } else if (len <= PC_KEY && pc) {
+            /* the hot path: two word loads, one hash, one compare */
+            uint64_t w0, w1;
+            key_words(s + i, len, end, &w0, &w1);
+            uint64_t h = hash_words(w0, w1, len);
+            pc_entry *ce = &pc->e[PC_SLOT(h)];
+            if (((ce->w0 ^ w0) | (ce->w1 ^ w1) | ((ce->meta ^ len) & 0xFF)) == 0) {
+                memcpy(ids + on, ce->ids, sizeof ce->ids); /* capacity checked above */
+                on += ce->meta >> 8;
+            } else {
+                out->n = on;
+                TOME_FORWARD(encode_piece_miss(tok, ce, s + i, len, h, w0, w1, end, out));
+                ids = out->ids;
+                on = out->n;
+                cap = out->cap;
+            }
+        } else {
+            out->n = on;
+            TOME_FORWARD(encode_piece(tok, s + i, len, end, out));
+            ids = out->ids;
+            on = out->n;
+            cap = out->cap;
+        }
+        i = e;
     }
+    out->n = on;
     if (last_begin) *last_begin = begin;
     return TOME_OK;
 }
@@ -980,7 +989,7 @@ static tome_status encode_truncated(const struct tome_tokenizer *tok, const uint
     }
     memcpy(buf + w, s + m, tail);
     out->n = begin;
-    tome_status st = encode_piece(tok, NULL, buf, len, out);
+    tome_status st = encode_piece(tok, buf, len, buf + len, out);
     free(buf);
     return st;
 }

@@ -7,7 +7,8 @@
  *               special tokens' names; tok_off[id]/tok_len[id] index it for all
  *               vocab_size ids.
  *   rtab        open-addressing hash map (linear probing, power-of-two size,
- *               load <= 0.5) from a rank's bytes to its id. A 16-byte slot
+ *               load <= 0.5, slot = top bits of the hash) from a rank's bytes
+ *               to its id. A 16-byte slot
  *               holds the token's first 8 bytes (zero-padded), its length, 16
  *               hash bits and id + 1 (0 = empty), so a lookup of a token of up
  *               to 8 bytes touches one cache line and never the blob.
@@ -44,6 +45,7 @@ struct tome_tokenizer {
 
     struct tome_rank_slot *rtab; /* (rtab_mask + 1) slots over ranks, see below */
     size_t rtab_mask;
+    unsigned rtab_shift;  /* 64 - log2(rtab_mask + 1): a key's slot is hash >> rtab_shift */
     int32_t byte_id[256]; /* id of each single byte */
     int32_t *pair_id;     /* (65536) id of each two-byte string, -1 if none */
 
