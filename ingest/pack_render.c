@@ -235,7 +235,24 @@ static tome_status render_file(tome_buf *out, uint32_t fmt, const tome_render_fi
     int numbered = f->line_numbers || f->status == TOME_FILE_OUTLINE;
     unsigned width = digits(f->n_lines);
     size_t ai = 0;
-    for (size_t i = 0; i < f->n; i++) {
+    /* Fast path: unnumbered lines that lie back to back in one buffer (a
+     * whole file split at '\n') and no page markers are one copy and one run;
+     * the bytes are the same as line by line. */
+    int contiguous = !numbered && !f->n_anchors && f->n > 0;
+    for (size_t i = 1; contiguous && i < f->n; i++)
+        contiguous = f->lines[i].text == f->lines[i - 1].text + f->lines[i - 1].len + 1 &&
+                     f->lines[i].oline == f->lines[i - 1].oline + 1;
+    if (contiguous) {
+        const tome_render_line *last = &f->lines[f->n - 1];
+        size_t span = (size_t)(last->text + last->len - f->lines[0].text);
+        TOME_FORWARD(tome_buf_reserve(out, span + 1));
+        TOME_FORWARD(tome_buf_append(out, f->lines[0].text, span));
+        TOME_FORWARD(tome_buf_putc(out, '\n'));
+        TOME_FORWARD(add_run(runs, n_runs, cap, rline, f->lines[0].oline, 0));
+        (*runs)[*n_runs - 1].count += (uint32_t)(f->n - 1);
+        rline += (uint32_t)f->n;
+    }
+    for (size_t i = 0; i < f->n && !contiguous; i++) {
         const tome_render_line *l = &f->lines[i];
         while (ai < f->n_anchors && f->anchors[ai].oline <= l->oline) {
             const tome_pack_anchor *a = &f->anchors[ai++];
@@ -245,7 +262,18 @@ static tome_status render_file(tome_buf *out, uint32_t fmt, const tome_render_fi
             rline++;
         }
         size_t before = out->len;
-        if (numbered) TOME_FORWARD(tome_buf_appendf(out, "%*u| ", (int)width, l->oline));
+        if (numbered) { /* "%*u| " without printf */
+            char num[32];
+            unsigned nd = digits(l->oline), w = nd > width ? nd : width;
+            uint32_t v = l->oline;
+            for (unsigned k = w; k-- > 0;) {
+                num[k] = (char)(k >= w - nd ? '0' + v % 10 : ' ');
+                if (k >= w - nd) v /= 10;
+            }
+            num[w] = '|';
+            num[w + 1] = ' ';
+            TOME_FORWARD(tome_buf_append(out, num, w + 2));
+        }
         uint32_t prefix = (uint32_t)(out->len - before);
         TOME_FORWARD(tome_buf_append(out, l->text, l->len));
         TOME_FORWARD(tome_buf_putc(out, '\n'));
