@@ -73,6 +73,16 @@ static tome_status prefill(tome_session_t *s, const int32_t *ids, size_t n, floa
     return TOME_OK;
 }
 
+/* A JSON string of any bytes (an answer cut inside a character, a non-UTF-8
+ * path): invalid sequences become U+FFFD instead of dropping the field. */
+static json_t *json_clean(const char *s, size_t n)
+{
+    char *c = tome_chat_clean_utf8(s ? s : "", s ? n : 0);
+    json_t *j = json_string(c ? c : "");
+    free(c);
+    return j;
+}
+
 static int32_t argmax(const float *x, size_t n)
 {
     size_t b = 0;
@@ -130,6 +140,7 @@ int tome_cmd_ask(int argc, char **argv)
     if (!model) return tome_cli_usage_error("ask", "--model DIR is required");
     if (optind >= argc) return tome_cli_usage_error("ask", "the question is missing");
     const char *question = argv[argc - 1];
+    if (!question[strspn(question, " \t\r\n")]) return tome_cli_usage_error("ask", "the question is empty");
     int n_src = argc - 1 - optind;
     if (!pack_path && n_src == 0) return tome_cli_usage_error("ask", "give --pack P.tpk or sources to pack");
     if (pack_path && n_src > 0) return tome_cli_usage_error("ask", "give --pack or sources, not both");
@@ -154,6 +165,12 @@ int tome_cmd_ask(int argc, char **argv)
     size_t n_ids = 0;
     int64_t from_ctx = 0;
     tome_status st = tome_tokenizer_open(tokp, &tok);
+    if (st == TOME_OK) st = tome_chat_tail(tok, system, question, &tail);
+    if (st == TOME_OK) {
+        tome_model_opts mo = {.weights = (tome_weights_format)weights, .n_threads = threads};
+        st = tome_model_open(model, &mo, &m);
+    }
+    if (st == TOME_OK) st = tome_chat_check_vocab(m, model, tok, tokp);
     if (st == TOME_OK && !pack_path) {
         const char *tmpdir = getenv("TMPDIR");
         snprintf(tmp_pack, sizeof tmp_pack, "%s/tome-ask-%ld.tpk", tmpdir && *tmpdir ? tmpdir : "/tmp", (long)getpid());
@@ -161,16 +178,23 @@ int tome_cmd_ask(int argc, char **argv)
         tome_pack_opts_default(&po);
         po.tok = tok;
         po.line_numbers = 1;
-        st = tome_pack_build((const char *const *)argv + optind, (size_t)n_src, &po, tmp_pack, NULL);
+        /* sources larger than the model's context degrade by priority to fit
+         * it with the question and the answer */
+        uint64_t budget = tome_chat_pack_budget(m, tail.n + n_new + 1);
+        if (budget == 0)
+            st = tome_set_error(TOME_ERR_LIMIT,
+                                "model %s's context (max_position_embeddings) leaves no room for the sources after "
+                                "the question (%zu tokens) and %llu answer tokens: ask for fewer (-n)",
+                                model, tail.n, n_new);
+        else if (budget < UINT64_MAX)
+            po.budget = budget;
+        if (st == TOME_OK) st = tome_pack_build((const char *const *)argv + optind, (size_t)n_src, &po, tmp_pack, NULL);
         pack_path = tmp_pack;
     }
     if (st == TOME_OK) st = tome_pack_open(pack_path, &pack);
     if (st == TOME_OK) st = tome_pack_ids(pack, &ids, &n_ids);
-    if (st == TOME_OK) st = tome_chat_tail(tok, system, question, &tail);
-    if (st == TOME_OK) {
-        tome_model_opts mo = {.weights = (tome_weights_format)weights, .n_threads = threads};
-        st = tome_model_open(model, &mo, &m);
-    }
+    if (st == TOME_OK)
+        st = tome_chat_check_length(m, model, *tmp_pack ? "the packed sources" : pack_path, n_ids, tail.n + n_new + 1);
     const size_t total = n_ids + tail.n;
     const int64_t cap = (int64_t)(total + n_new + 1);
     if (st == TOME_OK) st = tome_session_open(m, cap, ubatch, &s);
@@ -237,14 +261,14 @@ int tome_cmd_ask(int argc, char **argv)
     int rc = TOME_EXIT_OK;
     if (st == TOME_OK && json) {
         json_t *o = json_object(), *arr = json_array();
-        json_object_set_new(o, "answer", json_stringn(answer.data ? answer.data : "", answer.len));
+        json_object_set_new(o, "answer", json_clean(answer.data, answer.len));
         for (size_t i = 0; i < n_cites; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "citation", json_string(cites[i].text));
+            json_object_set_new(e, "citation", json_clean(cites[i].text, strlen(cites[i].text)));
             json_object_set_new(e, "offset", json_integer((json_int_t)cites[i].offset));
             json_object_set_new(e, "valid", json_boolean(cites[i].valid));
-            if (cites[i].lines) json_object_set_new(e, "lines", json_string(cites[i].lines));
-            if (cites[i].reason) json_object_set_new(e, "reason", json_string(cites[i].reason));
+            if (cites[i].lines) json_object_set_new(e, "lines", json_clean(cites[i].lines, strlen(cites[i].lines)));
+            if (cites[i].reason) json_object_set_new(e, "reason", json_clean(cites[i].reason, strlen(cites[i].reason)));
             json_array_append_new(arr, e);
         }
         json_object_set_new(o, "citations", arr);

@@ -15,6 +15,8 @@
 
 #include "cli/cli.h"
 #include "core/core_impl.h"
+#include "core/error_impl.h"
+#include "ingest/ingest_impl.h"
 #include "kvcache/kvcache_impl.h"
 #include "model/forward_impl.h"
 #include "tome/chat.h"
@@ -106,7 +108,29 @@ int tome_cmd_report(int argc, char **argv)
     snprintf(tmp_ctx, sizeof tmp_ctx, "%s/tome-report-%ld.tkv", tmpdir && *tmpdir ? tmpdir : "/tmp", (long)getpid());
     tome_status st = TOME_OK;
     if (policy_path) st = tome_read_file(policy_path, 1 << 20, &policy);
-    if (st == TOME_OK) st = tome_report_plan(&rep, task, policy.data);
+    if (st == TOME_OK && policy_path) {
+        /* the policy's text as the packer reads text: UTF-16 / Latin-1
+         * converted to UTF-8; a binary file is refused */
+        tome_encoding enc = tome_text_detect((const uint8_t *)policy.data, policy.len);
+        if (enc == TOME_ENC_BINARY && !memchr(policy.data, 0, policy.len)) {
+            /* a stray control character in a short text is still a policy */
+            char *clean = tome_chat_clean_utf8(policy.data, policy.len);
+            enc = clean && strlen(clean) == policy.len ? TOME_ENC_UTF8 : TOME_ENC_LATIN1;
+            free(clean);
+        }
+        tome_buf u = {0};
+        if (policy.len > 0 && enc == TOME_ENC_BINARY)
+            st = tome_set_error(TOME_ERR_INVALID_ARG, "%s: the policy is not a text file", policy_path);
+        else if (policy.len > 0 && (st = tome_text_to_utf8((const uint8_t *)policy.data, policy.len, enc, &u)) == TOME_OK) {
+            tome_buf_free(&policy);
+            policy = u;
+        }
+        if (st == TOME_OK && !policy.data) st = tome_buf_append(&policy, "", 0);
+    }
+    if (st == TOME_OK) {
+        st = tome_report_plan(&rep, task, policy.data);
+        if (st != TOME_OK && policy_path) st = tome_error_prefix(st, "%s", policy_path);
+    }
     for (int i = optind; i < argc && st == TOME_OK; i++) st = tome_buf_appendf(&srcs, "%s%s", i > optind ? ", " : "", argv[i]);
     if (st == TOME_OK) {
         rep.task = strdup(task);
@@ -116,15 +140,6 @@ int tome_cmd_report(int argc, char **argv)
         if (!rep.task || !rep.title || !rep.sources || !rep.model) st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
     }
     if (st == TOME_OK) st = tome_tokenizer_open(tokp, &tok);
-    if (st == TOME_OK) {
-        tome_pack_opts po;
-        tome_pack_opts_default(&po);
-        po.tok = tok;
-        po.line_numbers = 1;
-        st = tome_pack_build((const char *const *)argv + optind, (size_t)(argc - optind), &po, tmp_pack, NULL);
-    }
-    if (st == TOME_OK) st = tome_pack_open(tmp_pack, &pack);
-    if (st == TOME_OK) st = tome_pack_ids(pack, &ids, &n_ids);
     /* the longest tail decides the room after the pack */
     size_t max_tail = 0;
     for (size_t i = 0; i < rep.n_items && st == TOME_OK; i++) {
@@ -133,8 +148,30 @@ int tome_cmd_report(int argc, char **argv)
         if (t.n > max_tail) max_tail = t.n;
         tome_tokens_free(&t);
     }
-    const int64_t cap = (int64_t)(n_ids + max_tail + n_new + 1);
     if (st == TOME_OK) st = tome_model_open(model, NULL, &m);
+    if (st == TOME_OK) st = tome_chat_check_vocab(m, model, tok, tokp);
+    if (st == TOME_OK) {
+        tome_pack_opts po;
+        tome_pack_opts_default(&po);
+        po.tok = tok;
+        po.line_numbers = 1;
+        /* sources larger than the model's context degrade by priority so that
+         * the pack, the longest question and its answer fit */
+        uint64_t budget = tome_chat_pack_budget(m, max_tail + n_new + 1);
+        if (budget == 0)
+            st = tome_set_error(TOME_ERR_LIMIT,
+                                "model %s's context (max_position_embeddings) leaves no room for the sources after "
+                                "the longest question (%zu tokens) and %llu answer tokens: ask for fewer (-n)%s",
+                                model, max_tail, n_new, policy_path ? " or shorten the policy's clauses" : "");
+        else if (budget < UINT64_MAX)
+            po.budget = budget;
+        if (st == TOME_OK)
+            st = tome_pack_build((const char *const *)argv + optind, (size_t)(argc - optind), &po, tmp_pack, NULL);
+    }
+    if (st == TOME_OK) st = tome_pack_open(tmp_pack, &pack);
+    if (st == TOME_OK) st = tome_pack_ids(pack, &ids, &n_ids);
+    if (st == TOME_OK) st = tome_chat_check_length(m, model, "the packed sources", n_ids, max_tail + n_new + 1);
+    const int64_t cap = (int64_t)(n_ids + max_tail + n_new + 1);
     if (st == TOME_OK) st = tome_session_open(m, cap, 0, &s);
     tome_kv_params kp = {0};
     int64_t window[TOME_MAX_LAYERS];

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/error_impl.h"
+#include "ingest/unicode_impl.h"
 #include "ingest/ingest_impl.h"
 
 const char *const TOME_CHAT_SYSTEM =
@@ -180,6 +181,7 @@ tome_status tome_chat_citations(tome_pack_t *pack, const char *a, size_t len, to
         tome_citation *c = &v[n];
         memset(c, 0, sizeof *c);
         c->offset = s;
+        c->length = j - s;
         /* the text as found, with an en dash written as '-' */
         tome_buf t = {0};
         if (dash_len) {
@@ -219,4 +221,58 @@ tome_status tome_chat_citations(tome_pack_t *pack, const char *a, size_t len, to
     }
     *out = v, *n_out = n;
     return TOME_OK;
+}
+
+tome_status tome_chat_check_vocab(const tome_model_t *m, const char *model_dir, const tome_tokenizer_t *tok,
+                                  const char *tok_path)
+{
+    int64_t mv = tome_model_get_config(m)->vocab_size;
+    size_t tv = tome_tokenizer_vocab_size(tok);
+    if ((int64_t)tv > mv)
+        return tome_set_error(TOME_ERR_MISMATCH,
+                              "tokenizer %s has %zu ids but model %s has vocab_size %lld: give the model's own "
+                              "tokenizer with -t",
+                              tok_path ? tok_path : "(given)", tv, model_dir ? model_dir : "(given)", (long long)mv);
+    return TOME_OK;
+}
+
+uint64_t tome_chat_pack_budget(const tome_model_t *m, uint64_t rest)
+{
+    int64_t mp = tome_model_get_config(m)->max_position_embeddings;
+    if (mp <= 0) return UINT64_MAX;
+    return (uint64_t)mp > rest ? (uint64_t)mp - rest : 0;
+}
+
+tome_status tome_chat_check_length(const tome_model_t *m, const char *model_dir, const char *pack_desc,
+                                   uint64_t pack_tokens, uint64_t rest)
+{
+    int64_t mp = tome_model_get_config(m)->max_position_embeddings;
+    if (mp > 0 && pack_tokens + rest > (uint64_t)mp)
+        return tome_set_error(TOME_ERR_LIMIT,
+                              "%s holds %llu tokens; with the question and the answer (%llu) the prompt needs %llu "
+                              "positions, over model %s's context of %lld (max_position_embeddings): pack with "
+                              "--budget %lld or less, or ask for fewer answer tokens (-n)",
+                              pack_desc, (unsigned long long)pack_tokens, (unsigned long long)rest,
+                              (unsigned long long)(pack_tokens + rest), model_dir ? model_dir : "(given)",
+                              (long long)mp, (long long)((uint64_t)mp > rest ? (uint64_t)mp - rest : 0));
+    return TOME_OK;
+}
+
+char *tome_chat_clean_utf8(const char *s, size_t n)
+{
+    tome_buf b = {0};
+    tome_status st = tome_buf_reserve(&b, n + 1);
+    for (size_t i = 0; i < n && st == TOME_OK;) {
+        uint32_t cp;
+        size_t l = tome_utf8_decode((const uint8_t *)s + i, n - i, &cp);
+        if (l == 0 || cp == 0) st = tome_buf_append(&b, "\xEF\xBF\xBD", 3);
+        else st = tome_buf_append(&b, s + i, l);
+        i += l ? l : 1;
+    }
+    if (st == TOME_OK && !b.data) st = tome_buf_append(&b, "", 0);
+    if (st != TOME_OK || !b.data) {
+        tome_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
 }

@@ -19,6 +19,7 @@
 
 #include "core/core_impl.h"
 #include "core/error_impl.h"
+#include "ingest/unicode_impl.h"
 
 static const struct {
     const char *title, *question;
@@ -137,16 +138,31 @@ const char *tome_report_severity(const char *answer)
     return "unknown";
 }
 
+/* HTML text of s[0..n) (up to a NUL): markup characters escaped; bytes that
+ * are not well-formed UTF-8 (an answer cut inside a character, a Latin-1
+ * path) and control characters other than tab / newline / CR become U+FFFD,
+ * so the page is valid UTF-8 whatever the model wrote. */
 static void esc(tome_buf *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && s[i]; i++) {
+    size_t len = 0;
+    while (len < n && s[len]) len++;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t l = tome_utf8_decode((const uint8_t *)s + i, len - i, &cp);
+        if (l == 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F) {
+            tome_buf_append(b, "\xEF\xBF\xBD", 3);
+            i += l ? l : 1;
+            continue;
+        }
         switch (s[i]) {
         case '<': tome_buf_appendf(b, "&lt;"); break;
         case '>': tome_buf_appendf(b, "&gt;"); break;
         case '&': tome_buf_appendf(b, "&amp;"); break;
         case '"': tome_buf_appendf(b, "&quot;"); break;
-        default: tome_buf_putc(b, s[i]);
+        case '\'': tome_buf_appendf(b, "&#39;"); break;
+        default: tome_buf_append(b, s + i, l);
         }
+        i += l;
     }
 }
 
@@ -245,13 +261,13 @@ tome_status tome_report_render_html(const tome_report *r, const char *path)
         size_t pos = 0;
         for (size_t k = 0; k < it->n_cites; k++) {
             const tome_citation *c = &it->cites[k];
-            if (c->offset < pos || c->offset > strlen(a)) continue;
+            if (c->offset < pos || c->offset + c->length > strlen(a)) continue;
             esc(&b, a + pos, c->offset - pos);
             if (c->valid) tome_buf_appendf(&b, "<a href=\"#cite-%zu-%zu\" class=\"ok\">", i + 1, k + 1);
             else tome_buf_appendf(&b, "<span class=\"bad\" title=\"invalid citation\">");
-            esc(&b, c->text, (size_t)-1);
+            esc(&b, a + c->offset, c->length); /* as the answer wrote it */
             tome_buf_appendf(&b, c->valid ? "</a>" : "</span>");
-            pos = c->offset + strlen(c->text);
+            pos = c->offset + c->length;
         }
         esc(&b, a + pos, (size_t)-1);
         tome_buf_appendf(&b, "</div>\n");

@@ -287,6 +287,12 @@ static void test_report_plan_and_render(void)
         it->severity = strdup(tome_report_severity(it->answer));
         TT_OK(tome_chat_citations(p, it->answer, strlen(it->answer), &it->cites, &it->n_cites));
         for (size_t i = 1; i < 4; i++) it[i].severity = strdup("unknown"), it[i].answer = strdup("");
+        /* an en dash range, a control character and an answer cut inside a
+         * UTF-8 character: the link spans the range as written, the page
+         * stays valid UTF-8 */
+        free(it[1].answer);
+        it[1].answer = strdup("See README.md:1\xE2\x80\x93" "2 \x01 then caf\xC3");
+        TT_OK(tome_chat_citations(p, it[1].answer, strlen(it[1].answer), &it[1].cites, &it[1].n_cites));
         char h[4096], m[4096];
         snprintf(h, sizeof h, "%s/r.html", tt_tmpdir());
         snprintf(m, sizeof m, "%s/r.md", tt_tmpdir());
@@ -296,6 +302,8 @@ static void test_report_plan_and_render(void)
         TT_CHECK(html && strstr(html, "<title>Review &lt;1&gt;</title>"));
         TT_CHECK(html && strstr(html, "<a href=\"#cite-1-1\" class=\"ok\">README.md:1-2</a>"));
         TT_CHECK(html && strstr(html, "<p id=\"cite-1-1\">"));
+        TT_CHECK(html && strstr(html, "See <a href=\"#cite-2-1\" class=\"ok\">README.md:1\xE2\x80\x93" "2</a> "
+                                      "\xEF\xBF\xBD then caf\xEF\xBF\xBD</div>"));
         TT_CHECK(html && strstr(html, "title=\"invalid citation\">README.md:99999</span>"));
         TT_CHECK(html && strstr(html, "<td class=\"sev-high\">high</td><td class=\"ok\">1</td><td class=\"bad\">1</td>"));
         TT_CHECK(html && !strstr(html, "<script") && !strstr(html, "http://") && !strstr(html, "https://"));
