@@ -7,7 +7,8 @@
  *     <= 1e-2;
  *   - the same with TOME_CUDA_BLAS_MIN_ROWS=2 so the cuBLAS GEMMs and the
  *     per-expert MoE path run on the tiny shapes too;
- *   - 32 greedy tokens identical.
+ *   - 32 greedy tokens identical;
+ *   - logits with bf16 K/V rows on the device (TOME_CUDA_KV=bf16) too.
  * Without a CUDA build or device it prints "skipped: no CUDA device" and
  * returns 77 (SKIP_RETURN_CODE in tests/CMakeLists.txt).
  */
@@ -101,6 +102,18 @@ static void compare(const char *what, const char *dir, tome_model_opts o, size_t
         }
     }
     unsetenv("TOME_CUDA_BLAS_MIN_ROWS");
+    /* bf16 K/V rows on the device (what the long-context benchmark uses) */
+    setenv("TOME_CUDA_KV", "bf16", 1);
+    float *lb = ref ? all_logits(gpu, ids, n_ids, 512) : NULL;
+    unsetenv("TOME_CUDA_KV");
+    if (lb) {
+        double err = 0;
+        for (size_t k = 0; k < n_ids * V; k++) err = fmax(err, fabs((double)lb[k] - ref[k]));
+        err /= amax;
+        printf("  %s bf16 KV: max |cuda - cpu| / max|cpu| = %.3g\n", what, err);
+        if (!(err <= 1e-2)) tt_fail(__FILE__, __LINE__, "%s bf16 KV: relative error %g", what, err);
+        free(lb);
+    }
     int32_t a[32], g[32];
     greedy(cpu, ids, 8, a, 32);
     greedy(gpu, ids, 8, g, 32);

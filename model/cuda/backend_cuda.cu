@@ -23,8 +23,9 @@
  * experts, blockIdx.z = expert, rows read from the plan's offsets), SwiGLU,
  * grouped down GEMM, combine per token. Prefill with many rows instead reads
  * the E+1 offsets back and runs one cuBLAS GEMM per expert.
- * Attention: K/V rows f32 per layer on the device (global layers: every
- * position; chunked layers: a ring of one chunk), split-KV kernel (grid:
+ * Attention: K/V rows per layer on the device, f32 (or bf16 with
+ * TOME_CUDA_KV=bf16: half the bytes; global layers: every position;
+ * chunked layers: a ring of one chunk), split-KV kernel (grid:
  * query x head x split; each block's warps walk keys with online softmax),
  * then a log-sum-exp merge. Positions are read from device memory, so a
  * decode step is a fixed sequence of launches: it is captured once as a CUDA
@@ -557,7 +558,12 @@ typedef struct dev_kv {
     int n_layers, kvd, head_dim;
     int64_t max_tokens;
     int64_t window[TOME_MAX_LAYERS]; /* 0: every position; C: ring of C rows */
-    float *k[TOME_MAX_LAYERS], *v[TOME_MAX_LAYERS];
+    int bf16;                        /* rows stored bf16 (TOME_CUDA_KV=bf16), else f32 */
+    void *k[TOME_MAX_LAYERS], *v[TOME_MAX_LAYERS];
+    /* split-KV partials of up to ATTN_ENTRIES (query, head, split) triples:
+     * fixed for the session's life, so a captured decode graph may use it
+     * (larger prefills use the growable g_attn_ws, never inside a graph) */
+    float *ws;
 } dev_kv;
 
 static void cu_kv_free(void *p)
@@ -565,6 +571,7 @@ static void cu_kv_free(void *p)
     dev_kv *kv = (dev_kv *)p;
     if (!kv) return;
     for (int l = 0; l < kv->n_layers; l++) cu_free(kv->k[l]), cu_free(kv->v[l]);
+    cu_free(kv->ws);
     free(kv);
 }
 
@@ -578,12 +585,14 @@ static tome_status cu_kv_open(const tome_kv_params *p, void **out)
     kv->head_dim = p->head_dim;
     kv->kvd = p->n_kv_heads * p->head_dim;
     kv->max_tokens = p->max_tokens;
+    const char *kvf = getenv("TOME_CUDA_KV");
+    kv->bf16 = kvf && !strcmp(kvf, "bf16");
     tome_status st = TOME_OK;
     for (int l = 0; l < p->n_layers && st == TOME_OK; l++) {
         int64_t w = p->window ? p->window[l] : 0;
         kv->window[l] = w > 0 && w < p->max_tokens ? w : 0;
         int64_t rows = kv->window[l] ? kv->window[l] : p->max_tokens;
-        size_t bytes = (size_t)rows * (size_t)kv->kvd * sizeof(float);
+        size_t bytes = (size_t)rows * (size_t)kv->kvd * (kv->bf16 ? 2 : 4);
         st = cu_alloc((void **)&kv->k[l], bytes);
         if (st == TOME_OK) st = cu_alloc((void **)&kv->v[l], bytes);
         if (st != TOME_OK) {
@@ -593,7 +602,7 @@ static tome_status cu_kv_open(const tome_kv_params *p, void **out)
                                 kv->kvd, why);
         }
     }
-    if (st == TOME_OK) st = grow(&g_attn_ws, &g_attn_ws_cap, (size_t)ATTN_ENTRIES * (size_t)(p->head_dim + 2));
+    if (st == TOME_OK) st = cu_alloc((void **)&kv->ws, (size_t)ATTN_ENTRIES * (size_t)(p->head_dim + 2) * sizeof(float));
     if (st != TOME_OK) {
         cu_kv_free(kv);
         return st;
@@ -602,14 +611,20 @@ static tome_status cu_kv_open(const tome_kv_params *p, void **out)
     return TOME_OK;
 }
 
-__global__ void k_kv_write(float *K, float *V, int64_t window, int kvd, const int64_t *pos, int64_t n, const float *k,
+__device__ __forceinline__ void kv_put(float *p, float x) { *p = x; }
+__device__ __forceinline__ void kv_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }
+__device__ __forceinline__ float kv_get(const float *p) { return *p; }
+__device__ __forceinline__ float kv_get(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+
+template <typename T>
+__global__ void k_kv_write(T *K, T *V, int64_t window, int kvd, const int64_t *pos, int64_t n, const float *k,
                            const float *v)
 {
     for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < n * kvd; t += (int64_t)gridDim.x * blockDim.x) {
         int64_t i = t / kvd, c = t % kvd, p = pos[i];
         int64_t slot = window ? p % window : p;
-        K[slot * kvd + c] = k[t];
-        V[slot * kvd + c] = v[t];
+        kv_put(K + slot * kvd + c, k[t]);
+        kv_put(V + slot * kvd + c, v[t]);
     }
 }
 
@@ -617,8 +632,13 @@ static tome_status cu_kv_write(void *p, int layer, const int64_t *pos, size_t n,
 {
     dev_kv *kv = (dev_kv *)p;
     if (!n) return TOME_OK;
-    k_kv_write<<<blocks_for((int64_t)n * kv->kvd, 256), 256, 0, g_stream>>>(kv->k[layer], kv->v[layer], kv->window[layer],
-                                                                             kv->kvd, pos, (int64_t)n, k, v);
+    const unsigned nb = blocks_for((int64_t)n * kv->kvd, 256);
+    if (kv->bf16)
+        k_kv_write<__nv_bfloat16><<<nb, 256, 0, g_stream>>>((__nv_bfloat16 *)kv->k[layer], (__nv_bfloat16 *)kv->v[layer],
+                                                             kv->window[layer], kv->kvd, pos, (int64_t)n, k, v);
+    else
+        k_kv_write<float><<<nb, 256, 0, g_stream>>>((float *)kv->k[layer], (float *)kv->v[layer], kv->window[layer],
+                                                     kv->kvd, pos, (int64_t)n, k, v);
     LAUNCHED("k_kv_write");
     return TOME_OK;
 }
@@ -627,9 +647,9 @@ static tome_status cu_kv_write(void *p, int layer, const int64_t *pos, size_t n,
 /* Partial attention of (query i, head h) = blockIdx.x over split blockIdx.y
  * of its visible keys; ws[(qh*S + s)*(hd+2)] = m, l, acc[hd]. DPL: head
  * dims per lane (d = lane + 32t). */
-template <int DPL>
+template <int DPL, typename T>
 __global__ void __launch_bounds__(ATTN_WARPS * 32)
-    k_attn_split(const float *q, int64_t q_stride, const float *K, const float *V, int kvd, int64_t window,
+    k_attn_split(const float *q, int64_t q_stride, const T *K, const T *V, int kvd, int64_t window,
                  const int64_t *qpos, int n_heads, int rep, int hd, float scale, int64_t chunk, int S, float *ws)
 {
     __shared__ float sm[ATTN_WARPS], sl[ATTN_WARPS], sacc[ATTN_WARPS][DPL * 32];
@@ -650,12 +670,12 @@ __global__ void __launch_bounds__(ATTN_WARPS * 32)
     float m = -INFINITY, l = 0.f;
     for (int64_t j = a + warp; j < b; j += ATTN_WARPS) {
         const int64_t slot = window ? j % window : j;
-        const float *kr = K + slot * kvd + (int64_t)g * hd, *vr = V + slot * kvd + (int64_t)g * hd;
+        const T *kr = K + slot * kvd + (int64_t)g * hd, *vr = V + slot * kvd + (int64_t)g * hd;
         float dot = 0.f;
 #pragma unroll
         for (int t = 0; t < DPL; t++) {
             int d = lane + 32 * t;
-            if (d < hd) dot += qr[t] * kr[d];
+            if (d < hd) dot += qr[t] * kv_get(kr + d);
         }
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
@@ -664,7 +684,7 @@ __global__ void __launch_bounds__(ATTN_WARPS * 32)
 #pragma unroll
         for (int t = 0; t < DPL; t++) {
             int d = lane + 32 * t;
-            acc[t] = acc[t] * corr + (d < hd ? pj * vr[d] : 0.f);
+            acc[t] = acc[t] * corr + (d < hd ? pj * kv_get(vr + d) : 0.f);
         }
         m = mn;
     }
@@ -726,21 +746,31 @@ static tome_status cu_attention_dev(void *pkv, const tome_attn_params *p)
     const int64_t pairs = (int64_t)p->n_q * p->n_heads;
     int S = pairs >= ATTN_ENTRIES ? 1 : (int)(ATTN_ENTRIES / pairs);
     if (S > 64) S = 64;
-    TOME_FORWARD(grow(&g_attn_ws, &g_attn_ws_cap, (size_t)(pairs * S) * (size_t)(hd + 2)));
+    float *ws = kv->ws;
+    if (pairs * S > ATTN_ENTRIES || hd != kv->head_dim) {
+        TOME_FORWARD(grow(&g_attn_ws, &g_attn_ws_cap, (size_t)(pairs * S) * (size_t)(hd + 2)));
+        ws = g_attn_ws;
+    }
     const float scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)hd);
     const int rep = p->n_heads / p->n_kv_heads;
     dim3 grid((unsigned)pairs, (unsigned)S);
-#define ATTN_LAUNCH(D)                                                                                              \
-    k_attn_split<D><<<grid, ATTN_WARPS * 32, 0, g_stream>>>(p->q, (int64_t)p->q_stride, kv->k[l], kv->v[l], kv->kvd, \
-                                                            kv->window[l], p->q_pos, p->n_heads, rep, hd, scale,     \
-                                                            p->chunk, S, g_attn_ws)
+#define ATTN_LAUNCH_T(D, T)                                                                                    \
+    k_attn_split<D, T><<<grid, ATTN_WARPS * 32, 0, g_stream>>>(p->q, (int64_t)p->q_stride, (const T *)kv->k[l],   \
+                                                               (const T *)kv->v[l], kv->kvd, kv->window[l], p->q_pos, \
+                                                               p->n_heads, rep, hd, scale, p->chunk, S, ws)
+#define ATTN_LAUNCH(D)                                  \
+    do {                                                \
+        if (kv->bf16) ATTN_LAUNCH_T(D, __nv_bfloat16);  \
+        else ATTN_LAUNCH_T(D, float);                   \
+    } while (0)
     if (hd <= 32) ATTN_LAUNCH(1);
     else if (hd <= 64) ATTN_LAUNCH(2);
     else if (hd <= 128) ATTN_LAUNCH(4);
     else ATTN_LAUNCH(8);
 #undef ATTN_LAUNCH
+#undef ATTN_LAUNCH_T
     LAUNCHED("k_attn_split");
-    k_attn_merge<<<(unsigned)pairs, hd < 128 ? 32 : 128, 0, g_stream>>>(g_attn_ws, S, hd, p->n_heads, p->out,
+    k_attn_merge<<<(unsigned)pairs, hd < 128 ? 32 : 128, 0, g_stream>>>(ws, S, hd, p->n_heads, p->out,
                                                                          (int64_t)p->out_stride);
     LAUNCHED("k_attn_merge");
     return TOME_OK;
