@@ -17,7 +17,9 @@
  *             asks) — and the attention-output error on the model's own
  *             K/V (queries: the model's keys of other positions, a proxy)
  *
- * usage: bench_kvcache [-m MODEL_DIR] [-n TOKENS] [-r REPEATS] [-s SECTIONS]
+ * usage: bench_kvcache [-m MODEL_DIR] [-n TOKENS] [-r REPEATS] [-s SECTIONS] [-k SINK] [-w RECENT] [-R]
+ *   -k / -w: sink_tokens / recent_tokens of the caches of the model section;
+ *   -R: teacher-force random tokens instead of the model's greedy continuation
  *   SECTIONS: comma-separated subset of layout,speed,disk,snap,model (default:
  *   all; model only with -m). Threads: TOME_THREADS (snapshot load).
  */
@@ -283,6 +285,9 @@ static int argmax(const float *x, size_t n)
     return (int)b;
 }
 
+static int64_t g_sink, g_recent; /* -k / -w: float32 positions kept (model section) */
+static int g_random;              /* -R: the sequence is random tokens, not a greedy continuation */
+
 static tome_status session_with(tome_model_t *m, int64_t n, int fmt, int T, tome_session_t **out)
 {
     const tome_model_config_t *c = tome_model_get_config(m);
@@ -290,7 +295,8 @@ static tome_status session_with(tome_model_t *m, int64_t n, int fmt, int T, tome
     int64_t window[TOME_MAX_LAYERS];
     for (int l = 0; l < c->n_layers; l++) window[l] = c->use_rope[l] ? c->attention_chunk_size : 0;
     tome_kv_params kp = {.n_layers = c->n_layers, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
-                         .n_seqs = 1, .max_tokens = n, .window = window, .fmt = fmt, .page_tokens = T};
+                         .n_seqs = 1, .max_tokens = n, .window = window, .fmt = fmt, .page_tokens = T,
+                         .sink_tokens = g_sink, .recent_tokens = g_recent};
     tome_kvcache *kv;
     tome_status st = tome_kv_open(&kp, &kv);
     if (st != TOME_OK) return st;
@@ -330,7 +336,7 @@ static void bench_model(const char *dir, int64_t n)
      * continuation with the float32 cache */
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
     const int64_t n_prompt = n < 64 ? n / 2 : 32;
-    for (int64_t i = 0; i < n_prompt; i++) ids[i] = (int32_t)(rnd() * (double)V);
+    for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)(rnd() * (double)V);
     float *ref = malloc(sizeof(float) * (size_t)n * V), *bf = malloc(sizeof(float) * (size_t)n * V),
           *got = malloc(sizeof(float) * (size_t)n * V);
     const int T = 8;
@@ -341,7 +347,7 @@ static void bench_model(const char *dir, int64_t n)
             printf("eval: %s\n", tome_last_error());
             return;
         }
-        for (int64_t i = n_prompt; i < n; i++) {
+        for (int64_t i = n_prompt; i < n && !g_random; i++) {
             ids[i] = argmax(got, V);
             if (i + 1 < n && tome_session_eval(g, ids + i, 1, 0, got) != TOME_OK) {
                 printf("eval: %s\n", tome_last_error());
@@ -350,8 +356,19 @@ static void bench_model(const char *dir, int64_t n)
         }
         tome_session_free(g);
     }
-    printf("## model %s: %d random prompt tokens + %lld greedy tokens (float32 cache), %d-token pages\n\n", dir,
-           (int)n_prompt, (long long)(n - n_prompt), T);
+    if (g_random) printf("## model %s: %lld random tokens (-R), agreement over the last %lld\n\n", dir, (long long)n, (long long)(n - n_prompt));
+    printf("## model %s: %d random prompt tokens + %lld greedy tokens (float32 cache), %d-token pages, %lld sink + %lld "
+           "recent positions of global layers in float32\n\n",
+           dir, (int)n_prompt, (long long)(n - n_prompt), T, (long long)g_sink, (long long)g_recent);
+    {
+        size_t distinct = 0;
+        for (int64_t i = n_prompt; i < n; i++) {
+            int seen = 0;
+            for (int64_t j = n_prompt; j < i && !seen; j++) seen = ids[j] == ids[i];
+            distinct += !seen;
+        }
+        printf("After the prompt the sequence has %zu distinct tokens.\n\n", distinct);
+    }
     printf("Teacher-forced over that sequence with each KV format; agreement = argmax equal at the %lld generated positions.\n\n",
            (long long)(n - n_prompt));
     printf("| format | logits rel. L2 error vs f32 cache | top-1 agreement vs bf16 cache | top-1 agreement vs f32 cache | attention-output rel. L2 error (global layer K/V) |\n|---|---:|---:|---:|---:|\n");
@@ -440,10 +457,13 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "-s") && i + 1 < argc) sec = argv[++i];
+        else if (!strcmp(argv[i], "-k") && i + 1 < argc) g_sink = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "-w") && i + 1 < argc) g_recent = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "-R")) g_random = 1;
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) n = atoll(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_kvcache [-m MODEL_DIR] [-n TOKENS] [-r REPEATS] [-s SECTIONS]\n");
+            fprintf(stderr, "usage: bench_kvcache [-m MODEL_DIR] [-n TOKENS] [-r REPEATS] [-s SECTIONS] [-k SINK] [-w RECENT] [-R]\n");
             return 2;
         }
     }

@@ -54,7 +54,10 @@ static const char *fmt_name(int f)
     "  --disk-dir DIR        spill pages over the budget to a zstd page file in DIR\n"                          \
     "  --checkpoint-every N  save a checkpoint every N tokens (default 65536; 0: only at the end)\n"            \
     "  --page-tokens T       tokens per KV page (multiple of 8; default 64)\n"                                  \
-    "  --sink N              keep the first N positions of global layers unquantized (default 0)\n"           \
+    "  --sink N              keep the first N positions of global layers unquantized (default: 64 for\n"     \
+    "                        fp8/int8/int4/int2, else 0)\n"                                                    \
+    "  --recent N            keep the newest N positions of every layer unquantized besides the open page\n"  \
+    "                        (default: 256 for fp8/int8/int4/int2, else 0)\n"                                  \
     "  --fresh               ignore an existing checkpoint at -o and start over\n"                              \
     "  --weights bf16|int8|int4, --load-format dummy, --seed S, --threads N, --ubatch N\n"
 
@@ -63,7 +66,7 @@ int tome_cmd_prefill(int argc, char **argv)
     const char *model_dir = NULL, *pack_path = NULL, *out = NULL, *disk_dir = NULL;
     tome_model_opts mo = {0};
     int fmt = TOME_KV_BF16, fresh = 0, ubatch = 0;
-    unsigned long long ram_budget = 0, every = 65536, page_tokens = 0, sink = 0;
+    unsigned long long ram_budget = 0, every = 65536, page_tokens = 0, sink = ~0ull, recent = ~0ull;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -94,6 +97,9 @@ int tome_cmd_prefill(int argc, char **argv)
         } else if (!strcmp(a, "--sink") && more) {
             if (tome_cli_parse_u64(argv[++i], 0, &sink) != 0)
                 return tome_cli_usage_error("prefill", "--sink needs a number of positions");
+        } else if (!strcmp(a, "--recent") && more) {
+            if (tome_cli_parse_u64(argv[++i], 0, &recent) != 0)
+                return tome_cli_usage_error("prefill", "--recent needs a number of positions");
         } else if (!strcmp(a, "--fresh")) {
             fresh = 1;
         } else if (!strcmp(a, "--weights") && more) {
@@ -151,6 +157,11 @@ int tome_cmd_prefill(int argc, char **argv)
     if (st == TOME_OK) st = tome_session_open(m, (int64_t)n_ids, ubatch, &s);
     meta.n_total = (int64_t)n_ids;
 
+    /* quantized formats keep sinks and a recent window in float32 by default
+     * (BENCHMARKS.md: top-1 agreement of int8 with a bf16 cache) */
+    const int scaled = tome_kv_fmt_scaled(fmt);
+    if (sink == ~0ull) sink = scaled ? 64 : 0;
+    if (recent == ~0ull) recent = scaled ? 256 : 0;
     tome_kv_params kp = {0};
     int64_t window[TOME_MAX_LAYERS];
     if (st == TOME_OK) {
@@ -158,6 +169,7 @@ int tome_cmd_prefill(int argc, char **argv)
         kp = (tome_kv_params){.n_layers = c->n_layers, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
                               .n_seqs = 1, .max_tokens = (int64_t)n_ids, .window = window, .fmt = fmt,
                               .page_tokens = (int)page_tokens, .sink_tokens = (int64_t)sink,
+                              .recent_tokens = (int64_t)recent,
                               .ram_budget = ram_budget, .disk_dir = disk_dir};
     }
     /* resume from a checkpoint at -o, or start */

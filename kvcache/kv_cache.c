@@ -344,6 +344,19 @@ static tome_status stream_seal(tome_kvcache *kv, int layer, int seq, tome_kv_str
         memcpy(s->sink_k + j * T * HD, s->open_k, T * HD * sizeof(float));
         memcpy(s->sink_v + j * T * HD, s->open_v, T * HD * sizeof(float));
         pg.tier = TOME_KV_TIER_SINK;
+    } else if (kv->recent_pages > 0) {
+        /* page j joins the recent ring; page j - R leaves it: seal that one */
+        const size_t R = (size_t)kv->recent_pages;
+        if (j >= R && s->pages[j - R].tier == TOME_KV_TIER_RECENT) {
+            tome_kv_page old = {0};
+            tome_kv_page_seal(&kv->L, tome_kv_recent_k(kv, s, j - R), tome_kv_recent_v(kv, s, j - R),
+                              s->base + (int64_t)((j - R) * T), layer, seq, kv->seal_buf);
+            TOME_FORWARD(tome_error_prefix(tome_kv_place_page(kv, kv->seal_buf, s->chunked, &old), "layer %d", layer));
+            s->pages[j - R] = old;
+        }
+        memcpy(tome_kv_recent_k(kv, s, j), s->open_k, T * HD * sizeof(float));
+        memcpy(tome_kv_recent_v(kv, s, j), s->open_v, T * HD * sizeof(float));
+        pg.tier = TOME_KV_TIER_RECENT;
     } else {
         tome_kv_page_seal(&kv->L, s->open_k, s->open_v, s->open_p0, layer, seq, kv->seal_buf);
         TOME_FORWARD(tome_error_prefix(tome_kv_place_page(kv, kv->seal_buf, s->chunked, &pg), "layer %d", layer));
@@ -401,6 +414,8 @@ void tome_kv_free(tome_kvcache *kv)
         free(s->open_v);
         free(s->sink_k);
         free(s->sink_v);
+        free(s->rec_k);
+        free(s->rec_v);
     }
     free(kv->st);
     for (size_t i = 0; i < kv->n_slabs; i++) free(kv->slabs[i]);
@@ -446,6 +461,12 @@ tome_status tome_kv_open(const tome_kv_params *p, tome_kvcache **out)
                               p->fmt, T, p->n_kv_heads, p->head_dim, G);
     }
     kv->sink = p->sink_tokens ? ((p->sink_tokens + T - 1) / T) * T : 0;
+    if (p->recent_tokens < 0) {
+        tome_kv_free(kv);
+        return tome_set_error(TOME_ERR_INVALID_ARG, "kv cache: negative recent_tokens");
+    }
+    kv->recent_pages = (p->recent_tokens + T - 1) / T;
+    if (kv->recent_pages > p->max_tokens / T + 1) kv->recent_pages = p->max_tokens / T + 1;
     kv->zstd_level = p->zstd_level ? p->zstd_level : 1;
     if (pthread_mutex_init(&kv->tlock, NULL) != 0) {
         tome_kv_free(kv);
@@ -477,6 +498,13 @@ tome_status tome_kv_open(const tome_kv_params *p, tome_kvcache **out)
             S->open_v = malloc((size_t)T * HD * sizeof(float));
             if (!S->open_k || !S->open_v) goto oom;
             kv->float_bytes += 2 * (size_t)T * HD * sizeof(float);
+            if (kv->recent_pages > 0) {
+                size_t rb = (size_t)kv->recent_pages * (size_t)T * HD * sizeof(float);
+                S->rec_k = malloc(rb);
+                S->rec_v = malloc(rb);
+                if (!S->rec_k || !S->rec_v) goto oom;
+                kv->float_bytes += 2 * rb;
+            }
             if (!S->chunked && kv->sink > 0) {
                 int64_t sk = kv->sink < p->max_tokens ? kv->sink : ((p->max_tokens + T - 1) / T) * T;
                 S->sink_k = malloc((size_t)sk * HD * sizeof(float));
@@ -706,6 +734,11 @@ static tome_status page_rows(const tome_kvcache *kv, const tome_kv_stream *s, si
         memcpy(vo, s->sink_v + j * T * HD, T * HD * sizeof(float));
         return TOME_OK;
     }
+    if (pg->tier == TOME_KV_TIER_RECENT) {
+        memcpy(ko, tome_kv_recent_k(kv, s, j), T * HD * sizeof(float));
+        memcpy(vo, tome_kv_recent_v(kv, s, j), T * HD * sizeof(float));
+        return TOME_OK;
+    }
     tome_kv_tbuf *b = tbuf_get(kv);
     if (!b) return tome_set_error(TOME_ERR_NOMEM, "kv cache: out of memory for read buffers");
     const uint8_t *page;
@@ -758,6 +791,8 @@ static tome_status view_at(const tome_kvcache *kv, int layer, int seq, int64_t p
     const tome_kv_page *pg = &s->pages[j];
     if (pg->tier == TOME_KV_TIER_SINK) {
         float_view(kv, s->sink_k + (size_t)j * (size_t)(T * HD), s->sink_v + (size_t)j * (size_t)(T * HD), pp0, out);
+    } else if (pg->tier == TOME_KV_TIER_RECENT) {
+        float_view(kv, tome_kv_recent_k(kv, s, j), tome_kv_recent_v(kv, s, j), pp0, out);
     } else {
         tome_kv_tbuf *b = tbuf_get(kv);
         if (!b) return tome_set_error(TOME_ERR_NOMEM, "kv cache: out of memory for read buffers");

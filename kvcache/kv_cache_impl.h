@@ -14,7 +14,8 @@
 #include "kvcache/kv_page_impl.h"
 #include "kvcache/kvcache_impl.h"
 
-enum { TOME_KV_TIER_NONE = 0, TOME_KV_TIER_SINK, TOME_KV_TIER_RAM, TOME_KV_TIER_DISK, TOME_KV_TIER_DEVICE };
+enum { TOME_KV_TIER_NONE = 0, TOME_KV_TIER_SINK, TOME_KV_TIER_RAM, TOME_KV_TIER_DISK, TOME_KV_TIER_DEVICE,
+       TOME_KV_TIER_RECENT /* float rows in the stream's ring, sealed later */ };
 
 typedef struct tome_kv_page {
     uint8_t tier;      /* TOME_KV_TIER_*                                  */
@@ -38,6 +39,8 @@ typedef struct tome_kv_stream {
     size_t n_pages, cap_pages;
     float *open_k, *open_v;     /* [T][HD] rows [0, len - open_p0) valid          */
     float *sink_k, *sink_v;     /* [sink][HD] global layers with sinks            */
+    float *rec_k, *rec_v;       /* [recent_pages][T][HD] ring: page j in slot
+                                   j % recent_pages while it is RECENT          */
 } tome_kv_stream;
 
 /* Per-thread read buffers (owned by the cache, see kv_cache.c). */
@@ -56,6 +59,7 @@ struct tome_kvcache {
     tome_kv_layout L;
     int64_t *window;            /* [n_layers]                                     */
     int64_t sink;               /* float positions kept on global layers          */
+    int64_t recent_pages;       /* newest full pages kept float (every layer)     */
     int zstd_level;
     uint64_t serial;            /* unique per cache (thread-buffer lookup)        */
     uint64_t epoch;             /* bumped by every change                         */
@@ -102,6 +106,15 @@ void tome_kv_adopt_ram(tome_kvcache *kv, uint8_t *block, int chunked, tome_kv_pa
 /* A disk-tier page that lies at offset off of the snapshot file kv->snap_fd
  * (verified when read, like every disk page). */
 void tome_kv_adopt_snap(tome_kvcache *kv, uint64_t off, int chunked, tome_kv_page *pg);
+/* Float rows of a RECENT page j of s. */
+static inline float *tome_kv_recent_k(const tome_kvcache *kv, const tome_kv_stream *s, size_t j)
+{
+    return s->rec_k + (j % (size_t)kv->recent_pages) * (size_t)kv->L.page_tokens * (size_t)kv->L.hd;
+}
+static inline float *tome_kv_recent_v(const tome_kvcache *kv, const tome_kv_stream *s, size_t j)
+{
+    return s->rec_v + (j % (size_t)kv->recent_pages) * (size_t)kv->L.page_tokens * (size_t)kv->L.hd;
+}
 /* Appends a page record to a stream's table. */
 tome_status tome_kv_stream_push(tome_kvcache *kv, tome_kv_stream *s, const tome_kv_page *pg);
 

@@ -59,7 +59,7 @@
 
 #define SNAP_MAGIC "TOMEKVS1"
 #define SNAP_END "TKVSEND"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u /* 2: recent pages (float rows of the newest full pages) */
 
 typedef struct snap_hdr {
     char magic[8];
@@ -69,7 +69,8 @@ typedef struct snap_hdr {
     int32_t fmt, page_tokens, group, n_layers, n_kv_heads, head_dim, n_seqs, reserved0;
     int64_t max_tokens, sink, n_done, n_total;
     uint64_t page_bytes, n_pages, table_off, floats_off, pages_off, trailer_off, file_bytes;
-    uint8_t pad[512 - 8 - 8 - 8 - 120 - 32 - 32 - 56];
+    int64_t recent_pages;
+    uint8_t pad[512 - 8 - 8 - 8 - 120 - 32 - 32 - 56 - 8];
 } snap_hdr;
 _Static_assert(sizeof(snap_hdr) == 512, "snapshot header is 512 bytes");
 
@@ -77,8 +78,9 @@ typedef struct snap_stream {
     int64_t chunk, base, len, open_p0;
     uint64_t n_pages, n_sink_pages, n_open_rows;
     uint64_t floats_off, floats_bytes, floats_xxh;
+    uint64_t n_recent_pages;    /* the last pages before the open page, as float rows */
 } snap_stream;
-_Static_assert(sizeof(snap_stream) == 80, "snapshot stream record is 80 bytes");
+_Static_assert(sizeof(snap_stream) == 88, "snapshot stream record is 88 bytes");
 
 typedef struct snap_trailer {
     char magic[8];
@@ -123,6 +125,7 @@ tome_status tome_kv_snapshot_save(const tome_kvcache *kv, const char *path, cons
     h.n_seqs = kv->p.n_seqs;
     h.max_tokens = kv->p.max_tokens;
     h.sink = kv->sink;
+    h.recent_pages = kv->recent_pages;
     h.n_done = meta->n_done;
     h.n_total = meta->n_total;
     h.page_bytes = L->page_bytes;
@@ -140,9 +143,10 @@ tome_status tome_kv_snapshot_save(const tome_kvcache *kv, const char *path, cons
         r->n_pages = s->n_pages;
         for (size_t j = 0; j < s->n_pages; j++)
             if (s->pages[j].tier == TOME_KV_TIER_SINK) r->n_sink_pages++;
+            else if (s->pages[j].tier == TOME_KV_TIER_RECENT) r->n_recent_pages++;
         r->n_open_rows = (uint64_t)(s->len - s->open_p0);
         r->floats_off = off;
-        r->floats_bytes = (r->n_sink_pages * T + r->n_open_rows) * HD * 2 * sizeof(float);
+        r->floats_bytes = ((r->n_sink_pages + r->n_recent_pages) * T + r->n_open_rows) * HD * 2 * sizeof(float);
         XXH3_state_t *x = XXH3_createState();
         if (!x) {
             free(ss);
@@ -153,12 +157,16 @@ tome_status tome_kv_snapshot_save(const tome_kvcache *kv, const char *path, cons
             XXH3_64bits_update(x, s->sink_k + j * T * HD, T * HD * sizeof(float));
             XXH3_64bits_update(x, s->sink_v + j * T * HD, T * HD * sizeof(float));
         }
+        for (size_t j = s->n_pages - r->n_recent_pages; j < s->n_pages; j++) {
+            XXH3_64bits_update(x, tome_kv_recent_k(kv, s, j), T * HD * sizeof(float));
+            XXH3_64bits_update(x, tome_kv_recent_v(kv, s, j), T * HD * sizeof(float));
+        }
         XXH3_64bits_update(x, s->open_k, r->n_open_rows * HD * sizeof(float));
         XXH3_64bits_update(x, s->open_v, r->n_open_rows * HD * sizeof(float));
         r->floats_xxh = XXH3_64bits_digest(x);
         XXH3_freeState(x);
         off += r->floats_bytes;
-        n_pages += s->n_pages - r->n_sink_pages;
+        n_pages += s->n_pages - r->n_sink_pages - r->n_recent_pages;
     }
     h.n_pages = n_pages;
     h.pages_off = align_up(off, 4096);
@@ -198,6 +206,10 @@ tome_status tome_kv_snapshot_save(const tome_kvcache *kv, const char *path, cons
             st = w(f, s->sink_k + j * T * HD, T * HD * sizeof(float), path);
             if (st == TOME_OK) st = w(f, s->sink_v + j * T * HD, T * HD * sizeof(float), path);
         }
+        for (size_t j = s->n_pages - ss[i].n_recent_pages; j < s->n_pages && st == TOME_OK; j++) {
+            st = w(f, tome_kv_recent_k(kv, s, j), T * HD * sizeof(float), path);
+            if (st == TOME_OK) st = w(f, tome_kv_recent_v(kv, s, j), T * HD * sizeof(float), path);
+        }
         if (st == TOME_OK) st = w(f, s->open_k, ss[i].n_open_rows * HD * sizeof(float), path);
         if (st == TOME_OK) st = w(f, s->open_v, ss[i].n_open_rows * HD * sizeof(float), path);
     }
@@ -205,7 +217,7 @@ tome_status tome_kv_snapshot_save(const tome_kvcache *kv, const char *path, cons
     for (size_t i = 0; i < nst && st == TOME_OK; i++) {
         const tome_kv_stream *s = &kv->st[i];
         for (size_t j = 0; j < s->n_pages && st == TOME_OK; j++) {
-            if (s->pages[j].tier == TOME_KV_TIER_SINK) continue;
+            if (s->pages[j].tier == TOME_KV_TIER_SINK || s->pages[j].tier == TOME_KV_TIER_RECENT) continue;
             const uint8_t *page;
             st = tome_kv_read_page(kv, s, j, (int)(i / (size_t)kv->p.n_seqs), &b, &page);
             if (st == TOME_OK) st = w(f, page, L->page_bytes, path);
@@ -419,6 +431,7 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
     p.page_tokens = h.page_tokens;
     p.group = h.group;
     p.sink_tokens = h.sink;
+    p.recent_tokens = h.recent_pages * h.page_tokens;
     st = tome_kv_open(&p, &kv);
     if (st != TOME_OK) goto done;
     const snap_stream *recs = (const snap_stream *)(const void *)(m.data + h.table_off + 8 * (size_t)h.n_layers);
@@ -430,13 +443,13 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
         memcpy(&r, &recs[i], sizeof r);
         const int layer = (int)(i / (size_t)h.n_seqs), seq = (int)(i % (size_t)h.n_seqs);
         const int chunked = kv->st[i].chunked;
-        int64_t nsealed = (int64_t)r.n_pages - (int64_t)r.n_sink_pages;
-        if (r.n_open_rows >= T || r.n_pages > (uint64_t)h.max_tokens / T + 1 || nsealed < 0 ||
+        int64_t nsealed = (int64_t)r.n_pages - (int64_t)r.n_sink_pages - (int64_t)r.n_recent_pages;
+        if (r.n_recent_pages > (uint64_t)kv->recent_pages || h.recent_pages != kv->recent_pages || r.n_open_rows >= T || r.n_pages > (uint64_t)h.max_tokens / T + 1 || nsealed < 0 ||
             r.open_p0 != r.base + (int64_t)(r.n_pages * T) || r.len != r.open_p0 + (int64_t)r.n_open_rows ||
             r.len > h.max_tokens || (chunked ? (r.chunk >= 0 && r.base != r.chunk * window[layer]) : r.base != 0) ||
             (!chunked && (int64_t)(r.n_sink_pages * T) > kv->sink) || (chunked && r.n_sink_pages) ||
             r.floats_off < h.floats_off || r.floats_off > h.pages_off || r.floats_bytes > h.pages_off - r.floats_off ||
-            r.floats_bytes != (r.n_sink_pages * T + r.n_open_rows) * HD * 2 * sizeof(float) ||
+            r.floats_bytes != ((r.n_sink_pages + r.n_recent_pages) * T + r.n_open_rows) * HD * 2 * sizeof(float) ||
             page_i + (uint64_t)nsealed > h.n_pages) {
             st = tome_set_error(TOME_ERR_FORMAT, "snapshot %s: layer %d sequence %d: corrupt stream record", path, layer,
                                 seq);
@@ -470,7 +483,7 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
         memcpy(&r, &recs[i], sizeof r);
         tome_kv_stream *s = &kv->st[i];
         const int layer = (int)(i / (size_t)h.n_seqs), seq = (int)(i % (size_t)h.n_seqs);
-        const int64_t nsealed = (int64_t)r.n_pages - (int64_t)r.n_sink_pages;
+        const int64_t nsealed = (int64_t)r.n_pages - (int64_t)r.n_sink_pages - (int64_t)r.n_recent_pages;
         const uint8_t *fl = m.data + r.floats_off;
         if (XXH3_64bits(fl, (size_t)r.floats_bytes) != r.floats_xxh) {
             st = tome_set_error(TOME_ERR_FORMAT, "snapshot %s: layer %d sequence %d: float rows corrupt (checksum mismatch)",
@@ -491,6 +504,8 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
             if (st != TOME_OK) break;
         }
         if (st != TOME_OK) break;
+        const uint8_t *recent = fl; /* pushed after the sealed pages */
+        fl += r.n_recent_pages * 2 * T * HD * sizeof(float);
         memcpy(s->open_k, fl, r.n_open_rows * HD * sizeof(float));
         fl += r.n_open_rows * HD * sizeof(float);
         memcpy(s->open_v, fl, r.n_open_rows * HD * sizeof(float));
@@ -530,6 +545,15 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
                 if (st == TOME_OK) st = tome_error_prefix(tome_kv_place_page(kv, tmp, s->chunked, &pg), "snapshot %s", path);
                 if (st != TOME_OK) break;
             }
+            st = tome_kv_stream_push(kv, s, &pg);
+        }
+        for (uint64_t k = 0; k < r.n_recent_pages && st == TOME_OK; k++) {
+            const size_t j = s->n_pages;
+            memcpy(tome_kv_recent_k(kv, s, j), recent, T * HD * sizeof(float));
+            recent += T * HD * sizeof(float);
+            memcpy(tome_kv_recent_v(kv, s, j), recent, T * HD * sizeof(float));
+            recent += T * HD * sizeof(float);
+            tome_kv_page pg = {.tier = TOME_KV_TIER_RECENT};
             st = tome_kv_stream_push(kv, s, &pg);
         }
     }

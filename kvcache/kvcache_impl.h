@@ -76,6 +76,10 @@ typedef struct tome_kv_params {
     int zstd_level;          /* 0: 1                                         */
     const tome_kv_device_ops *device; /* NULL: no device tier            */
     uint64_t device_budget;  /* bytes of sealed pages on the device          */
+    int64_t recent_tokens;   /* newest positions kept float32 besides the open
+                                page, rounded up to whole pages: a page is
+                                sealed only when this many newer positions
+                                exist; 0: none (only the open page)          */
 } tome_kv_params;
 
 typedef struct tome_kv_span {

@@ -710,6 +710,68 @@ static void test_fast_equals_scalar(void)
     TT_EQ_INT(bad, 0);
 }
 
+/* recent_tokens: the newest full pages stay float32 (exact) and are sealed
+ * when they leave the window, into the same bytes as a cache without the
+ * window; written in odd-sized steps, on a global and a chunked layer. */
+static void test_recent_stay_exact(void)
+{
+    const int H = 1, D = 32, HD = H * D, T = 16;
+    const int64_t n = 200;
+    const int64_t window[2] = {0, 64};
+    float *k = malloc(sizeof(float) * (size_t)n * HD), *v = malloc(sizeof(float) * (size_t)n * HD);
+    float *ko = malloc(sizeof(float) * (size_t)n * HD), *vo = malloc(sizeof(float) * (size_t)n * HD);
+    fill_kv(k, v, (size_t)n, HD);
+    tome_kv_params kp = {.n_layers = 2, .n_kv_heads = H, .head_dim = D, .n_seqs = 1, .max_tokens = n,
+                         .window = window, .page_tokens = T, .fmt = TOME_KV_INT4, .sink_tokens = 16,
+                         .recent_tokens = 40};
+    tome_kvcache *kv, *ref;
+    TT_OK(tome_kv_open(&kp, &kv));
+    kp.recent_tokens = 0;
+    TT_OK(tome_kv_open(&kp, &ref));
+    for (int64_t p = 0; p < n;) {
+        int64_t m = 1 + (p * 7) % 23;
+        if (p + m > n) m = n - p;
+        if (p / 64 != (p + m - 1) / 64) m = 64 - p % 64; /* never across the chunked layer's chunk */
+        for (int l = 0; l < 2; l++) {
+            TT_OK(tome_kv_write(kv, l, 0, p, (size_t)m, k + p * HD, v + p * HD));
+            TT_OK(tome_kv_write(ref, l, 0, p, (size_t)m, k + p * HD, v + p * HD));
+        }
+        p += m;
+        /* global layer: sink page, then sealed pages, then 3 recent pages (40 -> 48 positions), then the open page */
+        int64_t open_p0 = p / T * T, rec_p0 = open_p0 - 48 > 16 ? open_p0 - 48 : 16;
+        read_back(kv, 0, 0, 0, p, HD, ko, vo);
+        TT_CHECK(memcmp(ko, k, sizeof(float) * (size_t)(p < 16 ? p : 16) * HD) == 0);
+        if (p <= rec_p0) continue;
+        TT_CHECK(memcmp(ko + rec_p0 * HD, k + rec_p0 * HD, sizeof(float) * (size_t)(p - rec_p0) * HD) == 0);
+        TT_CHECK(memcmp(vo + rec_p0 * HD, v + rec_p0 * HD, sizeof(float) * (size_t)(p - rec_p0) * HD) == 0);
+        for (int64_t q = 16; q < rec_p0; q += T) { /* sealed: the very bytes of the cache without the window */
+            tome_kv_view a, b;
+            TT_OK(tome_kv_view_at(kv, 0, 0, q, p, &a));
+            TT_OK(tome_kv_view_at(ref, 0, 0, q, p, &b));
+            TT_EQ_INT(a.fmt, TOME_KV_INT4);
+            TT_CHECK(a.hdr && b.hdr &&
+                     memcmp(a.hdr, b.hdr, tome_kv_page_layout(kv)->page_bytes) == 0);
+        }
+        if (rec_p0 < open_p0) {
+            tome_kv_view w;
+            TT_OK(tome_kv_view_at(kv, 0, 0, rec_p0, p, &w));
+            TT_EQ_INT(w.fmt, TOME_KV_F32);
+        }
+        /* chunked layer: its current chunk's last 3 full pages are exact too */
+        int64_t c0 = (p - 1) / 64 * 64, crec = open_p0 - 48 > c0 ? open_p0 - 48 : c0;
+        read_back(kv, 1, 0, c0, p - c0, HD, ko, vo);
+        TT_CHECK(memcmp(ko + (crec - c0) * HD, k + crec * HD, sizeof(float) * (size_t)(p - crec) * HD) == 0);
+        if (tt_case_failed) break;
+    }
+    tome_kv_stats st;
+    tome_kv_get_stats(kv, &st);
+    TT_CHECK(st.pages_sealed > 0);
+    TT_CHECK(tome_kv_bytes(kv) > tome_kv_bytes(ref)); /* the ring is counted */
+    tome_kv_free(kv);
+    tome_kv_free(ref);
+    free(k), free(v), free(ko), free(vo);
+}
+
 int main(void)
 {
     TT_RUN(test_codecs_exhaustive);
@@ -724,6 +786,7 @@ int main(void)
     TT_RUN(test_chunked_layer_recycles);
     TT_RUN(test_truncate_and_rewrite);
     TT_RUN(test_sinks_stay_exact);
+    TT_RUN(test_recent_stay_exact);
     TT_RUN(test_budget_spill_reload_equal);
     TT_RUN(test_disk_budget_and_unwritable_dir);
     TT_RUN(test_corrupt_page_file_detected);

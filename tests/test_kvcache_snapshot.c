@@ -40,7 +40,7 @@ static void row(int layer, int seq, int64_t p, float *k, float *v)
 static tome_kv_params params(int fmt, uint64_t ram_budget, const char *disk_dir)
 {
     tome_kv_params p = {.n_layers = NL, .n_kv_heads = H, .head_dim = D, .n_seqs = NS, .max_tokens = 2000,
-                        .window = k_window, .fmt = fmt, .page_tokens = T, .sink_tokens = 16,
+                        .window = k_window, .fmt = fmt, .page_tokens = T, .sink_tokens = 16, .recent_tokens = 16,
                         .ram_budget = ram_budget, .disk_dir = disk_dir};
     return p;
 }
@@ -225,7 +225,7 @@ static void test_corrupt_truncated_mismatched_refused(void)
         TT_CHECK(back == NULL);
     }
     /* a flipped byte inside the float rows and inside a sealed page */
-    mutate(good, bad, 512 + 8 * NL + 80 * NL * NS + 40, 0x08, -1);
+    mutate(good, bad, 512 + 8 * NL + 88 * NL * NS + 40, 0x08, -1); /* 88-byte stream records (version 2) */
     TT_STATUS(tome_kv_snapshot_load(bad, &m.id, NULL, &back, NULL), TOME_ERR_FORMAT);
     TT_CONTAINS(tome_last_error(), "float rows corrupt");
     mutate(good, bad, pages_at + 3000, 0x08, -1);
