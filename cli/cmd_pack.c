@@ -45,6 +45,9 @@ static void usage(FILE *out)
             "      --exclude GLOB     skip files matching (repeatable, gitignore syntax)\n"
             "      --no-gitignore     do not apply .gitignore / .git/info/exclude\n"
             "      --no-redact        keep secrets (default: replaced by [REDACTED:kind])\n"
+            "      --html MODE        auto (default): HTML found in a directory is packed as\n"
+            "                         markup (source), HTML in an archive or named directly\n"
+            "                         as its extracted text; source / text: always that way\n"
             "      --max-file-size N  skip files larger than N bytes (default 16M)\n"
             "      --threads N        worker threads (default: all cores)\n"
             "      --json             print the summary as JSON on stdout\n"
@@ -302,7 +305,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
 int tome_cmd_pack(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_FORMAT, O_RENDER, O_LINES, O_BUDGET, O_PRIO, O_INCL, O_EXCL, O_NOGIT, O_NORED, O_MAXF,
-           O_THREADS, O_JSON };
+           O_THREADS, O_JSON, O_HTML };
     static const struct option lopts[] = {
         {"output", required_argument, 0, 'o'},     {"tokenizer", required_argument, 0, 't'},
         {"model", required_argument, 0, O_MODEL},   {"format", required_argument, 0, O_FORMAT},
@@ -312,6 +315,7 @@ int tome_cmd_pack(int argc, char **argv)
         {"no-gitignore", no_argument, 0, O_NOGIT},  {"no-redact", no_argument, 0, O_NORED},
         {"max-file-size", required_argument, 0, O_MAXF}, {"threads", required_argument, 0, O_THREADS},
         {"json", no_argument, 0, O_JSON},           {"quiet", no_argument, 0, 'q'},
+        {"html", required_argument, 0, O_HTML},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     tome_pack_opts o;
     tome_pack_opts_default(&o);
@@ -359,6 +363,12 @@ int tome_cmd_pack(int argc, char **argv)
             o.n_threads = (int)v;
             break;
         case O_JSON: json = 1; break;
+        case O_HTML:
+            if (!strcmp(optarg, "auto")) o.html = TOME_PACK_HTML_AUTO;
+            else if (!strcmp(optarg, "source")) o.html = TOME_PACK_HTML_SOURCE;
+            else if (!strcmp(optarg, "text")) o.html = TOME_PACK_HTML_TEXT;
+            else return tome_cli_usage_error("pack", "unknown --html mode '%s' (auto, source or text)", optarg);
+            break;
         default: return tome_cli_usage_error("pack", "unknown option '%s'", argv[optind - 1]);
         }
     }

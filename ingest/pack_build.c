@@ -55,6 +55,9 @@ typedef struct item {
     char *skip;     /* skip reason or NULL */
     int container;  /* an archive that was expanded: not in the manifest */
     int member;     /* from inside an archive */
+    int named;      /* a file named directly as a source (not found by a walk) */
+    uint64_t seq;   /* (scan index + 1) << 32 | member ordinal: ties between equal paths */
+    uint32_t n_members; /* containers: members reported so far */
     int tier;
     /* prepare */
     int ok;                 /* textual, processed */
@@ -245,6 +248,7 @@ static tome_status add_item(builder *b, const char *path, const char *fs_path, u
         b->cap = nc;
     }
     b->items[b->n++] = it;
+    it->seq = (uint64_t)b->n << 32; /* members: replaced by the caller */
     pthread_mutex_unlock(&b->mu);
     if (out) *out = it;
     return TOME_OK;
@@ -320,11 +324,23 @@ static const char *doc_kind_name(tome_doc_kind k)
 
 /* Turns source bytes into UTF-8 lines. Returns TOME_OK with *skip set (malloc'd)
  * when the file is not packable; an error status only for out-of-memory. */
-static tome_status process_bytes(const builder *b, const char *path, const uint8_t *data, size_t len, proc *p,
+/* Whether an HTML file is packed as extracted text (tome_pack_html). */
+static int html_as_text(const builder *b, const item *it)
+{
+    switch (b->o->html) {
+    case TOME_PACK_HTML_SOURCE: return 0;
+    case TOME_PACK_HTML_TEXT: return 1;
+    default: return it->member || it->named;
+    }
+}
+
+static tome_status process_bytes(const builder *b, const item *it, const uint8_t *data, size_t len, proc *p,
                                  char **skip)
 {
     *skip = NULL;
+    const char *path = it->path;
     tome_doc_kind dk = tome_doc_sniff(path, data, len);
+    if (dk == TOME_DOC_HTML && !html_as_text(b, it)) dk = TOME_DOC_NONE; /* markup, packed as text */
     if (dk != TOME_DOC_NONE) {
         tome_doc_text d = {0};
         tome_status st = tome_doc_extract(dk, path, data, len, &d);
@@ -456,7 +472,7 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     proc p = {0};
     char *skip = NULL;
     tome_buf blk = {0};
-    tome_status st = process_bytes(b, it->path, data, len, &p, &skip);
+    tome_status st = process_bytes(b, it, data, len, &p, &skip);
     if (st || skip) {
         it->skip = skip;
         goto done;
@@ -502,13 +518,25 @@ done:
 
 typedef struct member_ctx {
     builder *b;
+    item *container;
 } member_ctx;
 
 static tome_status on_member(void *ud, const tome_archive_entry *e)
 {
     member_ctx *mc = ud;
-    item *it = NULL;
+    item *it = NULL, *c = mc->container;
+    if (!strcmp(e->path, c->path)) {
+        /* the reader's entry for the archive itself (corrupt, truncated,
+         * stopped by a cap): the archive's own entry carries the reason */
+        char *r = strdup(e->skip_reason ? e->skip_reason : "bad archive");
+        if (!r) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        free(c->skip);
+        c->skip = r;
+        c->container = 0;
+        return TOME_OK;
+    }
     TOME_FORWARD(add_item(mc->b, e->path, NULL, e->len, e->skip_reason, 1, &it));
+    it->seq = (c->seq & ~(uint64_t)UINT32_MAX) | ++c->n_members;
     if (e->skip_reason) return TOME_OK;
     return prepare_text(mc->b, it, e->data, e->len);
 }
@@ -554,13 +582,14 @@ static tome_status prepare_one(void *ctx, size_t i, int thread_index)
         if (tome_archive_sniff(d, data.len)) {
             tome_archive_limits lim;
             tome_archive_limits_default(&lim);
-            member_ctx mc = {b};
+            member_ctx mc = {b, it};
             it->container = 1;
             st = tome_archive_read(it->path, d, data.len, &lim, 0, on_member, &mc);
             if (st && st != TOME_ERR_NOMEM) { /* unusable archive: listed with the reason */
                 tome_buf r = {0};
                 tome_buf_appendf(&r, "bad archive: %s", tome_last_error());
                 it->container = 0;
+                free(it->skip);
                 it->skip = r.data ? r.data : strdup("bad archive");
                 st = TOME_OK;
             }
@@ -584,11 +613,51 @@ static int cmp_size_desc(const void *x, const void *y)
 }
 
 /* ------------------------------------------------------------ plan */
+static int cmp_items(const void *x, const void *y);
+
+/* Every path in the manifest is unique (cite and locate name files by path).
+ * Items are sorted by (tier, path, seq), so copies of one path are adjacent
+ * and in source order: an archive that holds two members of one name (a tar
+ * appended to, a damaged or crafted zip) or a file reached from two sources.
+ * The first keeps the path; each later one is renamed "path#2", "path#3", ...
+ * and recorded as skipped, then the items are sorted again. */
+static tome_status unique_paths(item **items, size_t n)
+{
+    int renamed = 0;
+    for (size_t i = 1; i < n; i++) {
+        size_t k = 1;
+        while (i < n && !strcmp(items[i]->path, items[i - k]->path)) {
+            item *it = items[i];
+            tome_buf p = {0}, r = {0};
+            tome_status st = tome_buf_appendf(&p, "%s#%zu", it->path, k + 1);
+            if (!st) st = tome_buf_appendf(&r, "duplicate path: entry %zu named '%s' (the first one is packed)",
+                                           k + 1, it->path);
+            if (st) {
+                tome_buf_free(&p);
+                tome_buf_free(&r);
+                return st;
+            }
+            free(it->path);
+            it->path = p.data;
+            free(it->skip);
+            it->skip = r.data;
+            it->ok = 0;
+            renamed = 1;
+            i++;
+            k++;
+        }
+    }
+    if (renamed) qsort(items, n, sizeof *items, cmp_items);
+    return TOME_OK;
+}
+
 static int cmp_items(const void *x, const void *y)
 {
     const item *a = *(item *const *)x, *b = *(item *const *)y;
     if (a->tier != b->tier) return a->tier < b->tier ? -1 : 1;
-    return strcmp(a->path, b->path);
+    int c = strcmp(a->path, b->path);
+    if (c) return c;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 static int cmp_paths(const void *x, const void *y, void *ctx)
@@ -597,11 +666,20 @@ static int cmp_paths(const void *x, const void *y, void *ctx)
     return strcmp(items[*(const size_t *)x]->path, items[*(const size_t *)y]->path);
 }
 
+/* Dedup key: the source bytes' hash and how they were read (the same bytes
+ * packed as HTML markup and as extracted HTML text are different content). */
+static int same_content(const item *a, const item *b)
+{
+    int c = memcmp(a->hash, b->hash, 16);
+    if (c) return c;
+    return strcmp(a->encoding ? a->encoding : "", b->encoding ? b->encoding : "");
+}
+
 static int cmp_hash(const void *x, const void *y, void *ctx)
 {
     item **items = ctx;
     size_t i = *(const size_t *)x, j = *(const size_t *)y;
-    int c = memcmp(items[i]->hash, items[j]->hash, 16);
+    int c = same_content(items[i], items[j]);
     if (c) return c;
     return i < j ? -1 : i > j;
 }
@@ -812,8 +890,8 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
                 XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));
                 if (memcmp(c.digest, it->hash, 16) != 0) skip = strdup("changed while packing");
             }
-            if (!st && !skip) st = process_bytes(b, it->path, (const uint8_t *)(data.data ? data.data : ""), data.len,
-                                                 &p, &skip);
+            if (!st && !skip) st = process_bytes(b, it, (const uint8_t *)(data.data ? data.data : ""), data.len, &p,
+                                                 &skip);
             if (!st && !skip && full) {
                 free(it->full_runs);
                 it->full_runs = NULL;
@@ -928,7 +1006,9 @@ static tome_status scan_sources(builder *b, const char *const *sources, size_t n
             if (!st) st = tome_walk(src, &wo, on_walk, &w);
         } else if (S_ISREG(sb.st_mode)) {
             st = tome_buf_appendf(&prefix, "%.*s", (int)bl, base);
-            if (!st) st = add_item(b, prefix.data, src, (uint64_t)sb.st_size, NULL, 0, NULL);
+            item *it = NULL;
+            if (!st) st = add_item(b, prefix.data, src, (uint64_t)sb.st_size, NULL, 0, &it);
+            if (!st) it->named = 1;
         } else {
             st = tome_set_error(TOME_ERR_INVALID_ARG, "source %s: not a directory or regular file", src);
         }
@@ -1001,7 +1081,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
     size_t f = 0; /* start of the current group of equal hashes */
     for (size_t k = 1; k < m && !st; k++) {
         item *a = items[by_hash[k]], *first = NULL;
-        if (memcmp(items[by_hash[k - 1]]->hash, a->hash, 16) != 0) {
+        if (same_content(items[by_hash[k - 1]], a) != 0) {
             f = k;
             continue;
         }
@@ -1150,6 +1230,8 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     if (!opts || !opts->tok || !out_path || (!sources && n_sources))
         return tome_set_error(TOME_ERR_INVALID_ARG, "tome_pack_build: missing tokenizer, sources or output path");
     if (opts->format > TOME_PACK_PLAIN) return tome_set_error(TOME_ERR_INVALID_ARG, "unknown pack format %d", opts->format);
+    if (opts->html < TOME_PACK_HTML_AUTO || opts->html > TOME_PACK_HTML_TEXT)
+        return tome_set_error(TOME_ERR_INVALID_ARG, "unknown html mode %d", opts->html);
     double t0 = tome_now();
     builder b = {0};
     b.o = opts;
@@ -1197,12 +1279,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
         items[n++] = it;
     }
     qsort(items, n, sizeof *items, cmp_items);
-    for (size_t i = 1; i < n; i++) /* same display path twice (two sources): keep the first */
-        if (!strcmp(items[i]->path, items[i - 1]->path) && items[i]->tier == items[i - 1]->tier && items[i]->ok) {
-            items[i]->ok = 0;
-            free(items[i]->skip);
-            items[i]->skip = strdup("duplicate path");
-        }
+    if ((st = unique_paths(items, n))) goto out;
     es = calloc(n ? n : 1, sizeof *es);
     by_path = malloc((n ? n : 1) * sizeof *by_path);
     if (!es || !by_path) {

@@ -746,6 +746,177 @@ static void test_filters_progress_and_duplicate_paths(void)
     }
 }
 
+/* A plain tar of (name, body) pairs. */
+static void write_plain_tar(const char *path, const char *const *names, const char *const *bodies, int n)
+{
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    TT_EQ_INT(archive_write_open_filename(a, path), ARCHIVE_OK);
+    for (int i = 0; i < n; i++) {
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, names[i]);
+        archive_entry_set_size(e, (la_int64_t)strlen(bodies[i]));
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_write_header(a, e);
+        archive_write_data(a, bodies[i], strlen(bodies[i]));
+        archive_entry_free(e);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+}
+
+static int count_path(tome_pack_t *p, const char *path)
+{
+    int n = 0;
+    for (size_t i = 0; i < tome_pack_n_files(p); i++) {
+        tome_pack_file f;
+        tome_pack_get_file(p, i, &f);
+        n += !strcmp(f.path, path);
+    }
+    return n;
+}
+
+/* Two members of one name (a tar appended to) and a truncated tar: every
+ * path in the manifest is unique, the first member keeps the name (for any
+ * thread count), and a damaged archive is one entry with its reason. */
+static void test_archive_duplicate_members_and_damage(void)
+{
+    char dir[1024];
+    (void)!snprintf(dir, sizeof dir, "%s/dupmem", tt_tmpdir());
+    put(dir, "top.c", "int top;\n");
+    const char *names[] = {"d/a.txt", "d/a.txt", "d/b.txt"};
+    char big[3000];
+    memset(big, 'x', sizeof big - 2);
+    big[sizeof big - 2] = '\n';
+    big[sizeof big - 1] = 0;
+    const char *bodies[] = {"first copy\n", "second copy\n", big};
+    write_plain_tar(path_in(dir, "dup.tar"), names, bodies, 3);
+    size_t tl = 0;
+    char *tar = tt_read_file(path_in(dir, "dup.tar"), &tl);
+    TT_CHECK(tar && tl > 3 * 512 + 1024);
+    if (!tar) return;
+    /* cut inside d/b.txt's data: two members, then a truncated one */
+    TT_CHECK(tt_write_file(path_in(dir, "cut.tar"), tar, 512 * 5 + 700) == 0);
+    free(tar);
+    char out1[1100], out2[1100];
+    (void)!snprintf(out1, sizeof out1, "%s/dm1.tpk", tt_tmpdir());
+    (void)!snprintf(out2, sizeof out2, "%s/dm2.tpk", tt_tmpdir());
+    TT_OK(build(dir, out1, 1, 0, 0, TOME_PACK_XML));
+    TT_OK(build(dir, out2, 2, 0, 0, TOME_PACK_XML));
+    size_t l1 = 0, l2 = 0;
+    char *b1 = tt_read_file(out1, &l1), *b2 = tt_read_file(out2, &l2);
+    TT_CHECK(b1 && b2 && l1 == l2 && !memcmp(b1, b2, l1));
+    free(b1);
+    free(b2);
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out1, &p));
+    if (!p) return;
+    for (size_t i = 0; i < tome_pack_n_files(p); i++) {
+        tome_pack_file f;
+        tome_pack_get_file(p, i, &f);
+        TT_EQ_INT(count_path(p, f.path), 1);
+    }
+    char *c = NULL;
+    size_t cl;
+    TT_OK(tome_pack_cite(p, "dup.tar!/d/a.txt:1", &c, &cl));
+    TT_EQ_STR(c, "first copy\n");
+    free(c);
+    int k = find_file(p, "dup.tar!/d/a.txt#2");
+    TT_CHECK(k >= 0);
+    if (k >= 0) {
+        tome_pack_file f;
+        tome_pack_get_file(p, (size_t)k, &f);
+        TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+        TT_CONTAINS(f.reason, "duplicate path");
+    }
+    /* the truncated tar: its own entry once, skipped with the reader's reason
+     * and the archive's size; the members before the damage are packed */
+    TT_EQ_INT(count_path(p, "cut.tar"), 1);
+    k = find_file(p, "cut.tar");
+    if (k >= 0) {
+        tome_pack_file f;
+        tome_pack_get_file(p, (size_t)k, &f);
+        TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+        TT_CONTAINS(f.reason, "runcated");
+        TT_EQ_INT(f.size, 512 * 5 + 700);
+    }
+    TT_CHECK(find_file(p, "cut.tar!/d/a.txt") >= 0);
+    TT_CHECK(find_file(p, "cut.tar!/d/a.txt#2") >= 0);
+    k = find_file(p, "cut.tar!/d/b.txt");
+    TT_CHECK(k >= 0);
+    if (k >= 0) {
+        tome_pack_file f;
+        tome_pack_get_file(p, (size_t)k, &f);
+        TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+    }
+    tome_pack_free(p);
+}
+
+/* HTML: markup (source) when found by walking a directory, extracted text
+ * inside an archive or when named directly (--html auto); --html source /
+ * text force one way. The same bytes read both ways are not aliases. */
+static void test_html_source_or_text(void)
+{
+    char dir[1024];
+    (void)!snprintf(dir, sizeof dir, "%s/htmlrule", tt_tmpdir());
+    const char *html = "<!DOCTYPE html>\n<html><body><h1>Title</h1>\n<p>Hello <b>world</b></p>\n</body></html>\n";
+    put(dir, "site/index.html", html);
+    put(dir, "page.html", html);
+    const char *names[] = {"doc/page.html"};
+    const char *bodies[] = {html};
+    write_plain_tar(path_in(dir, "site/docs.tar"), names, bodies, 1);
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/h.tpk", tt_tmpdir());
+    static const struct {
+        int mode;
+        const char *walked, *member, *named;
+    } cases[] = {
+        {TOME_PACK_HTML_AUTO, "utf-8", "html", "html"},
+        {TOME_PACK_HTML_SOURCE, "utf-8", "utf-8", "utf-8"},
+        {TOME_PACK_HTML_TEXT, "html", "html", "html"},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        tome_pack_opts o;
+        tome_pack_opts_default(&o);
+        o.tok = tok();
+        o.html = cases[ci].mode;
+        const char *srcs[] = {path_in(dir, "site"), path_in(dir, "page.html")};
+        TT_OK(tome_pack_build(srcs, 2, &o, out, NULL));
+        tome_pack_t *p = NULL;
+        TT_OK(tome_pack_open(out, &p));
+        if (!p) continue;
+        const char *paths[] = {"site/index.html", "site/docs.tar!/doc/page.html", "page.html"};
+        const char *want[] = {cases[ci].walked, cases[ci].member, cases[ci].named};
+        for (int k = 0; k < 3; k++) {
+            int i = find_file(p, paths[k]);
+            TT_CHECK(i >= 0);
+            if (i < 0) continue;
+            tome_pack_file f;
+            tome_pack_get_file(p, (size_t)i, &f);
+            const char *enc = f.encoding;
+            if (f.status == TOME_FILE_ALIAS) { /* an alias reads like its stored copy */
+                tome_pack_file g;
+                tome_pack_get_file(p, (size_t)f.alias_of, &g);
+                enc = g.encoding;
+            }
+            TT_EQ_STR(enc, want[k]);
+        }
+        char *c = NULL;
+        size_t cl;
+        TT_OK(tome_pack_cite(p, "site/index.html:1", &c, &cl));
+        if (c) TT_EQ_STR(c, cases[ci].mode == TOME_PACK_HTML_TEXT ? "# Title\n" : "<!DOCTYPE html>\n");
+        free(c);
+        tome_pack_free(p);
+    }
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.html = 7;
+    const char *srcs[] = {dir};
+    TT_CHECK(tome_pack_build(srcs, 1, &o, out, NULL) == TOME_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     srand(1);
@@ -760,6 +931,8 @@ int main(void)
     TT_RUN(test_atomic_output);
     TT_RUN(test_multiple_sources_and_samples);
     TT_RUN(test_filters_progress_and_duplicate_paths);
+    TT_RUN(test_archive_duplicate_members_and_damage);
+    TT_RUN(test_html_source_or_text);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }

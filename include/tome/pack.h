@@ -55,6 +55,17 @@ typedef struct tome_pack_progress {
     uint64_t done, total; /* items of the phase */
 } tome_pack_progress;
 
+/* HTML in a pack. AUTO (default): an HTML file found by walking a directory
+ * is source code and is packed as markup (text); an HTML file inside an
+ * archive, or named directly as a source, is a document and is packed as its
+ * extracted text (with heading/paragraph anchors). SOURCE / TEXT force one
+ * way for every HTML file. */
+typedef enum tome_pack_html {
+    TOME_PACK_HTML_AUTO = 0,
+    TOME_PACK_HTML_SOURCE = 1,
+    TOME_PACK_HTML_TEXT = 2
+} tome_pack_html;
+
 typedef struct tome_pack_opts {
     const tome_tokenizer_t *tok;   /* required */
     tome_pack_format format;
@@ -70,6 +81,7 @@ typedef struct tome_pack_opts {
     int zstd_level;                /* 0: 1                                             */
     const char *const *leave_out; /* NULL-terminated file paths never packed (the
                                       output and its renderings), or NULL */
+    int html;                      /* tome_pack_html: how .html/.htm files are packed  */
     uint64_t cache_ids;            /* token ids kept between reading and writing files;
                                       0: 24M (96 MB). Files past it are read and
                                       tokenized again when written (bounded memory). */
