@@ -301,6 +301,55 @@ void tome_kv_adopt_snap(tome_kvcache *kv, uint64_t off, int chunked, tome_kv_pag
     kv->n_snap++;
 }
 
+/* Moves device page pg back to the host (RAM, else disk). */
+static tome_status device_evict(tome_kvcache *kv, tome_kv_page *pg, int layer, size_t j, int64_t p0)
+{
+    const uint64_t pb = kv->L.page_bytes;
+    TOME_FORWARD(kv->p.device->download(kv->p.device->ctx, kv->seal_buf, pg->dev, pb));
+    char what[128];
+    snprintf(what, sizeof what, "kv cache: layer %d page %zu (device)", layer, j);
+    TOME_FORWARD(tome_kv_page_verify(&kv->L, kv->seal_buf, p0, what));
+    const tome_kv_device_ops *dev = kv->p.device;
+    tome_kv_page np;
+    kv->p.device = NULL; /* place on the host tiers only */
+    tome_status st = tome_kv_place_page(kv, kv->seal_buf, pg->chunked, &np);
+    kv->p.device = dev;
+    TOME_FORWARD(tome_error_prefix(st, "layer %d", layer));
+    dev->free(dev->ctx, pg->dev);
+    kv->dev_used -= pb;
+    kv->n_dev--;
+    *pg = np;
+    return TOME_OK;
+}
+
+tome_status tome_kv_set_device_allocator(tome_kvcache *kv, const tome_kv_device_ops *ops, uint64_t budget)
+{
+    if (ops && (!ops->alloc || !ops->free || !ops->upload || !ops->download))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "kv cache: device tier ops incomplete");
+    kv->epoch++;
+    const int same = ops && kv->p.device && memcmp(ops, &kv->dev_ops, sizeof *ops) == 0;
+    const uint64_t keep = same ? budget : 0;
+    const size_t nst = (size_t)kv->p.n_layers * (size_t)kv->p.n_seqs;
+    size_t maxp = 0;
+    for (size_t i = 0; i < nst; i++)
+        if (kv->st[i].n_pages > maxp) maxp = kv->st[i].n_pages;
+    for (size_t j = maxp; j-- > 0 && kv->dev_used > keep;)
+        for (size_t i = nst; i-- > 0 && kv->dev_used > keep;) {
+            tome_kv_stream *s = &kv->st[i];
+            if (j >= s->n_pages || s->pages[j].tier != TOME_KV_TIER_DEVICE) continue;
+            TOME_FORWARD(device_evict(kv, &s->pages[j], (int)(i / (size_t)kv->p.n_seqs), j,
+                                      s->base + (int64_t)j * kv->L.page_tokens));
+        }
+    if (ops) {
+        kv->dev_ops = *ops;
+        kv->p.device = &kv->dev_ops;
+    } else {
+        kv->p.device = NULL;
+    }
+    kv->p.device_budget = budget;
+    return TOME_OK;
+}
+
 /* ------------------------------------------------------------ streams */
 static tome_kv_stream *stream(const tome_kvcache *kv, int layer, int seq)
 {
@@ -449,6 +498,10 @@ tome_status tome_kv_open(const tome_kv_params *p, tome_kvcache **out)
     kv->p = *p;
     kv->p.window = NULL;
     kv->p.disk_dir = NULL;
+    if (p->device) {
+        kv->dev_ops = *p->device;
+        kv->p.device = &kv->dev_ops;
+    }
     kv->serial = atomic_fetch_add(&g_serial, 1);
     tome_status st = TOME_OK;
     int T = p->page_tokens ? p->page_tokens : TOME_KV_PAGE_TOKENS_DEFAULT;
@@ -676,6 +729,9 @@ static tome_status page_bytes(const tome_kvcache *ckv, const tome_kv_stream *s, 
     b->page_epoch = UINT64_MAX;
     if (pg->tier == TOME_KV_TIER_DEVICE) {
         TOME_FORWARD(kv->p.device->download(kv->p.device->ctx, b->page, pg->dev, kv->L.page_bytes));
+        char what[128];
+        snprintf(what, sizeof what, "kv cache: layer %d page %zu (device)", layer, j);
+        TOME_FORWARD(tome_kv_page_verify(&kv->L, b->page, pp0, what));
     } else if (pg->tier == TOME_KV_TIER_DISK) {
         size_t got = 0;
         uint8_t *dst = pg->disk_raw ? b->page : b->z;

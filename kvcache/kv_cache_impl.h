@@ -76,6 +76,7 @@ struct tome_kvcache {
     uint64_t ram_used, ram_chunked_used, ram_chunk_reserve, ram_global_budget, dev_used;
     uint64_t n_ram, n_disk, n_dev;
     uint64_t n_snap;            /* disk pages that lie in the snapshot (snap_fd)  */
+    tome_kv_device_ops dev_ops; /* copy of the backend's ops (p.device points here) */
     char *disk_dir;
     int disk_fd;                /* -1 until the first spill                        */
     int snap_fd;                /* snapshot whose pages back disk_snap pages, -1   */

@@ -129,6 +129,16 @@ typedef struct tome_kv_stats {
 } tome_kv_stats;
 void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *out);
 
+/* Installs, changes or removes (ops NULL) the device tier of an open cache:
+ * the backend's allocator (copied) and a byte budget for sealed pages on
+ * the device. Pages sealed from now on go to the device while the budget
+ * lasts (global layers; oldest positions first, as pages are sealed). When
+ * the budget shrinks below what the device holds, or the ops change or are
+ * removed, device pages are moved back — highest page index first — to host
+ * RAM (or, over the RAM budget, the disk tier), each verified against its
+ * checksum on the way. Not while reads run (a write-side call). */
+tome_status tome_kv_set_device_allocator(tome_kvcache *kv, const tome_kv_device_ops *ops, uint64_t budget);
+
 /* Hint: attention will read (layer, seq) positions [p0, p1) next, in order;
  * pages on disk are prefetched (read-ahead) so the reads overlap. */
 void tome_kv_prefetch(const tome_kvcache *kv, int layer, int seq, int64_t p0, int64_t p1);

@@ -772,6 +772,150 @@ static void test_recent_stay_exact(void)
     free(k), free(v), free(ko), free(vo);
 }
 
+/* The device tier, with host memory standing in for device memory (no GPU
+ * here): a budget in pages, placement of the oldest global pages first,
+ * chunked layers never on the device, reads and snapshots equal to a cache
+ * without the tier, an allocator that runs out falls back to RAM, a
+ * corrupted device block is caught by its checksum, and shrinking or
+ * removing the tier moves pages back to RAM (newest first). */
+typedef struct fake_dev {
+    int live, max_live, uploads, downloads;
+} fake_dev;
+static void *fd_alloc(void *ctx, size_t n)
+{
+    fake_dev *d = ctx;
+    if (d->live >= d->max_live) return NULL;
+    d->live++;
+    return malloc(n);
+}
+static void fd_free(void *ctx, void *p)
+{
+    ((fake_dev *)ctx)->live--;
+    free(p);
+}
+static tome_status fd_up(void *ctx, void *dev, const void *host, size_t n)
+{
+    ((fake_dev *)ctx)->uploads++;
+    memcpy(dev, host, n);
+    return TOME_OK;
+}
+static tome_status fd_down(void *ctx, void *host, const void *dev, size_t n)
+{
+    ((fake_dev *)ctx)->downloads++;
+    memcpy(host, dev, n);
+    return TOME_OK;
+}
+
+static void same_reads(const tome_kvcache *a, const tome_kvcache *b, int layer, int64_t p0, int64_t n, int HD)
+{
+    float *k1 = malloc(sizeof(float) * (size_t)n * HD), *v1 = malloc(sizeof(float) * (size_t)n * HD);
+    float *k2 = malloc(sizeof(float) * (size_t)n * HD), *v2 = malloc(sizeof(float) * (size_t)n * HD);
+    read_back(a, layer, 0, p0, n, HD, k1, v1);
+    read_back(b, layer, 0, p0, n, HD, k2, v2);
+    TT_CHECK(memcmp(k1, k2, sizeof(float) * (size_t)n * HD) == 0);
+    TT_CHECK(memcmp(v1, v2, sizeof(float) * (size_t)n * HD) == 0);
+    free(k1), free(v1), free(k2), free(v2);
+}
+
+static void test_device_tier_host_stand_in(void)
+{
+    const int H = 2, D = 16, HD = H * D, T = 16;
+    const int64_t n = 16 * 12 + 5;
+    const int64_t window[2] = {32, 0};
+    float *k = malloc(sizeof(float) * (size_t)n * HD), *v = malloc(sizeof(float) * (size_t)n * HD);
+    fill_kv(k, v, (size_t)n, HD);
+    fake_dev fd = {.max_live = 1000};
+    tome_kv_device_ops ops = {.ctx = &fd, .alloc = fd_alloc, .free = fd_free, .upload = fd_up, .download = fd_down};
+    tome_kv_params kp = {.n_layers = 2, .n_kv_heads = H, .head_dim = D, .n_seqs = 1, .max_tokens = n,
+                         .window = window, .page_tokens = T, .fmt = TOME_KV_INT8};
+    tome_kvcache *ref, *kv;
+    TT_OK(tome_kv_open(&kp, &ref));
+    const uint64_t pb = tome_kv_page_layout(ref)->page_bytes;
+    kp.device = &ops;
+    kp.device_budget = 5 * pb;
+    TT_OK(tome_kv_open(&kp, &kv));
+    for (int64_t p = 0; p < n;) {
+        int64_t m = 32 - p % 32 < 11 ? 32 - p % 32 : 11;
+        if (p + m > n) m = n - p;
+        for (int l = 0; l < 2; l++) {
+            TT_OK(tome_kv_write(ref, l, 0, p, (size_t)m, k + p * HD, v + p * HD));
+            TT_OK(tome_kv_write(kv, l, 0, p, (size_t)m, k + p * HD, v + p * HD));
+        }
+        p += m;
+    }
+    tome_kv_stats st;
+    tome_kv_get_stats(kv, &st);
+    TT_EQ_INT(st.pages_device, 5);
+    TT_EQ_INT(st.bytes_device, 5 * pb);
+    TT_EQ_INT(fd.live, 5);
+    TT_EQ_INT(st.pages_ram, 12 - 5); /* the rest of the global layer; the chunked layer's chunk is open */
+    /* the oldest positions are on the device */
+    tome_kv_view w;
+    const tome_kv_stream *gs = &kv->st[1];
+    for (size_t j = 0; j < gs->n_pages; j++) TT_EQ_INT(gs->pages[j].tier, j < 5 ? TOME_KV_TIER_DEVICE : TOME_KV_TIER_RAM);
+    same_reads(ref, kv, 1, 0, n, HD);
+    same_reads(ref, kv, 0, (n - 1) / 32 * 32, n - (n - 1) / 32 * 32, HD);
+    TT_CHECK(fd.downloads > 0);
+    TT_OK(tome_kv_view_at(kv, 1, 0, 3, n, &w));
+    TT_EQ_INT(w.on_device, 0); /* host views of device pages (downloaded, verified) */
+    /* a snapshot does not depend on the tier; loading with a device fills it again */
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/dev_a.tkv", tt_tmpdir());
+    snprintf(b, sizeof b, "%s/dev_b.tkv", tt_tmpdir());
+    tome_kv_snapshot_meta m;
+    memset(&m, 0, sizeof m);
+    m.n_done = m.n_total = n;
+    TT_OK(tome_kv_snapshot_save(ref, a, &m));
+    TT_OK(tome_kv_snapshot_save(kv, b, &m));
+    size_t na, nb;
+    char *x = tt_read_file(a, &na), *y = tt_read_file(b, &nb);
+    TT_CHECK(x && y && na == nb && memcmp(x, y, na) == 0);
+    free(x), free(y);
+    fake_dev fd2 = {.max_live = 3}; /* runs out after 3 blocks: the rest goes to RAM */
+    tome_kv_device_ops ops2 = ops;
+    ops2.ctx = &fd2;
+    tome_kv_params tiers = {.device = &ops2, .device_budget = 100 * pb};
+    tome_kvcache *back;
+    TT_OK(tome_kv_snapshot_load(b, NULL, &tiers, &back, NULL));
+    if (back) {
+        tome_kv_get_stats(back, &st);
+        TT_EQ_INT(st.pages_device, 3);
+        TT_EQ_INT(fd2.live, 3);
+        same_reads(ref, back, 1, 0, n, HD);
+        /* a block corrupted on the device is refused when read */
+        ((uint8_t *)back->st[1].pages[1].dev)[200] ^= 1;
+        TT_STATUS(tome_kv_view_at(back, 1, 0, 16, n, &w), TOME_ERR_FORMAT);
+        TT_CONTAINS(tome_last_error(), "device");
+        tome_kv_free(back);
+        TT_EQ_INT(fd2.live, 0);
+    }
+    /* shrink the budget to 2 pages: pages 4, 3, 2 come back to RAM */
+    TT_OK(tome_kv_set_device_allocator(kv, &ops, 2 * pb));
+    tome_kv_get_stats(kv, &st);
+    TT_EQ_INT(st.pages_device, 2);
+    TT_EQ_INT(fd.live, 2);
+    for (size_t j = 0; j < gs->n_pages; j++) TT_EQ_INT(gs->pages[j].tier, j < 2 ? TOME_KV_TIER_DEVICE : TOME_KV_TIER_RAM);
+    same_reads(ref, kv, 1, 0, n, HD);
+    /* removing the tier empties it */
+    TT_OK(tome_kv_set_device_allocator(kv, NULL, 0));
+    TT_EQ_INT(fd.live, 0);
+    tome_kv_get_stats(kv, &st);
+    TT_EQ_INT(st.pages_device, 0);
+    TT_EQ_INT(st.pages_ram, 12);
+    same_reads(ref, kv, 1, 0, n, HD);
+    /* installing a tier on an open cache; incomplete ops are refused */
+    fake_dev fd3 = {.max_live = 1000};
+    tome_kv_device_ops ops3 = ops;
+    ops3.ctx = &fd3;
+    TT_OK(tome_kv_set_device_allocator(ref, &ops3, 100 * pb));
+    tome_kv_device_ops bad = ops3;
+    bad.download = NULL;
+    TT_STATUS(tome_kv_set_device_allocator(ref, &bad, 100 * pb), TOME_ERR_INVALID_ARG);
+    tome_kv_free(ref);
+    tome_kv_free(kv);
+    free(k), free(v);
+}
+
 int main(void)
 {
     TT_RUN(test_codecs_exhaustive);
@@ -791,6 +935,7 @@ int main(void)
     TT_RUN(test_disk_budget_and_unwritable_dir);
     TT_RUN(test_corrupt_page_file_detected);
     TT_RUN(test_multiple_sequences);
+    TT_RUN(test_device_tier_host_stand_in);
     TT_RUN(test_bad_params);
     return tt_finish();
 }
