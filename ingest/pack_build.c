@@ -8,12 +8,15 @@
  *   2. prepare  in parallel (tome_parallel_for over disk items): read, expand
  *               archives (members become items of their own), extract
  *               documents, detect the encoding and convert to UTF-8, redact,
- *               hash the source bytes, render the full block and the outline
- *               block and tokenize both. Full-block ids are kept in memory
+ *               hash the source bytes, render the full block (tokenized) and
+ *               the outline block (kept as text; tokenized in plan only for
+ *               files the budget degrades). Full-block ids are kept in memory
  *               while the cache holds fewer than CACHE_IDS ids (archive
  *               members always; disk files are re-read later otherwise); the
  *               text itself is dropped (it is the decoding of the ids).
- *   3. plan     sort by (priority tier, path); dedup by content hash (the
+ *   3. plan     sort by (priority tier, path, source order); make paths
+ *               unique (later entries of one name: "name#2", skipped); dedup
+ *               by content hash + encoding (the
  *               first copy in order is stored, later copies become aliases);
  *               fit the budget: degrade from the lowest priority upwards,
  *               full → outline (→ listed when a file has no outline), then
