@@ -8,7 +8,9 @@
  * logits of the last position only. Decode: N single-token steps after it
  * (greedy), logits each step. Prints the best of R repetitions as one line
  * per phase: wall tokens/s, and tokens per CPU-second of the process (all
- * threads), which stays meaningful on a shared, loaded machine.
+ * threads), which stays meaningful on a shared, loaded machine. --warmup W
+ * runs W unmeasured repetitions first (the first touches every page of the
+ * mapped weights: tens of thousands of page faults).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +31,11 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_model MODEL_DIR [--weights bf16|int8|int4] [--dummy] [--prompt P] "
-                        "[--decode N] [--ubatch U] [--threads T] [--reps R]\n");
+                        "[--decode N] [--ubatch U] [--threads T] [--reps R] [--warmup W]\n");
         return 2;
     }
     tome_model_opts o = {0};
-    int P = 512, N = 64, U = 512, R = 3;
+    int P = 512, N = 64, U = 512, R = 3, W = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : "";
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
             o.n_threads = atoi(v), i++;
         } else if (!strcmp(a, "--reps")) {
             R = atoi(v), i++;
+        } else if (!strcmp(a, "--warmup")) {
+            W = atoi(v), i++;
         } else if (!strcmp(a, "--device")) {
             o.device = !strcmp(v, "cuda") ? TOME_DEVICE_CUDA : TOME_DEVICE_CPU, i++;
         }
@@ -75,7 +79,7 @@ int main(int argc, char **argv)
     tome_sampler smp;
     tome_sampler_params sp = {0};
     tome_sampler_init(&smp, &sp);
-    for (int r = 0; r < R; r++) {
+    for (int r = -W; r < R; r++) {
         tome_session_t *sess = NULL;
         if (tome_session_open(m, P + N + 1, U, &sess) != TOME_OK) {
             fprintf(stderr, "bench_model: %s\n", tome_last_error());
@@ -96,11 +100,12 @@ int main(int argc, char **argv)
             }
         }
         double e = tome_now(), ce = cpu_now();
+        tome_session_free(sess);
+        if (r < 0) continue; /* warm-up */
         if (cb - ca < cpu_pf) cpu_pf = cb - ca;
         if (ce - cb < cpu_dec) cpu_dec = ce - cb;
         if (b - a < best_pf) best_pf = b - a;
         if (e - b < best_dec) best_dec = e - b;
-        tome_session_free(sess);
     }
     printf("model %s: %d layers, hidden %lld, %d experts, vocab %lld, weights %s, %.1f MB weights, load %.2f s, threads %d\n",
            argv[1], c->n_layers, (long long)c->hidden_size, c->n_experts, (long long)c->vocab_size,
