@@ -383,17 +383,39 @@ static tome_status stream_ids(tome_pack_writer *w, const void *src, size_t n, ZS
     }
 }
 
+/* The content hash covers the ids as little-endian int32 (format-independent
+ * identity); the IDS section stores each id in 3 bytes (ids < 2^24). */
+static void hash_ids(XXH3_state_t *h, const int32_t *ids, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    XXH3_128bits_update(h, ids, n * 4);
+#else
+    uint8_t le[4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; i < n && k + 4 <= sizeof le; i++, k += 4) put_u32(le + k, (uint32_t)ids[i]);
+        XXH3_128bits_update(h, le, k);
+    }
+#endif
+}
+
 tome_status tome_pack_writer_add(tome_pack_writer *w, const char *text, size_t n_text, const int32_t *ids,
                                  size_t n_ids)
 {
     if (n_text) TOME_FORWARD(stream_text(w, text, n_text, ZSTD_e_continue));
     w->text_raw += n_text;
-    uint8_t le[4096];
+    hash_ids(w->content, ids, n_ids);
+    uint8_t b3[3 * 1365];
     for (size_t i = 0; i < n_ids;) {
         size_t k = 0;
-        for (; i < n_ids && k + 4 <= sizeof le; i++, k += 4) put_u32(le + k, (uint32_t)ids[i]);
-        XXH3_128bits_update(w->content, le, k);
-        TOME_FORWARD(stream_ids(w, le, k, ZSTD_e_continue));
+        for (; i < n_ids && k + 3 <= sizeof b3; i++, k += 3) {
+            uint32_t v = (uint32_t)ids[i];
+            if (v >= (1u << 24)) return tome_set_error(TOME_ERR_INVALID_ARG, "token id %u does not fit 3 bytes", v);
+            b3[k] = (uint8_t)v;
+            b3[k + 1] = (uint8_t)(v >> 8);
+            b3[k + 2] = (uint8_t)(v >> 16);
+        }
+        TOME_FORWARD(stream_ids(w, b3, k, ZSTD_e_continue));
     }
     w->n_ids += n_ids;
     return TOME_OK;
@@ -436,7 +458,7 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
         uint64_t stored, raw, sum;
     } secs[N_SECTIONS] = {
         {SEC_TEXT, w->text_stored, w->text_raw, XXH3_64bits_digest(w->text_sum)},
-        {SEC_IDS, w->ids_z.len, w->n_ids * 4, XXH3_64bits(w->ids_z.data ? w->ids_z.data : "", w->ids_z.len)},
+        {SEC_IDS, w->ids_z.len, w->n_ids * 3, XXH3_64bits(w->ids_z.data ? w->ids_z.data : "", w->ids_z.len)},
         {SEC_MANIFEST, manz.len, man.len, XXH3_64bits(manz.data ? manz.data : "", manz.len)},
     };
     for (uint32_t i = 0; i < N_SECTIONS; i++) {
@@ -559,6 +581,11 @@ static tome_status open_checked(tome_pack_t *p)
     if (len < HDR_SIZE)
         return tome_set_error(TOME_ERR_FORMAT, "%s: header: truncated (%zu bytes)", f, len);
     uint32_t version = get_u32(d + 8);
+    if (version == 1)
+        return tome_set_error(TOME_ERR_UNSUPPORTED,
+                              "%s: header: pack version 1 (written by an older tome) is no longer read; "
+                              "pack the sources again with this tome (version %u)",
+                              f, TOME_PACK_VERSION);
     if (version != TOME_PACK_VERSION)
         return tome_set_error(TOME_ERR_UNSUPPORTED, "%s: header: pack version %u, this tome reads version %u", f,
                               version, TOME_PACK_VERSION);
@@ -603,7 +630,7 @@ static tome_status open_checked(tome_pack_t *p)
         p->sec[id].stored = stored;
         p->sec[id].raw = raw;
     }
-    if (p->sec[SEC_TEXT].raw != p->info.n_text_bytes || p->sec[SEC_IDS].raw != p->info.n_tokens * 4 ||
+    if (p->sec[SEC_TEXT].raw != p->info.n_text_bytes || p->sec[SEC_IDS].raw != p->info.n_tokens * 3 ||
         p->info.n_tokens > (uint64_t)1 << 40 || p->sec[SEC_MANIFEST].raw > (uint64_t)1 << 34)
         return tome_set_error(TOME_ERR_FORMAT, "%s: section sizes disagree with the header", f);
     /* manifest */
@@ -797,19 +824,27 @@ tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
         size_t nt = (size_t)p->info.n_tokens;
         uint8_t *raw = malloc(nt * 4 + 1);
         if (!raw) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for %zu ids", p->path, nt);
-        tome_status st = decompress_section(p, SEC_IDS, raw, nt * 4);
+        /* 3 bytes per id, decompressed into the last 3/4 of the buffer and
+         * widened in place from the front: id i is read from [nt+3i, nt+3i+3)
+         * before [4i, 4i+4) is written, and 4i+4 <= nt+3(i+1) for i < nt */
+        tome_status st = decompress_section(p, SEC_IDS, raw + nt, nt * 3);
         if (st) {
             free(raw);
             return st;
         }
-        /* identity: XXH3-128 of the raw ids and the raw manifest */
+        int32_t *v = (int32_t *)(void *)raw;
+        for (size_t i = 0; i < nt; i++) {
+            const uint8_t *q = raw + nt + 3 * i;
+            v[i] = (int32_t)((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16);
+        }
+        /* identity: XXH3-128 of the ids (little-endian int32) and the raw manifest */
         XXH3_state_t *hs = XXH3_createState();
         if (!hs) {
             free(raw);
             return tome_set_error(TOME_ERR_NOMEM, "out of memory");
         }
         XXH3_128bits_reset(hs);
-        XXH3_128bits_update(hs, raw, nt * 4);
+        hash_ids(hs, v, nt);
         XXH3_128bits_update(hs, p->man_raw ? p->man_raw : (const uint8_t *)"", p->man_len);
         XXH128_canonical_t c;
         XXH128_canonicalFromHash(&c, XXH3_128bits_digest(hs));
@@ -818,8 +853,6 @@ tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
             free(raw);
             return tome_set_error(TOME_ERR_FORMAT, "%s: section ids: content hash mismatch", p->path);
         }
-        int32_t *v = (int32_t *)(void *)raw;
-        for (size_t i = 0; i < nt; i++) v[i] = (int32_t)get_u32(raw + 4 * i); /* in place: same width */
         p->ids = v;
     }
     *ids = p->ids;

@@ -606,6 +606,12 @@ static void test_corrupt_packs_rejected(void)
     tt_write_file(bad, d, len);
     TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_UNSUPPORTED);
     TT_CONTAINS(tome_last_error(), "version");
+    /* version 1 (ids as 4 bytes) is refused by name, with what to do */
+    d[8] = 1;
+    tt_write_file(bad, d, len);
+    TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_UNSUPPORTED);
+    TT_CONTAINS(tome_last_error(), "version 1");
+    TT_CONTAINS(tome_last_error(), "pack the sources again");
     memcpy(d, "NOTAPACK", 8);
     tt_write_file(bad, d, len);
     TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_FORMAT);

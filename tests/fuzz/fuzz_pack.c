@@ -56,7 +56,7 @@ static uint64_t entry_count(const uint8_t *d, size_t n)
 static uint8_t *wrap_manifest(const uint8_t *m, size_t mlen, size_t *out_len)
 {
     enum { NTEXT = 4096, NIDS = 1000 };
-    static uint8_t text[NTEXT], ids[NIDS * 4];
+    static uint8_t text[NTEXT], ids[NIDS * 3]; /* format 2: 3 bytes per id */
     for (size_t i = 0; i < NTEXT; i++) text[i] = (i % 16 == 15) ? '\n' : (uint8_t)('a' + i % 7);
     memset(ids, 0, sizeof ids);
     size_t cap = 248 + ZSTD_compressBound(NTEXT) + ZSTD_compressBound(sizeof ids) + ZSTD_compressBound(mlen);
