@@ -12,8 +12,10 @@
 #    the 1M prefill FLOP floor) for this GPU's memory;
 # 3. times prefill and decode with --load-format dummy --weights int4 on the
 #    Scout config at each context of TOME_SCOUT_CTX (default 8192 131072
-#    1048576): bench_model --device cuda, bf16 device KV rows
-#    (TOME_CUDA_KV=bf16), TOME_SCOUT_DECODE decode steps (default 32),
+#    1048576): bench_model --device cuda; device KV rows f32 up to 131072
+#    tokens (prefill attention on the tensor-core kernel), bf16 above
+#    (TOME_CUDA_KV=bf16: half the bytes, but the prefill attention is then
+#    the SIMT kernel — slow), TOME_SCOUT_DECODE decode steps (default 32),
 #    micro-batch TOME_SCOUT_UBATCH (default 2048). A context that does not
 #    fit prints bench_model's error and the script goes on.
 # Every run line goes to stdout and to $OUT/bench_scout_gpu.log when OUT is set.
@@ -39,8 +41,10 @@ say "== arithmetic (budget: 97% of ${MEM_GB:-80} GB)"
 D=$(mktemp -d)
 cp "$CFG" "$D"/config.json
 for N in $CTXS; do
-    say "== Scout int4 (dummy), context $N, ubatch $UB, $DEC decode steps, bf16 device KV"
-    /usr/bin/time -f 'wall %e s, max RSS %M KB' env TOME_CUDA_KV=bf16 "$B"/bench/bench_model "$D" --dummy \
+    KV=f32
+    [ "$N" -gt 131072 ] && KV=bf16
+    say "== Scout int4 (dummy), context $N, ubatch $UB, $DEC decode steps, $KV device KV rows"
+    /usr/bin/time -f 'wall %e s, max RSS %M KB' env TOME_CUDA_KV=$KV "$B"/bench/bench_model "$D" --dummy \
         --weights int4 --device cuda --prompt "$N" --decode "$DEC" --ubatch "$UB" --reps 1 2>&1 | tee -a "$LOG"
     nvidia-smi --query-gpu=memory.used --format=csv,noheader 2>&1 | tee -a "$LOG"
 done

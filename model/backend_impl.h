@@ -75,6 +75,9 @@ typedef struct tome_backend {
     /* the backend's KV cache: p as for tome_kv_open (n_seqs 1) */
     tome_status (*kv_open)(const tome_kv_params *p, void **kv);
     void (*kv_free)(void *kv);
+    /* the host's view of the micro-batch about to run: positions pos0 .. pos0+n-1
+     * (called outside any graph capture; kernels still read device positions) */
+    void (*kv_seek)(void *kv, int64_t pos0, size_t n);
     /* rows k[i], v[i] ([n][n_kv_heads*head_dim]) at positions pos[i] (backend memory) */
     tome_status (*kv_write)(void *kv, int layer, const int64_t *pos, size_t n, const float *k, const float *v);
     /* attention over the backend's cache (p->kv is ignored) */

@@ -333,6 +333,7 @@ static tome_status forward_ubatch(tome_session_t *s, const int32_t *ids, size_t 
     for (size_t i = 0; i < n; i++) s->hpos[i] = s->pos + (int64_t)i;
     TOME_FORWARD(be->upload(s->dids, ids, n * sizeof(int32_t)));
     TOME_FORWARD(be->upload(s->posv, s->hpos, n * sizeof(int64_t)));
+    if (be->kv_seek) be->kv_seek(s->dkv, s->pos, n);
     tome_status st;
     if (n == 1 && n_out == 1 && be->graph_begin && !s->graph_failed && !getenv("TOME_NO_GRAPHS")) {
         if (!s->graph) {

@@ -149,6 +149,27 @@ static void test_small_int4(void)
     compare("small int4 (dummy)", dir, o, 96);
 }
 
+/* head_dim 128 with 64-token chunks: prefill micro-batches of 64 rows take the
+ * tensor-core attention kernel (attention/cuda/attention_prefill.cu) */
+static void test_head128_mma(void)
+{
+    static const char cfg[] =
+        "{\"architectures\":[\"Llama4ForCausalLM\"],\"model_type\":\"llama4_text\",\"vocab_size\":1024,"
+        "\"hidden_size\":256,\"intermediate_size\":128,\"intermediate_size_mlp\":512,\"num_hidden_layers\":4,"
+        "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":128,\"num_local_experts\":4,"
+        "\"num_experts_per_tok\":1,\"interleave_moe_layer_step\":2,\"attention_chunk_size\":64,"
+        "\"attn_temperature_tuning\":true,\"floor_scale\":32,\"attn_scale\":0.1,\"use_qk_norm\":true,"
+        "\"rms_norm_eps\":1e-05,\"max_position_embeddings\":4096,\"no_rope_layer_interval\":4,"
+        "\"rope_theta\":500000.0,\"bos_token_id\":1,\"eos_token_id\":[2],\"tie_word_embeddings\":false}\n";
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/h128", tt_tmpdir());
+    TT_CHECK(tt_system("mkdir -p '%s'", dir) == 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    TT_CHECK(tt_write_file(path, cfg, sizeof cfg - 1) == 0);
+    tome_model_opts o = {.weights = TOME_WEIGHTS_INT8, .load_dummy = 1, .dummy_seed = 5};
+    compare("head_dim 128 int8 (dummy, mma prefill)", dir, o, 160);
+}
+
 int main(void)
 {
     int n = 0;
@@ -158,5 +179,6 @@ int main(void)
     }
     TT_RUN(test_goldens);
     TT_RUN(test_small_int4);
+    TT_RUN(test_head128_mma);
     return tt_finish();
 }

@@ -29,7 +29,8 @@
  * query x head x split; each block's warps walk keys with online softmax),
  * then a log-sum-exp merge. Positions are read from device memory, so a
  * decode step is a fixed sequence of launches: it is captured once as a CUDA
- * graph and replayed (forward.c).
+ * graph and replayed (forward.c). Prefill micro-batches of head_dim 128
+ * over f32 rows go to the bf16 tensor-core kernel of attention/cuda instead.
  *
  * Errors: every CUDA / cuBLAS call is checked; a failure becomes a
  * tome_status naming the call and file:line. Slots that return void record
@@ -44,6 +45,7 @@
 #include <string.h>
 
 extern "C" {
+#include "attention/attention_cuda.h"
 #include "core/error_impl.h"
 #include "model/backend_impl.h"
 }
@@ -564,6 +566,8 @@ typedef struct dev_kv {
      * fixed for the session's life, so a captured decode graph may use it
      * (larger prefills use the growable g_attn_ws, never inside a graph) */
     float *ws;
+    int64_t pos0, n; /* the micro-batch being run (kv_seek), host view */
+    int n_kv_heads;
 } dev_kv;
 
 static void cu_kv_free(void *p)
@@ -585,6 +589,7 @@ static tome_status cu_kv_open(const tome_kv_params *p, void **out)
     kv->head_dim = p->head_dim;
     kv->kvd = p->n_kv_heads * p->head_dim;
     kv->max_tokens = p->max_tokens;
+    kv->n_kv_heads = p->n_kv_heads;
     const char *kvf = getenv("TOME_CUDA_KV");
     kv->bf16 = kvf && !strcmp(kvf, "bf16");
     tome_status st = TOME_OK;
@@ -732,10 +737,81 @@ __global__ void k_attn_merge(const float *ws, int S, int hd, int n_heads, float 
     }
 }
 
+static void cu_kv_seek(void *p, int64_t pos0, size_t n)
+{
+    dev_kv *kv = (dev_kv *)p;
+    kv->pos0 = pos0;
+    kv->n = (int64_t)n;
+}
+
+__global__ void k_bf16_to_f32(const __nv_bfloat16 *x, int64_t n, int64_t cols, float *out, int64_t ldo)
+{
+    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < n * cols; t += (int64_t)gridDim.x * blockDim.x)
+        out[(t / cols) * ldo + t % cols] = __bfloat162float(x[t]);
+}
+
+static uint16_t *g_qb, *g_ob; /* bf16 q / out of the tensor-core prefill */
+static size_t g_qb_cap, g_ob_cap;
+
+/* Prefill micro-batches of head_dim 128 over f32 rows: the bf16 mma.sync
+ * kernel of attention/cuda (attention_cuda.h) reading the rows as its float
+ * "tail" — global layer: positions [0, end); chunked layer: the ring from
+ * the chunk's start. TOME_CUDA_MMA_ATTN=0 turns it off. */
+static int use_mma(const dev_kv *kv, const tome_attn_params *p)
+{
+    const char *e = getenv("TOME_CUDA_MMA_ATTN");
+    return p->head_dim == 128 && p->n_q >= 64 && !kv->bf16 && kv->n > 0 && !capturing() && !(e && !strcmp(e, "0"));
+}
+
+static tome_status attention_mma(dev_kv *kv, const tome_attn_params *p)
+{
+    const int64_t Q = (int64_t)p->n_heads * p->head_dim, n = (int64_t)p->n_q, l = p->layer;
+    const int64_t end = kv->pos0 + kv->n, lo = p->chunk > 0 ? ((end - 1) / p->chunk) * p->chunk : 0;
+    if (p->chunk > 0 && kv->pos0 < lo)
+        return tome_set_error(TOME_ERR_INTERNAL, "cuda attention: micro-batch [%lld, %lld) crosses a chunk boundary",
+                              (long long)kv->pos0, (long long)end);
+    TOME_FORWARD(grow(&g_qb, &g_qb_cap, (size_t)(n * Q)));
+    TOME_FORWARD(grow(&g_ob, &g_ob_cap, (size_t)(n * Q)));
+    k_f32_to_bf16<<<blocks_for(n * Q, 256), 256, 0, g_stream>>>(p->q, n, Q, (int64_t)p->q_stride, (__nv_bfloat16 *)g_qb);
+    LAUNCHED("k_f32_to_bf16");
+    tome_attn_cuda_params a;
+    memset(&a, 0, sizeof a);
+    a.q = g_qb;
+    a.q_stride = (size_t)Q;
+    a.out = g_ob;
+    a.out_stride = (size_t)Q;
+    a.q_pos = p->q_pos;
+    a.n_q = p->n_q;
+    a.n_heads = p->n_heads;
+    a.n_kv_heads = p->n_kv_heads;
+    a.head_dim = p->head_dim;
+    a.chunk = p->chunk;
+    a.scale = p->scale;
+    if (tome_kv_layout_init(&a.kv.layout, TOME_KV_F32, TOME_KV_PAGE_TOKENS_DEFAULT, p->n_kv_heads, p->head_dim,
+                            p->head_dim < TOME_KV_GROUP_DEFAULT ? p->head_dim : TOME_KV_GROUP_DEFAULT) != 0)
+        return tome_set_error(TOME_ERR_INTERNAL, "cuda attention: no f32 page layout for %d x %d", p->n_kv_heads, p->head_dim);
+    a.kv.pages = NULL;
+    a.kv.n_pages = 0;
+    a.kv.base = lo;
+    a.kv.tail_p0 = lo;
+    a.kv.n_tail = end - lo;
+    /* a ring holds the chunk from slot 0; full storage holds position p at row p */
+    const size_t first = kv->window[l] ? 0 : (size_t)lo * (size_t)kv->kvd;
+    a.kv.tail_k = (const float *)kv->k[l] + first;
+    a.kv.tail_v = (const float *)kv->v[l] + first;
+    a.stream = (void *)g_stream;
+    TOME_FORWARD(tome_attn_cuda_prefill(&a));
+    k_bf16_to_f32<<<blocks_for(n * Q, 256), 256, 0, g_stream>>>((const __nv_bfloat16 *)g_ob, n, Q, p->out,
+                                                                 (int64_t)p->out_stride);
+    LAUNCHED("k_bf16_to_f32");
+    return TOME_OK;
+}
+
 static tome_status cu_attention_dev(void *pkv, const tome_attn_params *p)
 {
     dev_kv *kv = (dev_kv *)pkv;
     if (!p->n_q) return TOME_OK;
+    if (use_mma(kv, p)) return attention_mma(kv, p);
     const int hd = p->head_dim, l = p->layer;
     if (hd > 256 || p->n_heads % p->n_kv_heads != 0)
         return tome_set_error(TOME_ERR_UNSUPPORTED, "cuda attention: head_dim %d (at most 256), %d heads over %d kv heads", hd,
@@ -1069,6 +1145,7 @@ static const tome_backend g_cuda = {
     .sync = cu_sync,
     .kv_open = cu_kv_open,
     .kv_free = cu_kv_free,
+    .kv_seek = cu_kv_seek,
     .kv_write = cu_kv_write,
     .attention_dev = cu_attention_dev,
     .temp_scale = cu_temp_scale,
