@@ -13,7 +13,9 @@
 # 3. times prefill and decode with --load-format dummy --weights int4 on the
 #    Scout config at each context of TOME_SCOUT_CTX (default 8192 131072
 #    1048576): bench_model --device cuda; device KV rows f32 up to 131072
-#    tokens (prefill attention on the tensor-core kernel), bf16 above
+#    tokens on a GPU of >= 120 GB (65536 on smaller ones: f32 rows of 128K
+#    do not fit beside the weights on 80 GB) — prefill attention on the
+#    tensor-core kernel — and bf16 above
 #    (TOME_CUDA_KV=bf16: half the bytes, but the prefill attention is then
 #    the SIMT kernel — slow), TOME_SCOUT_DECODE decode steps (default 32),
 #    micro-batch TOME_SCOUT_UBATCH (default 2048). A context that does not
@@ -42,7 +44,9 @@ D=$(mktemp -d)
 cp "$CFG" "$D"/config.json
 for N in $CTXS; do
     KV=f32
-    [ "$N" -gt 131072 ] && KV=bf16
+    F32_MAX=65536
+    [ "${MEM_GB%.*}" -ge 120 ] 2>/dev/null && F32_MAX=131072
+    [ "$N" -gt "$F32_MAX" ] && KV=bf16
     say "== Scout int4 (dummy), context $N, ubatch $UB, $DEC decode steps, $KV device KV rows"
     /usr/bin/time -f 'wall %e s, max RSS %M KB' env TOME_CUDA_KV=$KV "$B"/bench/bench_model "$D" --dummy \
         --weights int4 --device cuda --prompt "$N" --decode "$DEC" --ubatch "$UB" --reps 1 2>&1 | tee -a "$LOG"
