@@ -144,17 +144,19 @@ AVX2 static void gemv_bf16_avx2(const uint16_t *w, size_t n_in, size_t cnt, cons
 {
     for (size_t j = 0; j < cnt; j++) {
         const uint16_t *r = w + j * n_in;
-        __m256 a = _mm256_setzero_ps(), b = a;
+        /* 4 accumulators: one FMA each per step, so the 4-cycle FMA latency
+         * allows 64 bytes of weights per ~4 cycles */
+        __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
         size_t k = 0;
         for (; k + 32 <= n_in; k += 32) {
             _mm_prefetch((const char *)(r + k) + PF_AHEAD, _MM_HINT_T0);
             a = _mm256_fmadd_ps(BF8(r + k), _mm256_loadu_ps(x + k), a);
             b = _mm256_fmadd_ps(BF8(r + k + 8), _mm256_loadu_ps(x + k + 8), b);
-            a = _mm256_fmadd_ps(BF8(r + k + 16), _mm256_loadu_ps(x + k + 16), a);
-            b = _mm256_fmadd_ps(BF8(r + k + 24), _mm256_loadu_ps(x + k + 24), b);
+            c = _mm256_fmadd_ps(BF8(r + k + 16), _mm256_loadu_ps(x + k + 16), c);
+            d = _mm256_fmadd_ps(BF8(r + k + 24), _mm256_loadu_ps(x + k + 24), d);
         }
         for (; k + 8 <= n_in; k += 8) a = _mm256_fmadd_ps(BF8(r + k), _mm256_loadu_ps(x + k), a);
-        float t = hsum8(_mm256_add_ps(a, b));
+        float t = hsum8(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
         for (; k < n_in; k++) t += tome_bf16_to_f32(r[k]) * x[k];
         y[j] = t;
     }
@@ -193,19 +195,31 @@ static inline __m256 q8_dot(const tome_block_q8 *b, __m256 x0, __m256 x1, __m256
 AVX2 static void gemv_q8_avx2(const tome_block_q8 *w, size_t n_in, size_t cnt, const float *x, float *y)
 {
     const size_t nb = n_in / TOME_QGROUP;
-    size_t j = 0;
-    for (; j < cnt; j++) {
+    for (size_t j = 0; j < cnt; j++) {
         const tome_block_q8 *b = w + j * nb;
-        __m256 a = _mm256_setzero_ps();
-        for (size_t k = 0; k < nb; k++) {
+        /* even and odd blocks in two accumulators: halves the FMA latency chain */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        size_t k = 0;
+        for (; k + 2 <= nb; k += 2) {
             const float *xk = x + k * TOME_QGROUP;
             _mm_prefetch((const char *)(b + k) + PF_AHEAD, _MM_HINT_T0);
-            a = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d),
-                                q8_dot(b + k, _mm256_loadu_ps(xk), _mm256_loadu_ps(xk + 8), _mm256_loadu_ps(xk + 16),
-                                      _mm256_loadu_ps(xk + 24)),
-                                a);
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d),
+                                 q8_dot(b + k, _mm256_loadu_ps(xk), _mm256_loadu_ps(xk + 8), _mm256_loadu_ps(xk + 16),
+                                        _mm256_loadu_ps(xk + 24)),
+                                 a0);
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(b[k + 1].d),
+                                 q8_dot(b + k + 1, _mm256_loadu_ps(xk + 32), _mm256_loadu_ps(xk + 40),
+                                        _mm256_loadu_ps(xk + 48), _mm256_loadu_ps(xk + 56)),
+                                 a1);
         }
-        y[j] = hsum8(a);
+        if (k < nb) {
+            const float *xk = x + k * TOME_QGROUP;
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d),
+                                 q8_dot(b + k, _mm256_loadu_ps(xk), _mm256_loadu_ps(xk + 8), _mm256_loadu_ps(xk + 16),
+                                        _mm256_loadu_ps(xk + 24)),
+                                 a0);
+        }
+        y[j] = hsum8(_mm256_add_ps(a0, a1));
     }
 }
 
@@ -235,19 +249,31 @@ static inline __m256 q4_dot(const tome_block_q4 *b, __m256 x0, __m256 x1, __m256
 AVX2 static void gemv_q4_avx2(const tome_block_q4 *w, size_t n_in, size_t cnt, const float *x, float *y)
 {
     const size_t nb = n_in / TOME_QGROUP;
-    size_t j = 0;
-    for (; j < cnt; j++) {
+    for (size_t j = 0; j < cnt; j++) {
         const tome_block_q4 *b = w + j * nb;
-        __m256 a = _mm256_setzero_ps();
-        for (size_t k = 0; k < nb; k++) {
+        /* even and odd blocks in two accumulators: halves the FMA latency chain */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        size_t k = 0;
+        for (; k + 2 <= nb; k += 2) {
             const float *xk = x + k * TOME_QGROUP;
             _mm_prefetch((const char *)(b + k) + PF_AHEAD, _MM_HINT_T0);
-            a = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d),
-                                q4_dot(b + k, _mm256_loadu_ps(xk), _mm256_loadu_ps(xk + 8), _mm256_loadu_ps(xk + 16),
-                                       _mm256_loadu_ps(xk + 24)),
-                                a);
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d),
+                                 q4_dot(b + k, _mm256_loadu_ps(xk), _mm256_loadu_ps(xk + 8), _mm256_loadu_ps(xk + 16),
+                                        _mm256_loadu_ps(xk + 24)),
+                                 a0);
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(b[k + 1].d),
+                                 q4_dot(b + k + 1, _mm256_loadu_ps(xk + 32), _mm256_loadu_ps(xk + 40),
+                                        _mm256_loadu_ps(xk + 48), _mm256_loadu_ps(xk + 56)),
+                                 a1);
         }
-        y[j] = hsum8(a);
+        if (k < nb) {
+            const float *xk = x + k * TOME_QGROUP;
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(b[k].d),
+                                 q4_dot(b + k, _mm256_loadu_ps(xk), _mm256_loadu_ps(xk + 8), _mm256_loadu_ps(xk + 16),
+                                        _mm256_loadu_ps(xk + 24)),
+                                 a0);
+        }
+        y[j] = hsum8(_mm256_add_ps(a0, a1));
     }
 }
 
