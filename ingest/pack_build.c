@@ -369,7 +369,10 @@ static tome_status process_bytes(const builder *b, const item *it, const uint8_t
             *skip = strdup("binary");
             return *skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
         }
-        tome_status st = tome_text_to_utf8(data, len, enc, &p->text);
+        /* valid UTF-8 without a BOM (tome_text_detect checked every byte)
+         * is copied as is; the rest is converted */
+        tome_status st = enc == TOME_ENC_UTF8 ? tome_buf_append(&p->text, data, len)
+                                              : tome_text_to_utf8(data, len, enc, &p->text);
         if (st) {
             if (st == TOME_ERR_NOMEM) return st;
             tome_buf r = {0};
