@@ -23,6 +23,9 @@ static void usage(FILE *f)
             "usage: tome niah --model DIR|synthetic [options]\n"
             "  -m, --model DIR|synthetic  model directory, or 'synthetic': build the hand-set\n"
             "                             retrieval model (docs/synthetic-model.md) and use it\n"
+            "      --synthetic-shape S    other shapes of the synthetic model, e.g.\n"
+            "                             hidden=256,layers=4,heads=8,kv_heads=2,head_dim=128,chunk=32\n"
+            "                             (limits: docs/synthetic-model.md)\n"
             "  -t, --tokenizer PATH       tokenizer.model / tokenizer.json / directory\n"
             "                             (default: $TOME_TOKENIZER, then the model directory)\n"
             "      --haystack DIR         text files to build the haystack from (default: the\n"
@@ -98,7 +101,7 @@ static void on_progress(const tome_niah_progress *p, void *ctx)
 
 int tome_cmd_niah(int argc, char **argv)
 {
-    const char *model = NULL, *tokp = NULL, *hay = NULL, *out = "niah-out", *kv_disk = NULL;
+    const char *model = NULL, *tokp = NULL, *hay = NULL, *out = "niah-out", *kv_disk = NULL, *shape = NULL;
     int64_t lengths[64] = {1024, 4096, 16384, 65536};
     size_t n_lengths = 4;
     double depths[64] = {0, 0.25, 0.5, 0.75, 1.0};
@@ -107,7 +110,7 @@ int tome_cmd_niah(int argc, char **argv)
     unsigned long long steps = 0, ull;
     tome_niah_opts o = {.seed = 1, .exact = -1};
     enum { O_HAY = 256, O_LEN, O_MIN, O_MAX, O_STEPS, O_DEP, O_VAR, O_NEED, O_SCORE, O_KV, O_KVRAM, O_KVDISK,
-           O_W, O_UB, O_THR, O_SEED };
+           O_W, O_UB, O_THR, O_SEED, O_SHAPE };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'},   {"tokenizer", required_argument, 0, 't'},
         {"haystack", required_argument, 0, O_HAY}, {"lengths", required_argument, 0, O_LEN},
@@ -119,6 +122,7 @@ int tome_cmd_niah(int argc, char **argv)
         {"weights", required_argument, 0, O_W}, {"ubatch", required_argument, 0, O_UB},
         {"threads", required_argument, 0, O_THR}, {"seed", required_argument, 0, O_SEED},
         {"out", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
+        {"synthetic-shape", required_argument, 0, O_SHAPE},
         {0, 0, 0, 0}};
     optind = 1;
     int c;
@@ -128,6 +132,7 @@ int tome_cmd_niah(int argc, char **argv)
         case 't': tokp = optarg; break;
         case 'o': out = optarg; break;
         case O_HAY: hay = optarg; break;
+        case O_SHAPE: shape = optarg; break;
         case O_LEN:
             if (parse_list_tokens(optarg, lengths, 64, &n_lengths)) return tome_cli_usage_error("niah", "bad --lengths '%s'", optarg);
             break;
@@ -193,6 +198,10 @@ int tome_cmd_niah(int argc, char **argv)
     }
     if (optind != argc) return tome_cli_usage_error("niah", "unexpected argument '%s'", argv[optind]);
     if (!model) return tome_cli_usage_error("niah", "--model DIR|synthetic is required");
+    tome_synthetic_shape sh;
+    if (shape && strcmp(model, "synthetic"))
+        return tome_cli_usage_error("niah", "--synthetic-shape goes with --model synthetic");
+    if (tome_synthetic_shape_parse(shape, &sh) != TOME_OK) return tome_cli_usage_error("niah", "%s", tome_last_error());
     if (lmin || lmax || steps) {
         if (!lmin || !lmax || lmax < lmin) return tome_cli_usage_error("niah", "--min and --max (>= min) go together");
         if (!steps) steps = 5;
@@ -211,7 +220,7 @@ int tome_cmd_niah(int argc, char **argv)
     int synthetic = !strcmp(model, "synthetic");
     if (synthetic) {
         snprintf(mdir, sizeof mdir, "%s/retrieval-model", out);
-        tome_status st = tome_synthetic_write(mdir);
+        tome_status st = tome_synthetic_write_shape(mdir, &sh);
         if (st != TOME_OK) return tome_cli_fail(st);
     } else {
         snprintf(mdir, sizeof mdir, "%s", model);

@@ -106,6 +106,24 @@ def test_niah_odd_grid_and_awkward_paths():
     assert b"99.9%" in p.stdout, p.stdout
 
 
+@case
+def test_niah_synthetic_other_shapes():
+    out = os.path.join(TMP, "o-shape")
+    for shape in ("hidden=192,layers=3,heads=4,kv_heads=2,head_dim=96,chunk=16", "chunk=8,vocab=202240"):
+        p = run("niah", "--model", "synthetic", "--synthetic-shape", shape, "--lengths", "1K,3K",
+                "--depths", "0,50,100", "-o", out)
+        assert "mean score 1.000 over 6 cells" in p.stdout, (shape, p.stdout)
+    cfg = json.load(open(os.path.join(out, "retrieval-model", "config.json")))
+    assert cfg["attention_chunk_size"] == 8 and cfg["vocab_size"] == 202240, cfg
+    # shapes the construction does not cover: refused, naming the limit
+    for shape, words in (("hidden=100", "hidden 100"), ("head_dim=32", "head_dim 32"),
+                         ("chunk=2048", "8..1024 with head_dim 64"), ("vocab=512", "vocab 512"),
+                         ("heads=3,kv_heads=2", "kv_heads must divide"), ("layers=1", "1 layers"),
+                         ("width=3", "unknown key")):
+        p = run("niah", "--model", "synthetic", "--synthetic-shape", shape, "--lengths", "1K", "-o", out, ok=False)
+        assert p.returncode != 0 and words in p.stderr, (shape, p.stderr)
+
+
 def models():
     """the retrieval model, and copies of it with a 2K and a 64K context"""
     base = os.path.join(TMP, "rm")

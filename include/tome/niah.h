@@ -33,6 +33,20 @@ extern "C" {
 /* Writes the hand-set retrieval checkpoint (docs/synthetic-model.md) into dir
  * (created): config.json + model.safetensors. */
 tome_status tome_synthetic_write(const char *dir);
+/* Other shapes of the same construction (docs/synthetic-model.md, "Other
+ * shapes"): hidden ≥ 128, head_dim 64..512 (even), layers ≥ 2 (the first a
+ * chunked RoPE layer, the last a global NoPE layer, zero layers between),
+ * heads / kv_heads (the circuit in head 0), chunk 8..64, vocab ≥ 202048.
+ * Out-of-range shapes fail with TOME_ERR_INVALID_ARG naming the limit. */
+typedef struct tome_synthetic_shape {
+    int64_t hidden, head_dim, chunk, vocab;
+    int n_layers, n_heads, n_kv_heads;
+} tome_synthetic_shape;
+void tome_synthetic_shape_default(tome_synthetic_shape *sh);
+/* "hidden=256,layers=4,heads=8,kv_heads=2,head_dim=128,chunk=32,vocab=202048"
+ * (any subset; the rest default). */
+tome_status tome_synthetic_shape_parse(const char *spec, tome_synthetic_shape *sh);
+tome_status tome_synthetic_write_shape(const char *dir, const tome_synthetic_shape *sh);
 /* The words (each one Llama 4 token with a leading space) the synthetic model
  * can retrieve, and their ids; returns how many. */
 size_t tome_synthetic_alphabet(const char *const **words, const int32_t **ids);
