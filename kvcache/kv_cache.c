@@ -453,6 +453,7 @@ static tome_status check_params(const tome_kv_params *p)
 void tome_kv_free(tome_kvcache *kv)
 {
     if (!kv) return;
+    tome_kv_pf_free(kv);
     size_t n = (size_t)kv->p.n_layers * (size_t)kv->p.n_seqs;
     for (size_t i = 0; kv->st && i < n; i++) {
         tome_kv_stream *s = &kv->st[i];
@@ -732,6 +733,8 @@ static tome_status page_bytes(const tome_kvcache *ckv, const tome_kv_stream *s, 
         char what[128];
         snprintf(what, sizeof what, "kv cache: layer %d page %zu (device)", layer, j);
         TOME_FORWARD(tome_kv_page_verify(&kv->L, b->page, pp0, what));
+    } else if (pg->tier == TOME_KV_TIER_DISK && tome_kv_pf_take(kv, s, j, b->page)) {
+        atomic_fetch_add(&kv->reloads, 1); /* read ahead, decompressed and verified by the thread */
     } else if (pg->tier == TOME_KV_TIER_DISK) {
         size_t got = 0;
         uint8_t *dst = pg->disk_raw ? b->page : b->z;
@@ -912,6 +915,7 @@ void tome_kv_prefetch(const tome_kvcache *kv, int layer, int seq, int64_t p0, in
     const int64_t T = kv->L.page_tokens;
     size_t j0 = (size_t)((p0 - s->base) / T), j1 = (size_t)((p1 - s->base + T - 1) / T);
     fadvise_next(kv, s, j0, j1 - j0);
+    tome_kv_pf_queue(kv, s, j0, j1);
 }
 
 /* ------------------------------------------------------------ queries */
@@ -938,5 +942,6 @@ void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *o)
     o->bytes_device = kv->dev_used;
     o->spills = kv->spills;
     o->pages_snapshot = kv->n_snap;
+    tome_kv_pf_stats(kv, &o->prefetch_hits, &o->prefetch_misses);
     o->reloads = atomic_load(&((tome_kvcache *)kv)->reloads);
 }

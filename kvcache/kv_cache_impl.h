@@ -77,6 +77,7 @@ struct tome_kvcache {
     uint64_t n_ram, n_disk, n_dev;
     uint64_t n_snap;            /* disk pages that lie in the snapshot (snap_fd)  */
     tome_kv_device_ops dev_ops; /* copy of the backend's ops (p.device points here) */
+    struct tome_kv_pf *pf;      /* read-ahead thread (kv_prefetch.c), NULL until used */
     char *disk_dir;
     int disk_fd;                /* -1 until the first spill                        */
     int snap_fd;                /* snapshot whose pages back disk_snap pages, -1   */
@@ -107,6 +108,14 @@ void tome_kv_adopt_ram(tome_kvcache *kv, uint8_t *block, int chunked, tome_kv_pa
 /* A disk-tier page that lies at offset off of the snapshot file kv->snap_fd
  * (verified when read, like every disk page). */
 void tome_kv_adopt_snap(tome_kvcache *kv, uint64_t off, int chunked, tome_kv_page *pg);
+/* Read-ahead (kv_prefetch.c). */
+#define TOME_KV_PF_SLOTS 8
+void tome_kv_pf_queue(const tome_kvcache *kv, const tome_kv_stream *s, size_t j0, size_t j1);
+/* Copies prefetched page j of s into dst (verified): 1, or 0 when not there. */
+int tome_kv_pf_take(const tome_kvcache *kv, const tome_kv_stream *s, size_t j, uint8_t *dst);
+void tome_kv_pf_stats(const tome_kvcache *kv, uint64_t *hits, uint64_t *misses);
+void tome_kv_pf_free(tome_kvcache *kv); /* joins the thread */
+
 /* Float rows of a RECENT page j of s. */
 static inline float *tome_kv_recent_k(const tome_kvcache *kv, const tome_kv_stream *s, size_t j)
 {

@@ -80,6 +80,8 @@ typedef struct tome_kv_params {
                                 page, rounded up to whole pages: a page is
                                 sealed only when this many newer positions
                                 exist; 0: none (only the open page)          */
+    int prefetch_pages;      /* disk pages a background thread reads ahead
+                                after tome_kv_prefetch; 0: 8; < 0: none     */
 } tome_kv_params;
 
 typedef struct tome_kv_span {
@@ -126,6 +128,8 @@ typedef struct tome_kv_stats {
     uint64_t spills, reloads;   /* pages written to / read from disk         */
     uint64_t pages_snapshot;    /* disk pages read in place from the loaded
                                    snapshot file (counted in pages_disk too) */
+    uint64_t prefetch_hits;     /* disk reads served by the read-ahead thread */
+    uint64_t prefetch_misses;   /* disk reads it had not prepared            */
 } tome_kv_stats;
 void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *out);
 
@@ -140,7 +144,10 @@ void tome_kv_get_stats(const tome_kvcache *kv, tome_kv_stats *out);
 tome_status tome_kv_set_device_allocator(tome_kvcache *kv, const tome_kv_device_ops *ops, uint64_t budget);
 
 /* Hint: attention will read (layer, seq) positions [p0, p1) next, in order;
- * pages on disk are prefetched (read-ahead) so the reads overlap. */
+ * pages of that range on the disk tier are read, decompressed and verified
+ * ahead by a background thread (kv_prefetch.c) and the kernel is asked to
+ * read ahead (posix_fadvise), so disk reads overlap attention's work. One
+ * range at a time per cache: a new call replaces the previous one. */
 void tome_kv_prefetch(const tome_kvcache *kv, int layer, int seq, int64_t p0, int64_t p1);
 
 /* ---------------------------------------------------------- snapshots */
