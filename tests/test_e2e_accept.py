@@ -67,6 +67,25 @@ def test_niah_haystack_encodings_binary_tiny_empty():
 
 
 @case
+def test_niah_default_haystack_absent():
+    """the default haystack on a system without the Debian texts: hidden
+    with empty tmpfs mounts in a user namespace (skipped where that is not
+    allowed)"""
+    import shutil
+    if not shutil.which("unshare"):
+        print("  (skipped: no unshare)")
+        return
+    out = os.path.join(TMP, "o-nodeb")
+    cmd = ("mount -t tmpfs none /usr/share/common-licenses && mount -t tmpfs none /usr/share/doc && "
+           f"exec '{BIN}' niah --model synthetic --lengths 300 --depths 50 -o '{out}'")
+    p = subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True, text=True, env=ENV)
+    if "tome" not in p.stderr and "tome" not in p.stdout:
+        print(f"  (skipped: no user namespace: {p.stderr.strip()[:80]})")
+        return
+    assert p.returncode != 0 and "holds no text" in p.stderr and "--haystack" in p.stderr, p.stderr
+
+
+@case
 def test_niah_lengths_checked_before_any_cell():
     out = os.path.join(TMP, "o-len")
     # 1K would run first; the too-short 40 must be refused before it
