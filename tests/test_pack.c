@@ -923,6 +923,76 @@ static void test_html_source_or_text(void)
     TT_CHECK(tome_pack_build(srcs, 1, &o, out, NULL) == TOME_ERR_INVALID_ARG);
 }
 
+/* A file that changes between reading and writing (its ids were not kept, so
+ * it is read again when written): recorded as skipped, "changed while
+ * packing"; the rest of the pack is unaffected. The change is made from the
+ * progress callback at the end of the read phase (forced, so no timing). */
+typedef struct mutate_ctx {
+    const char *path;
+    int done;
+} mutate_ctx;
+
+static void on_prog_mutate(void *ud, const tome_pack_progress *p)
+{
+    mutate_ctx *m = ud;
+    if (!m->done && !strcmp(p->phase, "read") && p->total && p->done == p->total) {
+        TT_CHECK(tt_write_file(m->path, "int changed;\n", 13) == 0);
+        m->done = 1;
+    }
+}
+
+static void test_file_changed_while_packing(void)
+{
+    const char *dir = make_repo();
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/chg.tpk", tt_tmpdir());
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.cache_ids = 1; /* nothing kept: every file is read again when written */
+    mutate_ctx m = {path_in(dir, "src/main.c"), 0};
+    char keep[1100];
+    (void)!snprintf(keep, sizeof keep, "%s", m.path);
+    m.path = keep;
+    o.progress = on_prog_mutate;
+    o.progress_ud = &m;
+    const char *srcs[] = {dir};
+    TT_OK(tome_pack_build(srcs, 1, &o, out, NULL));
+    TT_CHECK(m.done);
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    int k = find_file(p, "src/main.c");
+    TT_CHECK(k >= 0);
+    if (k >= 0) {
+        tome_pack_file f;
+        tome_pack_get_file(p, (size_t)k, &f);
+        TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+        TT_EQ_STR(f.reason, "changed while packing");
+        TT_EQ_INT(f.tok_count, 0);
+    }
+    char *c = NULL;
+    size_t cl;
+    TT_OK(tome_pack_cite(p, "src/util.h:3", &c, &cl));
+    if (c) TT_EQ_STR(c, "int add(int a, int b);\n");
+    free(c);
+    c = NULL;
+    TT_CHECK(tome_pack_cite(p, "src/main.c:1", &c, &cl) != TOME_OK);
+    free(c);
+    /* ids still equal a one-shot encode of the text */
+    const char *text = NULL;
+    size_t tl = 0;
+    const int32_t *ids = NULL;
+    size_t ni = 0;
+    TT_OK(tome_pack_text(p, &text, &tl));
+    TT_OK(tome_pack_ids(p, &ids, &ni));
+    tome_tokens_t t = {0};
+    TT_OK(tome_tokenizer_encode(tok(), text, tl, NULL, &t));
+    TT_CHECK(t.n == ni && (!ni || !memcmp(t.ids, ids, ni * sizeof *ids)));
+    tome_tokens_free(&t);
+    tome_pack_free(p);
+}
+
 int main(void)
 {
     srand(1);
@@ -939,6 +1009,7 @@ int main(void)
     TT_RUN(test_filters_progress_and_duplicate_paths);
     TT_RUN(test_archive_duplicate_members_and_damage);
     TT_RUN(test_html_source_or_text);
+    TT_RUN(test_file_changed_while_packing);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }
