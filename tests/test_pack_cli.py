@@ -124,6 +124,17 @@ def test_tree(tmp):
     r = tome("pack", src, "-o", out3, env=env)
     check(r.returncode == 2 and b"-t" in r.stderr, "missing tokenizer explained")
     check(not os.path.exists(out3), "nothing written without a tokenizer")
+    # --html: a page in the tree is markup by default, extracted text with --html text
+    write(src, "site/page.html", "<!DOCTYPE html>\n<html><body><h1>Head</h1>\n<p>Body text</p></body></html>\n")
+    out4 = os.path.join(tmp, "html.tpk")
+    for mode, want in (("auto", b"<!DOCTYPE html>"), ("source", b"<!DOCTYPE html>"), ("text", b"# Head")):
+        r = tome("pack", src, "-o", out4, "-t", TOKENIZER, "-q", "--html", mode)
+        check(r.returncode == 0, f"--html {mode}: exit {r.returncode} {r.stderr!r}")
+        r = tome("cite", out4, "site/page.html:1")
+        check(r.returncode == 0 and r.stdout.startswith(want), f"--html {mode}: line 1 is {r.stdout[:40]!r}")
+    r = tome("pack", src, "-o", out4, "-t", TOKENIZER, "--html", "bogus")
+    check(r.returncode == 2 and b"--html" in r.stderr, f"bad --html is a usage error: {r.stderr!r}")
+    os.remove(os.path.join(src, "site", "page.html"))
     # $TOME_TOKENIZER is used when -t is absent
     r = tome("pack", src, "-o", out3, "-q", env={"TOME_TOKENIZER": TOKENIZER})
     check(r.returncode == 0 and os.path.exists(out3), "TOME_TOKENIZER")
