@@ -28,7 +28,7 @@ static void usage(FILE *f)
             "                             (limits: docs/synthetic-model.md)\n"
             "  -t, --tokenizer PATH       tokenizer.model / tokenizer.json / directory\n"
             "                             (default: $TOME_TOKENIZER, then the model directory)\n"
-            "      --haystack DIR         text files to build the haystack from (default: the\n"
+            "      --haystack DIR|FILE    text files to build the haystack from (default: the\n"
             "                             license texts of this Debian system)\n"
             "      --lengths LIST         prompt lengths, e.g. 1K,16K,1M (default 1K,4K,16K,64K)\n"
             "      --min N --max N --steps K   K log-spaced lengths from N to M instead\n"

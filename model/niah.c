@@ -97,7 +97,11 @@ static tome_status hay_load(const char *dir, const tome_tokenizer_t *tok, size_t
 {
     strlist files = {0};
     tome_status st = TOME_OK;
-    if (dir) {
+    struct stat dsb;
+    if (dir && stat(dir, &dsb) == 0 && S_ISREG(dsb.st_mode)) {
+        st = strlist_add(&files, dir); /* one text file is a haystack too */
+        snprintf(desc, desc_cap, "%s", dir);
+    } else if (dir) {
         st = list_files(dir, 0, &files);
         if (st == TOME_OK) qsort(files.v, files.n, sizeof *files.v, cmp_str);
         snprintf(desc, desc_cap, "%s", dir);

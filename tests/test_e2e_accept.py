@@ -51,6 +51,10 @@ def test_niah_haystack_encodings_binary_tiny_empty():
     out = os.path.join(TMP, "o-enc")
     p = run("niah", "--model", "synthetic", "--haystack", enc, "--lengths", "600", "--depths", "0,100", "-o", out)
     assert "mean score 1.000 over 2 cells" in p.stdout, p.stdout
+    # one file instead of a directory
+    p = run("niah", "--model", "synthetic", "--haystack", os.path.join(enc, "latin1.txt"), "--lengths", "600",
+            "--depths", "50", "-o", out)
+    assert "mean score 1.000 over 1 cells" in p.stdout, p.stdout
     # a one-line file is repeated (no arbitrary minimum)
     tiny = mkdir("tiny")
     open(os.path.join(tiny, "a.txt"), "w").write("hello.\n")
