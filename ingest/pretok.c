@@ -36,6 +36,73 @@ const char tome_pretok_pattern[] =
     "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/* ---- the ASCII fast path's dispatch (pretok_impl.h) */
+#define Q TOME_PT_Q
+#define L TOME_PT_L
+#define D TOME_PT_D
+#define SP TOME_PT_SP
+#define WS TOME_PT_WS
+#define NL TOME_PT_NL
+#define HI TOME_PT_HIGH
+const uint8_t tome_pt_kind[256] = {
+    Q, Q, Q, Q, Q, Q, Q, Q, Q, WS, NL, WS, WS, NL, Q, Q,
+    Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q,
+    SP, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, Q,
+    D, D, D, D, D, D, D, D, D, D, Q, Q, Q, Q, Q, Q,
+    Q, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L,
+    L, L, L, L, L, L, L, L, L, L, L, Q, Q, Q, Q, Q,
+    Q, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L,
+    L, L, L, L, L, L, L, L, L, L, L, Q, Q, Q, Q, Q,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+    HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI, HI,
+};
+#undef Q
+#undef L
+#undef D
+#undef SP
+#undef WS
+#undef NL
+#undef HI
+
+/* Rows: kind of s[i]; columns: kind of s[i + 1] (Q L D SP WS NL HIGH END).
+ * A letter or digit starts its own alternative whatever follows; a byte
+ * >= 0x80 anywhere in the first two goes to the general scanner (it may be a
+ * letter, a mark or a space); a prefix character (Q or a space other than
+ * \r \n) before a letter starts alternatives 1-2 at i + 1; Q, or ' ' before
+ * Q, starts ' '? Q+; any other space starts a whitespace run; the last byte
+ * of the text alone is a piece. */
+#define W0 TOME_PT_A_WORD0
+#define W1 TOME_PT_A_WORD1
+#define DG TOME_PT_A_DIGITS
+#define PU TOME_PT_A_PUNCT
+#define SR TOME_PT_A_SPACE
+#define LO TOME_PT_A_LONE
+#define SL TOME_PT_A_SLOW
+const uint8_t tome_pt_action[TOME_PT_KINDS][TOME_PT_KINDS] = {
+    /*           Q   L   D   SP  WS  NL  HIGH END */
+    /* Q    */ {PU, W1, PU, PU, PU, PU, SL, LO},
+    /* L    */ {W0, W0, W0, W0, W0, W0, W0, W0},
+    /* D    */ {DG, DG, DG, DG, DG, DG, DG, DG},
+    /* SP   */ {PU, W1, SR, SR, SR, SR, SL, LO},
+    /* WS   */ {SR, W1, SR, SR, SR, SR, SL, LO},
+    /* NL   */ {SR, SR, SR, SR, SR, SR, SL, LO},
+    /* HIGH */ {SL, SL, SL, SL, SL, SL, SL, SL},
+    /* END  */ {SL, SL, SL, SL, SL, SL, SL, SL},
+};
+#undef W0
+#undef W1
+#undef DG
+#undef PU
+#undef SR
+#undef LO
+#undef SL
+
 #define NO_MATCH TOME_PRETOK_NO_MATCH
 #define C_A TOME_UC_UPPERISH
 #define C_B TOME_UC_LOWERISH

@@ -67,6 +67,27 @@ static inline unsigned tome_pt_eq(__m128i v, int c)
 static inline unsigned tome_pt_space(__m128i v) { return tome_pt_in(v, 0x09, 0x0D) | tome_pt_eq(v, ' '); }
 #endif
 
+/* Kinds of bytes for the fast path's first step (tome_pt_kind in pretok.c):
+ * the kind of the first byte and of the next one pick the alternative in
+ * one table look-up (one jump instead of a chain of tests, each of which the
+ * branch predictor would miss on some pieces). */
+enum {
+    TOME_PT_Q,     /* ASCII, not letter, digit or space */
+    TOME_PT_L,     /* A-Z a-z */
+    TOME_PT_D,     /* 0-9 */
+    TOME_PT_SP,    /* ' ' */
+    TOME_PT_WS,    /* \t \v \f */
+    TOME_PT_NL,    /* \r \n */
+    TOME_PT_HIGH,  /* >= 0x80: the general scanner decides */
+    TOME_PT_END,   /* (no next byte) */
+    TOME_PT_KINDS
+};
+enum { TOME_PT_A_WORD0, TOME_PT_A_WORD1, TOME_PT_A_DIGITS, TOME_PT_A_PUNCT, TOME_PT_A_SPACE, TOME_PT_A_LONE,
+       TOME_PT_A_SLOW };
+extern const uint8_t tome_pt_kind[256];
+/* action of (kind of s[i], kind of s[i + 1]) */
+extern const uint8_t tome_pt_action[TOME_PT_KINDS][TOME_PT_KINDS];
+
 /* Fast path for pieces made only of ASCII: returns TOME_PRETOK_NO_MATCH as soon as it
  * meets a byte >= 0x80 it would have to classify, and the general scanner
  * below takes over. In ASCII, A = upper case, B = lower case, no marks, so
@@ -75,14 +96,17 @@ static inline unsigned tome_pt_space(__m128i v) { return tome_pt_in(v, 0x09, 0x0
 static inline __attribute__((always_inline)) size_t tome_pretok_ascii(const uint8_t *s, size_t n, size_t i)
 {
     const uint8_t *T = tome_uc_blocks[0]; /* classes of U+0000..U+00FF; used for bytes < 0x80 only */
-    uint8_t c0 = s[i], b;
-    unsigned k0 = T[c0];
+    uint8_t b;
     size_t e, j;
-    if (k0 & TOME_UC_LETTER) {
+    unsigned k1 = i + 1 < n ? tome_pt_kind[s[i + 1]] : TOME_PT_END;
+    switch (tome_pt_action[tome_pt_kind[s[i]]][k1]) {
+    case TOME_PT_A_WORD0:
         j = i;
         goto word;
-    }
-    if (k0 & TOME_UC_NUMBER) {
+    case TOME_PT_A_WORD1: /* a prefix character (not \r, \n), then letters */
+        j = i + 1;
+        goto word;
+    case TOME_PT_A_DIGITS:
         e = i + 1;
         while (e < n && e < i + 3) {
             b = s[e];
@@ -91,44 +115,46 @@ static inline __attribute__((always_inline)) size_t tome_pretok_ascii(const uint
             e++;
         }
         return e;
+    case TOME_PT_A_LONE: /* a lone last character is a piece of its own */
+        return i + 1;
+    case TOME_PT_A_SLOW:
+        return TOME_PRETOK_NO_MATCH;
+    case TOME_PT_A_PUNCT:
+        break;
+    default: /* TOME_PT_A_SPACE */
+        goto space;
     }
-    if (i + 1 >= n) return i + 1; /* a lone last character is a piece of its own */
-    b = s[i + 1];
-    if (b >= 0x80) return TOME_PRETOK_NO_MATCH;
-    if (c0 != '\r' && c0 != '\n' && (T[b] & TOME_UC_LETTER)) {
-        j = i + 1;
-        goto word;
-    }
-    if (!(k0 & TOME_UC_SPACE) || (c0 == ' ' && !(T[b] & (TOME_UC_SPACE | TOME_UC_LETTER | TOME_UC_NUMBER)))) {
-        /* ' '? Q+ [\r\n/]*  (Q+ starts at i + 1: c0 is Q, or the space before a Q) */
-        e = i + 1;
+    /* ' '? Q+ [\r\n/]*  (Q+ starts at i + 1: s[i] is Q, or the space before a Q) */
+    e = i + 1;
 #ifdef TOME_PRETOK_SSE2
-        if (i + 17 <= n) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
-            unsigned stop = tome_pt_in(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z') |
-                            tome_pt_in(v, '0', '9') | tome_pt_space(v) |
-                            (unsigned)_mm_movemask_epi8(v); /* letters, digits, spaces, non-ASCII */
-            unsigned r = (unsigned)__builtin_ctz(stop | 0x10000u);
-            if (r < 16) {
-                e += r;
-                if (s[e] >= 0x80) return TOME_PRETOK_NO_MATCH;
-                goto punct_tail;
-            }
+    if (i + 17 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
+        unsigned stop = tome_pt_in(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z') | tome_pt_in(v, '0', '9') |
+                        tome_pt_space(v) | (unsigned)_mm_movemask_epi8(v); /* letters, digits, spaces, non-ASCII */
+        unsigned r = (unsigned)__builtin_ctz(stop | 0x10000u);
+        if (r < 16) {
+            if (s[i + 1 + r] >= 0x80) return TOME_PRETOK_NO_MATCH;
+            unsigned tail = tome_pt_eq(v, '\r') | tome_pt_eq(v, '\n') | tome_pt_eq(v, '/');
+            unsigned t = r + (unsigned)__builtin_ctz(~(tail >> r)); /* [\r\n/]* */
+            if (t < 16) return i + 1 + t;
+            e = i + 1 + t;
+            goto punct_tail;
         }
-#endif
-        while (e < n) {
-            b = s[e];
-            if (b >= 0x80) return TOME_PRETOK_NO_MATCH;
-            if (T[b] & (TOME_UC_SPACE | TOME_UC_LETTER | TOME_UC_NUMBER)) break;
-            e++;
-        }
-#ifdef TOME_PRETOK_SSE2
-    punct_tail:
-#endif
-        while (e < n && (s[e] == '\r' || s[e] == '\n' || s[e] == '/')) e++;
-        return e;
     }
-    /* whitespace run */
+#endif
+    while (e < n) {
+        b = s[e];
+        if (b >= 0x80) return TOME_PRETOK_NO_MATCH;
+        if (T[b] & (TOME_UC_SPACE | TOME_UC_LETTER | TOME_UC_NUMBER)) break;
+        e++;
+    }
+#ifdef TOME_PRETOK_SSE2
+punct_tail:
+#endif
+    while (e < n && (s[e] == '\r' || s[e] == '\n' || s[e] == '/')) e++;
+    return e;
+space:
+    /* whitespace run (s[i] is a space, s[i + 1] exists) */
 #ifdef TOME_PRETOK_SSE2
     if (i + 16 <= n) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));

@@ -553,21 +553,41 @@ static inline tome_status tokens_push(tome_tokens_t *out, int32_t id)
 }
 
 /* ------------------------------------------------------------ BPE */
+/* BPE asks the rank table about the bytes of adjacent parts, round after
+ * round, each round waiting for the answers of the last; the table is
+ * megabytes large and every probe is likely a cache miss, so a piece costs
+ * about one memory latency per merge. bpe_prefetch starts the loads of the
+ * slots of every substring of 3..maxl bytes at once (the early rounds ask
+ * exactly those), so the latencies overlap instead of adding up. */
+static inline void bpe_prefetch(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
+                                const uint8_t *end, size_t maxl)
+{
+    for (size_t l = 3; l <= maxl && l < len; l++)
+        for (size_t k = 0; k + l <= len; k++) {
+            uint64_t w0, w1;
+            key_words(s + k, l, end, &w0, &w1);
+            __builtin_prefetch(&tok->rtab[hash_words(w0, w1, l) >> tok->rtab_shift]);
+        }
+}
+
 static inline int32_t pair_rank(const struct tome_tokenizer *tok, const uint8_t *s, size_t a, size_t b,
                                 const uint8_t *end)
 {
-    int32_t id = lookup_in(tok, s + a, b - a, end);
+    int32_t id = b - a == 2 ? tok->pair_id[(s[a] << 8) | s[a + 1]] : lookup_in(tok, s + a, b - a, end);
     return id < 0 ? RANK_NONE : id;
 }
 
-/* tiktoken's scan: pos[0..m] part boundaries, rank[k] = rank of parts k,k+1. */
+/* tiktoken's scan: pos[0..m] part boundaries, rank[k] = rank of parts k,k+1,
+ * pid[k] = id of part k (a part is always a rank: a byte, or the merge that
+ * made it). */
 static tome_status bpe_small(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
                              const uint8_t *end, tome_tokens_t *out)
 {
     uint32_t pos[BPE_SMALL + 1];
-    int32_t rank[BPE_SMALL + 1];
+    int32_t rank[BPE_SMALL + 1], pid[BPE_SMALL];
     size_t m = len; /* number of parts */
     for (size_t k = 0; k <= len; k++) pos[k] = (uint32_t)k;
+    for (size_t k = 0; k < len; k++) pid[k] = tok->byte_id[s[k]];
     for (size_t k = 0; k + 1 < m; k++) rank[k] = pair_rank(tok, s, pos[k], pos[k + 2], end);
     rank[m - 1] = RANK_NONE;
     while (m > 1) {
@@ -582,16 +602,15 @@ static tome_status bpe_small(const struct tome_tokenizer *tok, const uint8_t *s,
         /* merge parts bi and bi+1: drop boundary bi+1 */
         memmove(&pos[bi + 1], &pos[bi + 2], (m - bi - 1) * sizeof pos[0]);
         memmove(&rank[bi + 1], &rank[bi + 2], (m - bi - 2) * sizeof rank[0]);
+        memmove(&pid[bi + 1], &pid[bi + 2], (m - bi - 2) * sizeof pid[0]);
+        pid[bi] = best;
         m--;
         rank[bi] = bi + 1 < m ? pair_rank(tok, s, pos[bi], pos[bi + 2], end) : RANK_NONE;
         if (bi > 0) rank[bi - 1] = pair_rank(tok, s, pos[bi - 1], pos[bi + 1], end);
     }
     TOME_FORWARD(tokens_reserve(out, m));
-    for (size_t k = 0; k < m; k++) {
-        int32_t id = lookup_in(tok, s + pos[k], pos[k + 1] - pos[k], end);
-        if (id < 0) return tome_set_error(TOME_ERR_INTERNAL, "encode: BPE produced a non-token");
-        out->ids[out->n++] = id;
-    }
+    memcpy(out->ids + out->n, pid, m * sizeof pid[0]);
+    out->n += m;
     return TOME_OK;
 }
 
@@ -632,19 +651,21 @@ static tome_status bpe_large(const struct tome_tokenizer *tok, const uint8_t *s,
      * next part (len for the last), prv[o] = start of the previous one, rk[o]
      * = rank of the pair (o, next part) or RANK_NONE, dead[o] once merged
      * into its left neighbour. Heap entries whose rank no longer matches
-     * rk[o] are stale and skipped. */
+     * rk[o] are stale and skipped. pid[o] = id of the part at o. */
+    int32_t *pid = malloc(len * sizeof *pid);
     uint32_t *nxt = malloc(len * sizeof *nxt);
     uint32_t *prv = malloc(len * sizeof *prv);
     int32_t *rk = malloc(len * sizeof *rk);
     uint8_t *dead = calloc(len, 1);
     uint64_t *heap = malloc(len * 3 * sizeof *heap); /* <= len initial + 2 per merge */
     tome_status st = TOME_OK;
-    if (!nxt || !prv || !rk || !dead || !heap) {
+    if (!pid || !nxt || !prv || !rk || !dead || !heap) {
         st = tome_set_error(TOME_ERR_NOMEM, "encode: out of memory for a %zu-byte piece", len);
         goto done;
     }
     size_t hn = 0;
     for (size_t o = 0; o < len; o++) {
+        pid[o] = tok->byte_id[s[o]];
         nxt[o] = (uint32_t)(o + 1);
         prv[o] = (uint32_t)(o ? o - 1 : 0);
         rk[o] = o + 2 <= len ? pair_rank(tok, s, o, o + 2, end) : RANK_NONE;
@@ -658,6 +679,7 @@ static tome_status bpe_large(const struct tome_tokenizer *tok, const uint8_t *s,
         /* merge part o with the next part */
         uint32_t q = nxt[o];
         dead[q] = 1;
+        pid[o] = r;
         nxt[o] = nxt[q];
         if (nxt[o] < len) prv[nxt[o]] = o;
         rk[o] = nxt[o] < len ? pair_rank(tok, s, o, nxt[nxt[o]], end) : RANK_NONE;
@@ -669,15 +691,11 @@ static tome_status bpe_large(const struct tome_tokenizer *tok, const uint8_t *s,
         }
     }
     for (uint32_t o = 0; o < len; o = nxt[o]) {
-        int32_t id = lookup_in(tok, s + o, nxt[o] - o, end);
-        if (id < 0) {
-            st = tome_set_error(TOME_ERR_INTERNAL, "encode: BPE produced a non-token");
-            goto done;
-        }
-        st = tokens_push(out, id);
+        st = tokens_push(out, pid[o]);
         if (st) goto done;
     }
 done:
+    free(pid);
     free(nxt);
     free(prv);
     free(rk);
@@ -702,9 +720,24 @@ typedef struct pc_entry {
     uint32_t meta;   /* length | n_ids << 8; 0 = empty */
     int32_t ids[PC_IDS];
 } pc_entry;
+/* The second level: pieces that the first cannot hold (longer than PC_KEY
+ * bytes, up to LC_KEY, or more than PC_IDS ids, up to LC_IDS) in a smaller
+ * direct-mapped table keyed by the 64-bit hash and checked byte for byte:
+ * long runs of '-', '*', '=' or spaces and long words would otherwise go
+ * through BPE every time they occur. */
+#define LC_BITS 10
+#define LC_KEY 128
+#define LC_IDS 30
+typedef struct lc_entry {
+    uint64_t h;
+    uint16_t len, n_ids; /* len 0 = empty */
+    int32_t ids[LC_IDS];
+    uint8_t key[LC_KEY];
+} lc_entry;
 typedef struct piece_cache {
     uint64_t serial;
     pc_entry e[1u << PC_BITS];
+    lc_entry l[1u << LC_BITS];
 } piece_cache;
 
 static pthread_key_t g_pc_key;
@@ -729,6 +762,7 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
     }
     if (pc->serial != tok->serial) {
         for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].meta = 0;
+        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->l); i++) pc->l[i].len = 0;
         pc->serial = tok->serial;
     }
     return pc;
@@ -746,21 +780,67 @@ static tome_status encode_piece(const struct tome_tokenizer *tok, const uint8_t 
     return len <= BPE_SMALL ? bpe_small(tok, s, len, end, out) : bpe_large(tok, s, len, end, out);
 }
 
+/* BPE of a piece (not itself a rank) through the second-level cache; pc may
+ * be NULL. h = hash_key(s, len). */
+static tome_status encode_bpe_cached(const struct tome_tokenizer *tok, piece_cache *pc, const uint8_t *s,
+                                     size_t len, uint64_t h, const uint8_t *end, tome_tokens_t *out)
+{
+    lc_entry *le = NULL;
+    if (pc && len <= LC_KEY) {
+        le = &pc->l[h >> (64 - LC_BITS)];
+        if (le->h == h && le->len == len && memcmp(le->key, s, len) == 0) {
+            TOME_FORWARD(tokens_reserve(out, le->n_ids));
+            memcpy(out->ids + out->n, le->ids, le->n_ids * sizeof(int32_t));
+            out->n += le->n_ids;
+            return TOME_OK;
+        }
+    }
+    size_t before = out->n;
+    if (len > PC_KEY) bpe_prefetch(tok, s, len, end, 4); /* (pieces up to PC_KEY bytes: done on the miss) */
+    TOME_FORWARD(len <= BPE_SMALL ? bpe_small(tok, s, len, end, out) : bpe_large(tok, s, len, end, out));
+    size_t k = out->n - before;
+    if (le && k <= LC_IDS) {
+        le->h = h;
+        le->len = (uint16_t)len;
+        le->n_ids = (uint16_t)k;
+        memcpy(le->ids, out->ids + before, k * sizeof(int32_t));
+        memcpy(le->key, s, len);
+    }
+    return TOME_OK;
+}
+
+/* A piece longer than PC_KEY: one rank, else BPE through the second-level
+ * cache. */
+static __attribute__((noinline)) tome_status encode_piece_long(const struct tome_tokenizer *tok, piece_cache *pc,
+                                                               const uint8_t *s, size_t len, const uint8_t *end,
+                                                               tome_tokens_t *out)
+{
+    uint64_t w0, h = hash_key(s, len, end, &w0);
+    if (len <= tok->max_rank_len) {
+        int32_t id = rank_find(tok, s, len, h, w0);
+        if (id >= 0) return tokens_push(out, id);
+    }
+    return encode_bpe_cached(tok, pc, s, len, h, end, out);
+}
+
 /* A cache miss for a piece of 2..PC_KEY bytes with key words w0, w1 and hash
  * h: look it up in the rank table, else BPE; then remember the result in ce
  * when it has at most PC_IDS ids. */
-static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome_tokenizer *tok, pc_entry *ce,
-                                                               const uint8_t *s, size_t len, uint64_t h,
-                                                               uint64_t w0, uint64_t w1, const uint8_t *end,
-                                                               tome_tokens_t *out)
+static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome_tokenizer *tok, piece_cache *pc,
+                                                               pc_entry *ce, const uint8_t *s, size_t len,
+                                                               uint64_t h, uint64_t w0, uint64_t w1,
+                                                               const uint8_t *end, tome_tokens_t *out)
 {
     size_t before = out->n;
+    /* half of these pieces are no rank: start BPE's loads along with the
+     * lookup of the whole piece */
+    if (len >= 4) bpe_prefetch(tok, s, len, end, 6);
     int32_t id = len == 2 ? tok->pair_id[(s[0] << 8) | s[1]] : len > tok->max_rank_len ? -1
                                                                 : rank_find(tok, s, len, h, w0);
     if (id >= 0)
         TOME_FORWARD(tokens_push(out, id));
     else
-        TOME_FORWARD(bpe_small(tok, s, len, end, out));
+        TOME_FORWARD(encode_bpe_cached(tok, pc, s, len, h, end, out));
     size_t k = out->n - before;
     if (k <= PC_IDS) {
         ce->w0 = w0;
@@ -795,9 +875,7 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
             cap = out->cap;
         }
         begin = on;
-        if (len == 1) {
-            ids[on++] = tok->byte_id[s[i]];
-        } else if (len <= PC_KEY && pc) {
+        if (len <= PC_KEY && pc) {
             /* the hot path: two word loads, one hash, one compare */
             uint64_t w0, w1;
             key_words(s + i, len, end, &w0, &w1);
@@ -808,14 +886,14 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
                 on += ce->meta >> 8;
             } else {
                 out->n = on;
-                TOME_FORWARD(encode_piece_miss(tok, ce, s + i, len, h, w0, w1, end, out));
+                TOME_FORWARD(encode_piece_miss(tok, pc, ce, s + i, len, h, w0, w1, end, out));
                 ids = out->ids;
                 on = out->n;
                 cap = out->cap;
             }
         } else {
             out->n = on;
-            TOME_FORWARD(encode_piece(tok, s + i, len, end, out));
+            TOME_FORWARD(pc ? encode_piece_long(tok, pc, s + i, len, end, out) : encode_piece(tok, s + i, len, end, out));
             ids = out->ids;
             on = out->n;
             cap = out->cap;
