@@ -740,25 +740,31 @@ static void block_clear(block *bl)
     memset(bl, 0, sizeof *bl);
 }
 
-/* Token bytes for decoding blocks: one padded copy of every token's bytes so
- * that a token is copied with one fixed 16-byte move (most are shorter), and
- * a flag per token for "contains a newline" so that the line table needs no
- * scan of tokens without one. Built once per pack (~2 MB, a few ms). */
+/* Token bytes for decoding blocks: a 16-byte entry per token holding its
+ * bytes inline when they fit in 14 (almost every token), its length and a
+ * "contains a newline" flag, so a token costs one table read and one fixed
+ * 16-byte move, and the line table needs no scan of tokens without a
+ * newline. Longer tokens point into a blob. Built once per pack (~3 MB). */
+#define TOK_INLINE 14
+#define TOK_NL 1
+#define TOK_LONG 2
 typedef struct tok_ent {
-    uint32_t off;
-    uint16_t len;
-    uint16_t nl;
+    char b[TOK_INLINE]; /* bytes, or (TOK_LONG) a uint32 offset into blob */
+    uint8_t len;        /* bytes of the token when not TOK_LONG */
+    uint8_t flags;
 } tok_ent;
 
 typedef struct tok_table {
     tok_ent *ent;
-    char *blob; /* token bytes, 16 bytes of slack at the end */
+    uint32_t *long_len; /* [n]: lengths (all tokens) */
+    char *blob;         /* bytes of the long tokens */
     size_t n;
 } tok_table;
 
 static void tok_table_free(tok_table *t)
 {
     free(t->ent);
+    free(t->long_len);
     free(t->blob);
     memset(t, 0, sizeof *t);
 }
@@ -766,25 +772,34 @@ static void tok_table_free(tok_table *t)
 static tome_status tok_table_open(const tome_tokenizer_t *tok, tok_table *t)
 {
     size_t n = tome_tokenizer_vocab_size(tok), total = 0;
-    t->ent = malloc((n ? n : 1) * sizeof *t->ent);
-    if (!t->ent) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    t->ent = calloc(n ? n : 1, sizeof *t->ent);
+    t->long_len = malloc((n ? n : 1) * sizeof *t->long_len);
+    if (!t->ent || !t->long_len) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
-        if (len > UINT16_MAX) return tome_set_error(TOME_ERR_INTERNAL, "token %zu is %zu bytes long", i, len);
-        total += len;
+        if (len > UINT32_MAX / 2) return tome_set_error(TOME_ERR_INTERNAL, "token %zu is %zu bytes long", i, len);
+        if (len > TOK_INLINE) total += len;
     }
-    t->blob = malloc(total + 16);
+    t->blob = malloc(total + 1);
     if (!t->blob) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    size_t off = 0;
+    uint32_t off = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         const char *s = tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
-        if (len) memcpy(t->blob + off, s, len);
-        t->ent[i] = (tok_ent){(uint32_t)off, (uint16_t)len, (uint16_t)(len && memchr(s, '\n', len) != NULL)};
-        off += len;
+        tok_ent *e = &t->ent[i];
+        e->flags = (uint8_t)(len && memchr(s, '\n', len) != NULL ? TOK_NL : 0);
+        t->long_len[i] = (uint32_t)len;
+        if (len <= TOK_INLINE) {
+            if (len) memcpy(e->b, s, len);
+            e->len = (uint8_t)len;
+        } else {
+            memcpy(t->blob + off, s, len);
+            memcpy(e->b, &off, sizeof off);
+            e->flags |= TOK_LONG;
+            off += (uint32_t)len;
+        }
     }
-    memset(t->blob + off, 0, 16);
     t->n = n;
     return TOME_OK;
 }
@@ -816,19 +831,25 @@ static tome_status decode_block(const tok_table *tt, block *bl)
     for (size_t i = 0; i < t->n; i++) {
         uint32_t id = (uint32_t)t->ids[i];
         if (id >= tt->n) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", t->ids[i]);
-        tok_ent e = tt->ent[id];
-        const char *s = tt->blob + e.off;
-        size_t len = e.len;
+        const tok_ent *e = &tt->ent[id];
+        const char *s = e->b;
+        size_t len = e->len;
+        if (e->flags & TOK_LONG) {
+            uint32_t bo;
+            memcpy(&bo, e->b, sizeof bo);
+            s = tt->blob + bo;
+            len = tt->long_len[id];
+        }
         if (bl->text.cap - len_text < len + 16) {
             bl->text.len = len_text;
             TOME_FORWARD(tome_buf_reserve(&bl->text, len + 16 + (t->n - i) * 2));
             text = bl->text.data;
         }
         size_t off = len_text;
-        if (len <= 16) memcpy(text + off, s, 16); /* the slack past len is overwritten next */
+        if (!(e->flags & TOK_LONG)) memcpy(text + off, e, 16); /* bytes past len are overwritten next */
         else memcpy(text + off, s, len);
         len_text += len;
-        if (!e.nl) {
+        if (!(e->flags & TOK_NL)) {
             if (!pending) continue;
             if (n + 1 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
             bl->line_off[n] = (uint32_t)off;
