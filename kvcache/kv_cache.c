@@ -10,7 +10,10 @@
  * into a fixed-size block (kv_layout.h) — and placed in a tier. The first
  * `sink` positions of a global layer are kept as float rows instead of being
  * sealed (attention sinks stay exact). The newest < T positions are always
- * the open page's float rows.
+ * the open page's float rows; with recent_pages R > 0 the R full pages before
+ * them stay float too (TOME_KV_TIER_RECENT, a ring of R pages per stream,
+ * page j in slot j % R) and page j is sealed when page j + R arrives, into
+ * the same bytes it would have had at once.
  *
  *   stream (layer l, seq s):  [p0 p1 p2 ... pn-1 | open: r rows float32]
  *                               |   |        |
@@ -34,8 +37,12 @@
  * Pages never move after placement: the oldest positions fill the fast tiers
  * and later ones spill, so attention, which reads positions in increasing
  * order, streams RAM pages first and then disk pages in file order;
- * tome_kv_prefetch and every disk read ask the kernel to read ahead
- * (posix_fadvise WILLNEED) the next pages of the file.
+ * tome_kv_prefetch queues a range for the read-ahead thread (kv_prefetch.c)
+ * and it and every disk read ask the kernel to read ahead (posix_fadvise
+ * WILLNEED) the next pages of the file. tome_kv_set_device_allocator
+ * installs, shrinks or removes the device tier later; device pages then go
+ * back to RAM (newest page index first). Disk pages may also lie in a
+ * loaded snapshot file (disk_snap; kv_snapshot.c), read in place.
  *
  * Reads. view_at returns a zero-copy view of a RAM page or the float rows;
  * a disk page is pread into a per-thread buffer, decompressed and its

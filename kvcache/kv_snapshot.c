@@ -18,8 +18,8 @@
  *   |                                             |  offset and XXH3-64
  *   +---------------------------------------------+ floats_off
  *   | float rows of every stream: sink pages      |
- *   | (K then V per page), then the open page's    |
- *   | rows (K rows, then V rows)                   |
+ *   | (K then V per page), recent pages (same),    |
+ *   | then the open page's rows (K rows, V rows)   |
  *   +---------------------------------------------+ pages_off (4096-aligned)
  *   | sealed pages, page_bytes each, stream by     |  each page carries its own
  *   | stream in position order                     |  XXH3-64 (kv_layout.h)
@@ -40,6 +40,14 @@
  * TOME_ERR_MISMATCH), each float blob's checksum and each page's checksum
  * and position (TOME_ERR_FORMAT). The loaded cache gets the saved layout
  * and the caller's tiers (budgets, disk directory, device).
+ *
+ * Loading fast: each page's tier is decided from the budgets first (no
+ * I/O); pages bound for host RAM are read with large preads straight into
+ * one slab of the pool (huge-page aligned) and verified in place, the runs
+ * spread over all cores; device pages go through one buffer; pages past the
+ * RAM budget stay where they are: disk-tier pages pointing into this file
+ * (the cache keeps a descriptor), verified when read. Version 2 added the
+ * recent pages (a count per stream record, the window in the header).
  */
 #include "kvcache/kvcache_impl.h"
 
