@@ -103,11 +103,11 @@ static tome_status hay_load(const char *dir, const tome_tokenizer_t *tok, size_t
         snprintf(desc, desc_cap, "%s", dir);
     } else if (dir) {
         st = list_files(dir, 0, &files);
-        if (st == TOME_OK) qsort(files.v, files.n, sizeof *files.v, cmp_str);
+        if (st == TOME_OK && files.n > 1) qsort(files.v, files.n, sizeof *files.v, cmp_str);
         snprintf(desc, desc_cap, "%s", dir);
     } else {
         strlist lic = {0}, docs = {0};
-        if (list_files("/usr/share/common-licenses", 7, &lic) == TOME_OK) qsort(lic.v, lic.n, sizeof *lic.v, cmp_str);
+        if (list_files("/usr/share/common-licenses", 7, &lic) == TOME_OK && lic.n > 1) qsort(lic.v, lic.n, sizeof *lic.v, cmp_str);
         DIR *d = opendir("/usr/share/doc");
         if (d) {
             struct dirent *e;
@@ -119,7 +119,7 @@ static tome_status hay_load(const char *dir, const tome_tokenizer_t *tok, size_t
                 if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) st = strlist_add(&docs, path);
             }
             closedir(d);
-            qsort(docs.v, docs.n, sizeof *docs.v, cmp_str);
+            if (docs.n > 1) qsort(docs.v, docs.n, sizeof *docs.v, cmp_str);
         }
         for (size_t i = 0; i < lic.n && st == TOME_OK; i++) st = strlist_add(&files, lic.v[i]);
         for (size_t i = 0; i < docs.n && st == TOME_OK; i++) st = strlist_add(&files, docs.v[i]);
