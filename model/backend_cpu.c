@@ -345,10 +345,7 @@ static void cpu_scale_rows(float *x, size_t n, size_t dim, const float *s)
         for (size_t d = 0; d < dim; d++) x[i * dim + d] *= s[i];
 }
 
-static void cpu_swiglu(float *g, const float *u, size_t n)
-{
-    for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
+static void cpu_swiglu(float *g, const float *u, size_t n) { tome_k_swiglu(g, u, n); }
 
 static tome_status cpu_embed(const tome_wt *w, const int32_t *ids, size_t n, float *out)
 {

@@ -1,5 +1,6 @@
 /*
- * tests/test_model_kernels.c — the CPU backend's kernels (model/cpu_kernels.c)
+ * tests/test_model_kernels.c — the CPU backend's kernels (model/cpu_kernels.c:
+ * GEMV in bf16 rows / columns, int8, int4; RMSNorm; SwiGLU; RoPE)
  * against plain double-precision references, on both the scalar and the
  * AVX2 path, for odd sizes (tails of every unrolled loop); the decode matmul
  * (chunks across threads, both weight layouts, int8/int4) against the
@@ -43,11 +44,16 @@ static int close_to(double got, double want, double mag) { return fabs(got - wan
 static const size_t SIZES[][2] = {{1, 1}, {3, 7}, {5, 8}, {7, 15}, {9, 16}, {13, 33}, {4, 40}, {17, 100}, {33, 512}, {6, 1031}};
 #define N_SIZES (sizeof SIZES / sizeof SIZES[0])
 
-static int n_isas(void) { return tome_cpu_isa() >= TOME_ISA_AVX2 ? 2 : 1; }
+/* 2 when the AVX2 path exists (tested after the scalar one), else 1 */
+static int n_isas(void)
+{
+    tome_cpu_force_isa(-1);
+    return tome_cpu_isa() >= TOME_ISA_AVX2 ? 2 : 1;
+}
 
 static void test_gemv_bf16_rows(void)
 {
-    for (int isa = 0; isa < n_isas(); isa++) {
+    for (int isa = 0, ni = n_isas(); isa < ni; isa++) {
         tome_cpu_force_isa(isa);
         for (size_t s = 0; s < N_SIZES; s++) {
             size_t cnt = SIZES[s][0], n_in = SIZES[s][1];
@@ -75,7 +81,7 @@ static void test_gemv_bf16_cols(void)
 {
     /* W [n_in][n_out]; columns j0 .. j0+cnt */
     static const size_t C[][4] = {{1, 1, 0, 1}, {5, 9, 1, 7}, {16, 8, 0, 8}, {31, 40, 3, 33}, {64, 130, 64, 66}, {100, 97, 5, 91}};
-    for (int isa = 0; isa < n_isas(); isa++) {
+    for (int isa = 0, ni = n_isas(); isa < ni; isa++) {
         tome_cpu_force_isa(isa);
         for (size_t s = 0; s < sizeof C / sizeof C[0]; s++) {
             size_t n_in = C[s][0], n_out = C[s][1], j0 = C[s][2], cnt = C[s][3];
@@ -103,7 +109,7 @@ static void test_gemv_bf16_cols(void)
 static void test_gemv_quant(void)
 {
     static const size_t Q[][2] = {{1, 32}, {3, 64}, {5, 96}, {9, 512}, {2, 1024}};
-    for (int isa = 0; isa < n_isas(); isa++) {
+    for (int isa = 0, ni = n_isas(); isa < ni; isa++) {
         tome_cpu_force_isa(isa);
         for (size_t s = 0; s < sizeof Q / sizeof Q[0]; s++) {
             size_t cnt = Q[s][0], n_in = Q[s][1], nb = n_in / TOME_QGROUP;
@@ -140,7 +146,7 @@ static void test_gemv_quant(void)
 static void test_rmsnorm(void)
 {
     static const size_t D[] = {1, 7, 8, 31, 64, 100, 513};
-    for (int isa = 0; isa < n_isas(); isa++) {
+    for (int isa = 0, ni = n_isas(); isa < ni; isa++) {
         tome_cpu_force_isa(isa);
         for (size_t s = 0; s < sizeof D / sizeof D[0]; s++) {
             size_t dim = D[s], rows = 3;
@@ -173,6 +179,27 @@ static void test_rmsnorm(void)
     tome_cpu_force_isa(-1);
 }
 
+static void test_swiglu(void)
+{
+    const size_t n = 1003;
+    for (int isa = 0, ni = n_isas(); isa < ni; isa++) {
+        tome_cpu_force_isa(isa);
+        float *g = malloc(n * sizeof(float)), *u = rand_f32(n);
+        for (size_t i = 0; i < n; i++) g[i] = i < 900 ? 12.0f * frand() : 100.0f * frand(); /* and the clamped range */
+        g[0] = 0.0f, g[1] = -87.5f, g[2] = 88.5f, g[3] = 1e-20f;
+        double *want = malloc(n * sizeof(double));
+        for (size_t i = 0; i < n; i++) want[i] = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+        tome_k_swiglu(g, u, n);
+        for (size_t i = 0; i < n; i++)
+            if (fabs(g[i] - want[i]) > 5e-7 * fabs(want[i]) + 1e-30) {
+                tt_fail(__FILE__, __LINE__, "isa %d [%zu]: %.9g vs %.9g", isa, i, g[i], want[i]);
+                break;
+            }
+        free(g), free(u), free(want);
+    }
+    tome_cpu_force_isa(-1);
+}
+
 /* RoPE (+ QK-norm) in double, for one row */
 static void rope_ref(const float *x, double *out, int n_heads, int hd, int64_t pos, const float *inv_freq, int qk)
 {
@@ -197,7 +224,7 @@ static void test_rope(void)
     static const int HD[] = {2, 6, 8, 64, 66};
     int64_t posA[5] = {0, 1, 2, 3, 4}, posB[5] = {7, 8, 9, 10, 11}, posC[5] = {100000, 9999999, 3, 5, 7};
     const int64_t *P[] = {posA, posB, posA, posC, posC};
-    for (int isa = 0; isa < n_isas(); isa++) {
+    for (int isa = 0, ni = n_isas(); isa < ni; isa++) {
         tome_cpu_force_isa(isa);
         for (size_t s = 0; s < sizeof HD / sizeof HD[0]; s++) {
             int hd = HD[s], nh = 3;
@@ -310,6 +337,7 @@ int main(void)
     TT_RUN(test_gemv_bf16_cols);
     TT_RUN(test_gemv_quant);
     TT_RUN(test_rmsnorm);
+    TT_RUN(test_swiglu);
     TT_RUN(test_rope);
     TT_RUN(test_matmul_decode);
     TT_RUN(test_pool);
