@@ -4,6 +4,7 @@
  *
  * The AVX2 functions carry __attribute__((target("avx2,fma"))) and are only
  * called after __builtin_cpu_supports said yes; everything else is plain C.
+ * -DTOME_NO_SIMD compiles the scalar versions alone (what aarch64 gets).
  */
 #include "model/cpu_kernels.h"
 
@@ -14,7 +15,7 @@ static int g_forced = -1;
 
 void tome_cpu_force_isa(int isa) { g_forced = isa; }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TOME_NO_SIMD)
 #include <immintrin.h>
 #define TOME_X86 1
 static int detect_isa(void)
