@@ -54,7 +54,8 @@ print(f"tome pack: wall {wall}  cpu {float(user) + float(sys_):.2f} s  peak RSS 
       f"files {s['files']} (full {s['full']}, outline {s['outline']}, listed {s['listed']}, "
       f"aliases {s['aliases']}, skipped {s['skipped_count']})  tokens {s['tokens']}  "
       f"read {s['bytes_read'] / 1e6:.1f} MB  {s['mb_per_s']:.1f} MB/s (internal {s['seconds']:.2f} s)  "
-      f"pack {s['pack_bytes'] / 1e6:.1f} MB")
+      f"pack {s['pack_bytes'] / 1e6:.1f} MB  phases " +
+      " ".join(f"{k} {v:.2f}" for k, v in s.get('phase_seconds', {}).items()))
 EOF
 done
 
