@@ -593,6 +593,21 @@ static tome_status cu_kv_open(const tome_kv_params *p, void **out)
     const char *kvf = getenv("TOME_CUDA_KV");
     kv->bf16 = kvf && !strcmp(kvf, "bf16");
     tome_status st = TOME_OK;
+    /* the whole cache up front: a clear error before any allocation */
+    uint64_t need = 0;
+    for (int l = 0; l < p->n_layers; l++) {
+        int64_t w = p->window ? p->window[l] : 0;
+        int64_t rows = w > 0 && w < p->max_tokens ? w : p->max_tokens;
+        need += 2ull * (uint64_t)rows * (uint64_t)kv->kvd * (kv->bf16 ? 2u : 4u);
+    }
+    size_t fr = 0, tot = 0;
+    if (cudaMemGetInfo(&fr, &tot) == cudaSuccess && need + ((uint64_t)64 << 20) > fr) {
+        free(kv);
+        return tome_set_error(TOME_ERR_LIMIT,
+                              "cuda kv: %lld tokens need %.2f GB of %s K/V rows, %.2f GB of the GPU's memory is free%s",
+                              (long long)p->max_tokens, (double)need / 1e9, kv->bf16 ? "bf16" : "f32", (double)fr / 1e9,
+                              kv->bf16 ? "" : " (TOME_CUDA_KV=bf16 halves it)");
+    }
     for (int l = 0; l < p->n_layers && st == TOME_OK; l++) {
         int64_t w = p->window ? p->window[l] : 0;
         kv->window[l] = w > 0 && w < p->max_tokens ? w : 0;
@@ -946,12 +961,12 @@ static tome_status cu_graph_end(void **out)
     cudaGraph_t g = NULL;
     CK(cudaStreamEndCapture(g_stream, &g));
     if (g_pending != TOME_OK) {
-        cudaGraphDestroy(g);
+        note(cudaGraphDestroy(g), "cudaGraphDestroy", __FILE__, __LINE__);
         return cu_sync();
     }
     cudaGraphExec_t ex = NULL;
     cudaError_t e = cudaGraphInstantiate(&ex, g, 0);
-    cudaGraphDestroy(g);
+    note(cudaGraphDestroy(g), "cudaGraphDestroy", __FILE__, __LINE__);
     if (e != cudaSuccess) return cuda_err("cudaGraphInstantiate", e, __FILE__, __LINE__);
     *out = (void *)ex;
     return TOME_OK;
@@ -986,7 +1001,7 @@ static tome_status track(dev_priv *pv, size_t bytes, void **out)
     cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
     if (e != cudaSuccess) {
         size_t fr = 0, tot = 0;
-        cudaMemGetInfo(&fr, &tot);
+        if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) fr = 0;
         return tome_set_error(TOME_ERR_DEVICE, "cuda weights: cudaMalloc of %zu bytes after %llu MiB of weights (%zu MiB free): %s",
                               bytes, (unsigned long long)(pv->bytes >> 20), fr >> 20, cudaGetErrorString(e));
     }
@@ -1054,7 +1069,7 @@ static void cu_model_release(tome_model_t *m)
     if (!dm) return;
     dev_priv *pv = (dev_priv *)dm->priv;
     if (pv) {
-        for (size_t i = 0; i < pv->n; i++) cudaFree(pv->allocs[i]);
+        for (size_t i = 0; i < pv->n; i++) note(cudaFree(pv->allocs[i]), "cudaFree (weights)", __FILE__, __LINE__);
         free(pv->allocs);
         free(pv->host);
         free(pv);
