@@ -132,16 +132,17 @@ static void mm_tile(void *vctx, size_t ti, int tid)
 
 /* ---------------------------------------------------------------- decode
  * One row of x (n == 1) and a weight the kernels read in its stored dtype:
- * the output is cut into chunks (rows of OUT_IN / quantized weights, column
- * blocks of IN_OUT ones) handed to the pool; matrices under GEMV_PAR_BYTES
- * stay on the calling thread. */
+ * the work is cut into contiguous pieces of the matrix (output rows of
+ * OUT_IN / quantized weights, input rows of IN_OUT ones) handed to the pool;
+ * matrices under GEMV_PAR_BYTES stay on the calling thread. */
 #define GEMV_PAR_BYTES (96u << 10)
 
 typedef struct gemv_job {
     const tome_wt *w;
     const float *x;
     float *y;
-    size_t chunk;
+    size_t chunk;  /* output rows per item; or, with part, input rows per item */
+    float *part;   /* IN_OUT split along the input: [items][n_out] partial sums */
 } gemv_job;
 
 static void gemv_item(void *vctx, size_t it, int tid)
@@ -150,6 +151,12 @@ static void gemv_item(void *vctx, size_t it, int tid)
     const gemv_job *j = vctx;
     const tome_wt *w = j->w;
     const size_t n_in = (size_t)w->n_in, n_out = (size_t)w->n_out;
+    if (j->part) { /* input rows [k0, k0+cnt) of an IN_OUT matrix: one contiguous piece */
+        const size_t k0 = it * j->chunk, cnt = n_in - k0 < j->chunk ? n_in - k0 : j->chunk;
+        tome_k_gemv_bf16_t((const uint16_t *)w->data + k0 * n_out, cnt, n_out, 0, n_out, j->x + k0,
+                           j->part + it * n_out);
+        return;
+    }
     const size_t j0 = it * j->chunk, cnt = n_out - j0 < j->chunk ? n_out - j0 : j->chunk;
     switch (w->dtype) {
     case TOME_DT_BF16:
@@ -182,20 +189,32 @@ static void cpu_gemv(const tome_wt *w, const float *x, float *y)
                    : w->dtype == TOME_DT_Q8 ? n_out * (n_in / TOME_QGROUP) * sizeof(tome_block_q8)
                                             : n_out * (n_in / TOME_QGROUP) * sizeof(tome_block_q4);
     int threads = bytes >= GEMV_PAR_BYTES ? g_threads : 1;
+    /* IN_OUT: split along the input, 2 pieces per thread, each a contiguous
+     * part of the matrix (a split of the columns had every thread read half
+     * of every row); the partial sums are added in piece order, so the result
+     * does not depend on which thread ran what. */
+    if (threads > 1 && w->layout == TOME_W_IN_OUT) {
+        size_t items = 2 * (size_t)threads, chunk = (n_in + items - 1) / items;
+        items = (n_in + chunk - 1) / chunk;
+        float *part = malloc(items * n_out * sizeof(float));
+        if (part) {
+            gemv_job j = {.w = w, .x = x, .y = y, .chunk = chunk, .part = part};
+            tome_pool_run(threads, items, gemv_item, &j);
+            memcpy(y, part, n_out * sizeof(float));
+            for (size_t t = 1; t < items; t++) tome_k_add(y, part + t * n_out, n_out);
+            free(part);
+            return;
+        }
+        threads = 1; /* out of memory for the partial sums: one thread */
+    }
     /* OUT_IN: chunks of rows (contiguous), ~4 per thread so the caller can
-     * take over a late worker's share, at most ~256 KiB. IN_OUT: one column
-     * range per thread, so each reads long contiguous pieces of every row. */
+     * take over a late worker's share, at most ~256 KiB. */
     size_t chunk = n_out;
     if (threads > 1) {
-        if (w->layout == TOME_W_IN_OUT) {
-            chunk = (n_out + (size_t)threads - 1) / (size_t)threads;
-            chunk = (chunk + 31) / 32 * 32;
-        } else {
-            chunk = (n_out + 4 * (size_t)threads - 1) / (4 * (size_t)threads);
-            size_t cap = (256u << 10) / (bytes / n_out + 1);
-            if (chunk > cap) chunk = cap;
-            chunk = (chunk + 15) / 16 * 16;
-        }
+        chunk = (n_out + 4 * (size_t)threads - 1) / (4 * (size_t)threads);
+        size_t cap = (256u << 10) / (bytes / n_out + 1);
+        if (chunk > cap) chunk = cap;
+        chunk = (chunk + 15) / 16 * 16;
         if (chunk > n_out) chunk = n_out;
     }
     gemv_job j = {.w = w, .x = x, .y = y, .chunk = chunk};
@@ -358,10 +377,7 @@ static tome_status cpu_embed(const tome_wt *w, const int32_t *ids, size_t n, flo
     return TOME_OK;
 }
 
-static void cpu_add(float *y, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
-}
+static void cpu_add(float *y, const float *x, size_t n) { tome_k_add(y, x, n); }
 
 static const tome_backend g_cpu = {
     .name = "cpu",

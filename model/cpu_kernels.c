@@ -489,3 +489,8 @@ void tome_k_swiglu(float *g, const float *u, size_t n)
 #endif
     for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
+
+void tome_k_add(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] += x[i]; /* vectorised by the compiler */
+}

@@ -51,6 +51,9 @@ void tome_k_gemv_q4(const tome_block_q4 *w, size_t n_in, size_t cnt, const float
 /* y[i] = x[i] / sqrt(mean(x[i]²) + eps) (* weight), rows of dim; in place ok. */
 void tome_k_rmsnorm(const float *x, size_t n_rows, size_t dim, const float *weight, float eps, float *y);
 
+/* y[i] += x[i] */
+void tome_k_add(float *y, const float *x, size_t n);
+
 /* g[i] = silu(g[i]) · u[i] = g[i] / (1 + e^-g[i]) · u[i] (AVX2: a polynomial
  * e^x within ~2 ulp of expf, arguments clamped to [-87, 88]). */
 void tome_k_swiglu(float *g, const float *u, size_t n);
