@@ -11,7 +11,9 @@
  * TOME_KV_PF_SLOTS page buffers, staying at most that many pages ahead of
  * the reader. A read of a disk page (kv_cache.c, page_bytes) first asks the
  * ring: a ready page is copied out (waiting if it is being loaded), anything
- * else is read synchronously as before. A prefetched page is only used when
+ * else is read synchronously as before (a page the thread has not started
+ * is read by the reader itself, and the thread skips past it: a reader
+ * never waits for the thread to be scheduled). A prefetched page is only used when
  * its key (stream, page index, cache epoch) matches, so writes, which bump
  * the epoch, invalidate the ring; the thread only reads file descriptors
  * that stay open for the cache's life. A page that fails its checksum in
@@ -52,7 +54,7 @@ struct tome_kv_pf {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int quit, depth;
+    int quit, depth, busy;
     const tome_kv_stream *s;   /* stream of the queue                        */
     uint64_t epoch;            /* cache epoch when queued                    */
     pf_item *items;
@@ -96,6 +98,7 @@ static void *pf_main(void *arg)
         pf_slot *sl = &pf->slots[it.j % (size_t)pf->depth]; /* page it.j - depth: already passed */
         const tome_kv_stream *s = pf->s;
         const uint64_t epoch = pf->epoch;
+        pf->busy = 1;
         sl->state = PF_LOADING;
         sl->s = s;
         sl->j = it.j;
@@ -104,6 +107,7 @@ static void *pf_main(void *arg)
         int ok = pf_load(kv, &it, sl);
         pthread_mutex_lock(&pf->mu);
         sl->state = ok ? PF_READY : PF_BAD;
+        pf->busy = 0;
         pthread_cond_broadcast(&pf->cv);
     }
     pthread_mutex_unlock(&pf->mu);
@@ -218,24 +222,19 @@ int tome_kv_pf_take(const tome_kvcache *kv, const tome_kv_stream *s, size_t j, u
     pthread_mutex_lock(&pf->mu);
     if (pf->s == s && pf->epoch == kv->epoch) {
         pf_slot *sl = &pf->slots[j % (size_t)pf->depth];
-        if (j > pf->read_j) { /* the reader skipped ahead: let the thread follow */
-            pf->read_j = j;
-            pthread_cond_broadcast(&pf->cv);
-        }
-        /* the page is being loaded, or is the thread's next one: wait for it
-         * (the same work, already under way on the other thread) */
-        while (!pf->quit && pf->s == s && pf->epoch == kv->epoch &&
-               ((sl->state == PF_LOADING && sl->s == s && sl->j == j && sl->epoch == kv->epoch) ||
-                (pf->next < pf->n_items && pf->items[pf->next].j == j)))
+        /* being loaded: wait (the work is under way on the other thread) */
+        while (!pf->quit && pf->s == s && pf->epoch == kv->epoch && sl->state == PF_LOADING && sl->s == s &&
+               sl->j == j && sl->epoch == kv->epoch)
             pthread_cond_wait(&pf->cv, &pf->mu);
         if (sl->state == PF_READY && sl->s == s && sl->j == j && sl->epoch == kv->epoch) {
             memcpy(dst, sl->page, kv->L.page_bytes);
             got = 1;
         }
-        if (j + 1 > pf->read_j) {
-            pf->read_j = j + 1;
-            pthread_cond_broadcast(&pf->cv);
-        }
+        /* not started: the reader reads it itself (never waits for the thread
+         * to be scheduled), and the thread skips what the reader passed */
+        while (pf->next < pf->n_items && pf->items[pf->next].j <= j) pf->next++;
+        if (j + 1 > pf->read_j) pf->read_j = j + 1;
+        pthread_cond_broadcast(&pf->cv);
     }
     if (got)
         pf->hits++;
@@ -243,6 +242,16 @@ int tome_kv_pf_take(const tome_kvcache *kv, const tome_kv_stream *s, size_t j, u
         pf->misses++;
     pthread_mutex_unlock(&pf->mu);
     return got;
+}
+
+void tome_kv_prefetch_wait(const tome_kvcache *kv)
+{
+    struct tome_kv_pf *pf = kv->pf;
+    if (!pf) return;
+    pthread_mutex_lock(&pf->mu);
+    while (!pf->quit && (pf->busy || (pf->next < pf->n_items && pf->items[pf->next].j < pf->read_j + (size_t)pf->depth)))
+        pthread_cond_wait(&pf->cv, &pf->mu);
+    pthread_mutex_unlock(&pf->mu);
 }
 
 void tome_kv_pf_stats(const tome_kvcache *kv, uint64_t *hits, uint64_t *misses)

@@ -149,6 +149,9 @@ tome_status tome_kv_set_device_allocator(tome_kvcache *kv, const tome_kv_device_
  * read ahead (posix_fadvise), so disk reads overlap attention's work. One
  * range at a time per cache: a new call replaces the previous one. */
 void tome_kv_prefetch(const tome_kvcache *kv, int layer, int seq, int64_t p0, int64_t p1);
+/* Waits until the read-ahead thread has prepared what it may (the first
+ * pages of the last range, up to its depth); for tests and benchmarks. */
+void tome_kv_prefetch_wait(const tome_kvcache *kv);
 
 /* ---------------------------------------------------------- snapshots */
 /* Identity of what produced a cache: hex hashes (32 characters + NUL; ""
