@@ -210,7 +210,7 @@ word:
 }
 
 /* tome_pretok_next with the ASCII fast path inlined. */
-static inline size_t tome_pretok_next_fast(const uint8_t *s, size_t n, size_t i)
+static inline __attribute__((always_inline)) size_t tome_pretok_next_fast(const uint8_t *s, size_t n, size_t i)
 {
     if (s[i] < 0x80) {
         size_t e = tome_pretok_ascii(s, n, i);

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <xxhash.h>
@@ -221,11 +222,31 @@ int32_t tome_tokenizer_lookup(const struct tome_tokenizer *tok, const uint8_t *s
     return lookup_in(tok, s, len, s + len);
 }
 
+/* Zeroed memory for the rank table. It is 8 MiB for Llama 4 and probed at
+ * random, so with 4 KiB pages nearly every probe also misses the TLB; on
+ * Linux it asks for transparent huge pages (2 MiB-aligned, madvise), which
+ * the kernel may grant or not: the contents are the same either way. */
+static void *table_alloc(size_t bytes)
+{
+#if defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        void *p = NULL;
+        size_t len = (bytes + huge - 1) / huge * huge;
+        if (posix_memalign(&p, huge, len) != 0) return NULL;
+        (void)madvise(p, len, MADV_HUGEPAGE); /* advice only */
+        memset(p, 0, bytes);
+        return p;
+    }
+#endif
+    return calloc(1, bytes);
+}
+
 static tome_status rank_table_build(struct tome_tokenizer *tok, const char *what)
 {
     size_t cap = 16;
     while (cap < (size_t)tok->n_ranks * 2) cap <<= 1;
-    tok->rtab = calloc(cap, sizeof *tok->rtab);
+    tok->rtab = table_alloc(cap * sizeof *tok->rtab);
     if (!tok->rtab) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the token table", what);
     tok->rtab_mask = cap - 1;
     tok->rtab_shift = 64;
@@ -834,7 +855,7 @@ static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome
     size_t before = out->n;
     /* half of these pieces are no rank: start BPE's loads along with the
      * lookup of the whole piece */
-    if (len >= 4) bpe_prefetch(tok, s, len, end, 6);
+    if (len >= 4) bpe_prefetch(tok, s, len, end, 8);
     int32_t id = len == 2 ? tok->pair_id[(s[0] << 8) | s[1]] : len > tok->max_rank_len ? -1
                                                                 : rank_find(tok, s, len, h, w0);
     if (id >= 0)
@@ -863,11 +884,41 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
      * bytes per token), so a large input is not copied by repeated growth */
     if (out->cap - out->n < n / 3 + 64) TOME_FORWARD(tokens_reserve(out, n / 3 + 64));
     /* the output in locals (stores through out->ids could alias out->n) */
+    if (!pc) { /* no memory for the cache: the plain way */
+        size_t i = 0, begin = out->n;
+        while (i < n) {
+            size_t e = tome_pretok_next_fast(s, n, i);
+            begin = out->n;
+            TOME_FORWARD(encode_piece(tok, s + i, e - i, end, out));
+            i = e;
+        }
+        if (last_begin) *last_begin = begin;
+        return TOME_OK;
+    }
     int32_t *ids = out->ids;
     size_t on = out->n, cap = out->cap;
     size_t i = 0, begin = on;
+    /* One piece of look-ahead: the next piece's bounds, words and hash are
+     * found, and its cache entry prefetched, before the current piece is
+     * looked up, so the cache's latency (it is larger than L1) overlaps
+     * useful work. */
+    size_t e = tome_pretok_next_fast(s, n, 0);
+    uint64_t w0 = 0, w1 = 0, h = 0;
+    if (e <= PC_KEY) {
+        key_words(s, e, end, &w0, &w1);
+        h = hash_words(w0, w1, e);
+    }
     while (i < n) {
-        size_t e = tome_pretok_next_fast(s, n, i), len = e - i;
+        size_t len = e - i, ne = e;
+        uint64_t nw0 = 0, nw1 = 0, nh = 0;
+        if (e < n) {
+            ne = tome_pretok_next_fast(s, n, e);
+            if (ne - e <= PC_KEY) {
+                key_words(s + e, ne - e, end, &nw0, &nw1);
+                nh = hash_words(nw0, nw1, ne - e);
+                __builtin_prefetch(&pc->e[PC_SLOT(nh)]);
+            }
+        }
         if (cap - on < PC_IDS) {
             out->n = on;
             TOME_FORWARD(tokens_reserve(out, n / 8 + 64));
@@ -875,11 +926,8 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
             cap = out->cap;
         }
         begin = on;
-        if (len <= PC_KEY && pc) {
-            /* the hot path: two word loads, one hash, one compare */
-            uint64_t w0, w1;
-            key_words(s + i, len, end, &w0, &w1);
-            uint64_t h = hash_words(w0, w1, len);
+        if (len <= PC_KEY) {
+            /* the hot path: one compare, one copy */
             pc_entry *ce = &pc->e[PC_SLOT(h)];
             if (((ce->w0 ^ w0) | (ce->w1 ^ w1) | ((ce->meta ^ len) & 0xFF)) == 0) {
                 memcpy(ids + on, ce->ids, sizeof ce->ids); /* capacity checked above */
@@ -893,12 +941,16 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
             }
         } else {
             out->n = on;
-            TOME_FORWARD(pc ? encode_piece_long(tok, pc, s + i, len, end, out) : encode_piece(tok, s + i, len, end, out));
+            TOME_FORWARD(encode_piece_long(tok, pc, s + i, len, end, out));
             ids = out->ids;
             on = out->n;
             cap = out->cap;
         }
         i = e;
+        e = ne;
+        w0 = nw0;
+        w1 = nw1;
+        h = nh;
     }
     out->n = on;
     if (last_begin) *last_begin = begin;
