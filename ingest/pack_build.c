@@ -81,6 +81,7 @@ typedef struct item {
     int outl_cached;
     char *outl_text;        /* the rendered outline block until it is tokenized (plan) */
     size_t outl_len;
+    int outl_reread;        /* has an outline that was not kept (cache full): read again */
     tome_pack_run *outl_runs;
     uint32_t n_outl_runs;
     tome_tokens_t alias;    /* alias-block ids */
@@ -507,6 +508,16 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     int has_outline = 0;
     if ((st = render_outline(b, it, &p, &blk, &has_outline))) goto done;
     if (has_outline) { /* kept as text: tokenized only if the budget needs it (plan) */
+        size_t cost = blk.len / 4 + 1; /* counted like ids (about 4 bytes per token) */
+        pthread_mutex_lock(&b->mu);
+        keep = it->member || b->cached_ids + cost <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
+        if (keep) b->cached_ids += cost;
+        pthread_mutex_unlock(&b->mu);
+        if (!keep) {
+            it->outl_reread = 1;
+            it->ok = 1;
+            goto done;
+        }
         it->outl_text = malloc(blk.len + 1); /* exact size: the render buffer is freed */
         if (!it->outl_text) {
             st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
@@ -1047,8 +1058,39 @@ static tome_status scan_sources(builder *b, const char *const *sources, size_t n
 
 /* Tokenizes the outline block kept by prepare (once). Outline ids are always
  * kept: only files the budget degrades get here. */
+static tome_status reread_outline(const builder *b, item *it)
+{
+    tome_buf data = {0}, blk = {0};
+    char *skip = NULL;
+    proc p = {0};
+    int has = 0;
+    it->outl_reread = 0;
+    tome_status st = read_source(b, it, &data, &skip);
+    if (!st && !skip) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));
+        if (memcmp(c.digest, it->hash, 16) != 0) skip = strdup("changed"); /* no outline; emit sees it too */
+    }
+    if (!st && !skip)
+        st = process_bytes(b, it, (const uint8_t *)(data.data ? data.data : ""), data.len, &p, &skip);
+    if (!st && !skip) st = render_outline(b, it, &p, &blk, &has);
+    if (!st && !skip && has) {
+        st = encode_block(b, &blk, &it->outl);
+        if (!st) {
+            it->outl_tokens = it->outl.n;
+            it->outl_cached = 1;
+        }
+    }
+    free(skip);
+    tome_buf_free(&blk);
+    proc_free(&p);
+    tome_buf_free(&data);
+    return st;
+}
+
 static tome_status ensure_outline(const builder *b, item *it)
 {
+    if (it->outl_reread) return reread_outline(b, it);
     if (!it->outl_text) return TOME_OK;
     tome_buf blk = {it->outl_text, it->outl_len, it->outl_len};
     tome_status st = encode_block(b, &blk, &it->outl);
@@ -1086,7 +1128,7 @@ static tome_status outline_prepass(const builder *b, item **items, size_t n, uin
         item *it = items[k];
         if (it->status != TOME_FILE_FULL) continue;
         covered += it->full_tokens;
-        if (it->outl_text) work[m++] = it;
+        if (it->outl_text || it->outl_reread) work[m++] = it;
     }
     outl_ctx oc = {b, work};
     tome_status st = tome_parallel_for(m, b->o->n_threads, outline_one, &oc);
