@@ -751,155 +751,11 @@ static void block_clear(block *bl)
     memset(bl, 0, sizeof *bl);
 }
 
-/* Token bytes for decoding blocks: a 16-byte entry per token holding its
- * bytes inline when they fit in 14 (almost every token), its length and a
- * "contains a newline" flag, so a token costs one table read and one fixed
- * 16-byte move, and the line table needs no scan of tokens without a
- * newline. Longer tokens point into a blob. Built once per pack (~3 MB). */
-#define TOK_INLINE 14
-#define TOK_NL 1
-#define TOK_LONG 2
-typedef struct tok_ent {
-    char b[TOK_INLINE]; /* bytes, or (TOK_LONG) a uint32 offset into blob */
-    uint8_t len;        /* bytes of the token when not TOK_LONG */
-    uint8_t flags;
-} tok_ent;
-
-typedef struct tok_table {
-    tok_ent *ent;
-    uint32_t *long_len; /* [n]: lengths (all tokens) */
-    char *blob;         /* bytes of the long tokens */
-    size_t n;
-} tok_table;
-
-static void tok_table_free(tok_table *t)
-{
-    free(t->ent);
-    free(t->long_len);
-    free(t->blob);
-    memset(t, 0, sizeof *t);
-}
-
-static tome_status tok_table_open(const tome_tokenizer_t *tok, tok_table *t)
-{
-    size_t n = tome_tokenizer_vocab_size(tok), total = 0;
-    t->ent = calloc(n ? n : 1, sizeof *t->ent);
-    t->long_len = malloc((n ? n : 1) * sizeof *t->long_len);
-    if (!t->ent || !t->long_len) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
-        if (len > UINT32_MAX / 2) return tome_set_error(TOME_ERR_INTERNAL, "token %zu is %zu bytes long", i, len);
-        if (len > TOK_INLINE) total += len;
-    }
-    t->blob = malloc(total + 1);
-    if (!t->blob) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    uint32_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        const char *s = tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
-        tok_ent *e = &t->ent[i];
-        e->flags = (uint8_t)(len && memchr(s, '\n', len) != NULL ? TOK_NL : 0);
-        t->long_len[i] = (uint32_t)len;
-        if (len <= TOK_INLINE) {
-            if (len) memcpy(e->b, s, len);
-            e->len = (uint8_t)len;
-        } else {
-            memcpy(t->blob + off, s, len);
-            memcpy(e->b, &off, sizeof off);
-            e->flags |= TOK_LONG;
-            off += (uint32_t)len;
-        }
-    }
-    t->n = n;
-    return TOME_OK;
-}
-
-static tome_status grow_lines(block *bl, size_t *cap_lines)
-{
-    *cap_lines *= 2;
-    uint32_t *a = realloc(bl->line_off, *cap_lines * sizeof *a);
-    if (a) bl->line_off = a;
-    uint32_t *c = realloc(bl->line_tok, *cap_lines * sizeof *c);
-    if (c) bl->line_tok = c;
-    if (!a || !c) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    return TOME_OK;
-}
-
-/* Text and line table of a block from its ids, in one pass over the tokens. */
-static tome_status decode_block(const tok_table *tt, block *bl)
-{
-    const tome_tokens_t *t = bl->use;
-    size_t cap_lines = 64;
-    bl->line_off = malloc(cap_lines * sizeof *bl->line_off);
-    bl->line_tok = malloc(cap_lines * sizeof *bl->line_tok);
-    if (!bl->line_off || !bl->line_tok) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    TOME_FORWARD(tome_buf_reserve(&bl->text, t->n * 4 + 64));
-    uint32_t n = 0;
-    int pending = 1; /* a line starts at the current offset */
-    char *text = bl->text.data;
-    size_t len_text = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        uint32_t id = (uint32_t)t->ids[i];
-        if (id >= tt->n) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", t->ids[i]);
-        const tok_ent *e = &tt->ent[id];
-        const char *s = e->b;
-        size_t len = e->len;
-        if (e->flags & TOK_LONG) {
-            uint32_t bo;
-            memcpy(&bo, e->b, sizeof bo);
-            s = tt->blob + bo;
-            len = tt->long_len[id];
-        }
-        if (bl->text.cap - len_text < len + 16) {
-            bl->text.len = len_text;
-            TOME_FORWARD(tome_buf_reserve(&bl->text, len + 16 + (t->n - i) * 2));
-            text = bl->text.data;
-        }
-        size_t off = len_text;
-        if (!(e->flags & TOK_LONG)) memcpy(text + off, e, 16); /* bytes past len are overwritten next */
-        else memcpy(text + off, s, len);
-        len_text += len;
-        if (!(e->flags & TOK_NL)) {
-            if (!pending) continue;
-            if (n + 1 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
-            bl->line_off[n] = (uint32_t)off;
-            bl->line_tok[n] = (uint32_t)i;
-            n++;
-            pending = 0;
-            continue;
-        }
-        for (const char *q = memchr(s, '\n', len); q; q = memchr(q + 1, '\n', len - (size_t)(q + 1 - s))) {
-            if (n + 2 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
-            if (pending) { /* the line starting at this token's first byte */
-                bl->line_off[n] = (uint32_t)off;
-                bl->line_tok[n] = (uint32_t)i;
-                n++;
-                pending = 0;
-            }
-            /* a newline inside or at the end of token i: the next line's first
-             * token is the first one starting at or after it */
-            size_t nl_end = off + (size_t)(q - s) + 1;
-            if (nl_end == off + len) {
-                pending = 1; /* starts with token i+1 */
-                break;
-            }
-            bl->line_off[n] = (uint32_t)nl_end;
-            bl->line_tok[n] = (uint32_t)(i + 1);
-            n++;
-        }
-    }
-    bl->text.len = len_text;
-    if (bl->text.data) bl->text.data[bl->text.len] = 0;
-    bl->n_rlines = n;
-    return TOME_OK;
-}
-
 typedef struct emit_ctx {
     builder *b;
     item **items;
     block *blocks;
-    const tok_table *tt;
+    const tome_pack_toktab *tt;
 } emit_ctx;
 
 static tome_status emit_one(void *ctx, size_t i, int thread_index)
@@ -965,7 +821,8 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
         memcpy(bl->runs, runs, n_runs * sizeof *runs);
         bl->n_runs = n_runs;
     }
-    return decode_block(ec->tt, bl);
+    return tome_pack_decode(ec->tt, bl->use->ids, bl->use->n, &bl->text, &bl->line_off, &bl->line_tok,
+                            &bl->n_rlines);
 }
 
 /* Checks that text ending with prev_tail may be followed by next_head without
@@ -1313,7 +1170,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     block *blocks = NULL;
     tome_pack_writer *w = NULL;
     tome_buf env_open = {0}, env_close = {0}, tree = {0};
-    tok_table tt = {0};
+    tome_pack_toktab *tt = NULL;
     size_t n = 0;
 
     progress(&b, "scan", 0, 0, 1);
@@ -1392,7 +1249,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
         tome_buf_free(&hdr);
         if (st) goto out;
     }
-    if ((st = tok_table_open(opts->tok, &tt))) goto out;
+    if ((st = tome_pack_toktab_open(opts->tok, &tt))) goto out;
     blocks = calloc(EMIT_BATCH, sizeof *blocks);
     if (!blocks) {
         st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
@@ -1400,7 +1257,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     }
     for (size_t s = 0; s < n; s += EMIT_BATCH) {
         size_t cnt = n - s < EMIT_BATCH ? n - s : EMIT_BATCH;
-        emit_ctx ec = {&b, items + s, blocks, &tt};
+        emit_ctx ec = {&b, items + s, blocks, tt};
         st = tome_parallel_for(cnt, opts->n_threads, emit_one, &ec);
         for (size_t k = 0; k < cnt && !st; k++) {
             block *bl = &blocks[k];
@@ -1502,7 +1359,7 @@ out:
     tome_buf_free(&env_open);
     tome_buf_free(&env_close);
     tome_buf_free(&tree);
-    tok_table_free(&tt);
+    tome_pack_toktab_free(tt);
     pthread_mutex_destroy(&b.mu);
     return st;
 }

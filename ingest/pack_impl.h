@@ -92,6 +92,16 @@ void tome_pack_writer_abort(tome_pack_writer *w); /* NULL ok; removes the temp f
 tome_status tome_pack_open_mem(const char *name, const uint8_t *data, size_t len, int no_checksums,
                                tome_pack_t **out);
 
+/* ---------------------------------------------------------- decode (pack_decode.c) */
+typedef struct tome_pack_toktab tome_pack_toktab;
+tome_status tome_pack_toktab_open(const tome_tokenizer_t *tok, tome_pack_toktab **out);
+void tome_pack_toktab_free(tome_pack_toktab *t); /* NULL ok */
+/* Writes the bytes of ids[0..n_ids) into text (an empty buffer) and builds the
+ * block's line table: *line_off / *line_tok (malloc'd, *n_rlines entries; set
+ * even on error, for the caller to free). */
+tome_status tome_pack_decode(const tome_pack_toktab *tt, const int32_t *ids, size_t n_ids, tome_buf *text,
+                             uint32_t **line_off, uint32_t **line_tok, uint32_t *n_rlines);
+
 /* ---------------------------------------------------------- render */
 /* Renders block pieces for format fmt. All append to out. */
 tome_status tome_pack_render_open(tome_buf *out, uint32_t fmt, uint64_t n_files);
