@@ -230,9 +230,10 @@ tome_status tome_chat_check_vocab(const tome_model_t *m, const char *model_dir, 
     size_t tv = tome_tokenizer_vocab_size(tok);
     if ((int64_t)tv > mv)
         return tome_set_error(TOME_ERR_MISMATCH,
-                              "tokenizer %s has %zu ids but model %s has vocab_size %lld: give the model's own "
+                              "tokenizer%s%s has %zu ids but model %s has vocab_size %lld: give the model's own "
                               "tokenizer with -t",
-                              tok_path ? tok_path : "(given)", tv, model_dir ? model_dir : "(given)", (long long)mv);
+                              tok_path ? " " : "", tok_path ? tok_path : "", tv, model_dir ? model_dir : "(given)",
+                              (long long)mv);
     return TOME_OK;
 }
 

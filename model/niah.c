@@ -26,6 +26,7 @@
  */
 #include "model/forward_impl.h"
 #include "ingest/ingest_impl.h"
+#include "tome/chat.h"
 #include "tome/niah.h"
 
 #include <ctype.h>
@@ -558,6 +559,7 @@ tome_status tome_niah_run(const tome_niah_opts *o, tome_niah_result **out)
         tome_model_opts mo = {.weights = (tome_weights_format)o->weights, .n_threads = o->n_threads};
         st = tome_model_open(o->model_dir, &mo, &m);
     }
+    if (st == TOME_OK) st = tome_chat_check_vocab(m, o->model_dir, o->tok, NULL);
     /* every length must fit the fixed parts and the model, checked before
      * the first cell so that a bad entry late in the list costs no run */
     if (st == TOME_OK) {
