@@ -18,8 +18,10 @@
 #    tensor-core kernel — and bf16 above
 #    (TOME_CUDA_KV=bf16: half the bytes, but the prefill attention is then
 #    the SIMT kernel — slow), TOME_SCOUT_DECODE decode steps (default 32),
-#    micro-batch TOME_SCOUT_UBATCH (default 2048). A context that does not
-#    fit prints bench_model's error and the script goes on.
+#    micro-batch TOME_SCOUT_UBATCH (default 2048). Global layers whose K/V do
+#    not fit on the GPU go to mapped pinned host memory (slow; set
+#    TOME_CUDA_KV_HOST=0 to get an error instead); a run that fails prints
+#    bench_model's error and the script goes on.
 # Every run line goes to stdout and to $OUT/bench_scout_gpu.log when OUT is set.
 set -u
 B=${1:-build-gpu}

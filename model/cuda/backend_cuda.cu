@@ -568,13 +568,44 @@ typedef struct dev_kv {
     float *ws;
     int64_t pos0, n; /* the micro-batch being run (kv_seek), host view */
     int n_kv_heads;
+    uint8_t on_host[TOME_MAX_LAYERS]; /* rows in mapped pinned host memory (read over PCIe) */
+    uint64_t host_bytes;
 } dev_kv;
+
+static void kv_release(dev_kv *kv, int l)
+{
+    if (kv->on_host[l]) {
+        if (kv->k[l]) note(cudaFreeHost(kv->k[l]), "cudaFreeHost", __FILE__, __LINE__);
+        if (kv->v[l]) note(cudaFreeHost(kv->v[l]), "cudaFreeHost", __FILE__, __LINE__);
+    } else {
+        cu_free(kv->k[l]);
+        cu_free(kv->v[l]);
+    }
+    kv->k[l] = kv->v[l] = NULL;
+}
+
+/* rows of one layer in mapped pinned host memory: the kernels read them
+ * through the same pointer (unified addressing), at PCIe speed */
+static tome_status host_rows(void **p, size_t bytes)
+{
+    *p = NULL;
+    CK(cudaHostAlloc(p, bytes ? bytes : 1, cudaHostAllocMapped | cudaHostAllocPortable));
+    void *d = NULL;
+    cudaError_t e = cudaHostGetDevicePointer(&d, *p, 0);
+    if (e != cudaSuccess || d != *p) {
+        note(cudaFreeHost(*p), "cudaFreeHost", __FILE__, __LINE__);
+        *p = NULL;
+        if (e != cudaSuccess) return cuda_err("cudaHostGetDevicePointer", e, __FILE__, __LINE__);
+        return tome_set_error(TOME_ERR_UNSUPPORTED, "cuda kv: mapped host memory without unified addressing");
+    }
+    return TOME_OK;
+}
 
 static void cu_kv_free(void *p)
 {
     dev_kv *kv = (dev_kv *)p;
     if (!kv) return;
-    for (int l = 0; l < kv->n_layers; l++) cu_free(kv->k[l]), cu_free(kv->v[l]);
+    for (int l = 0; l < kv->n_layers; l++) kv_release(kv, l);
     cu_free(kv->ws);
     free(kv);
 }
@@ -593,33 +624,47 @@ static tome_status cu_kv_open(const tome_kv_params *p, void **out)
     const char *kvf = getenv("TOME_CUDA_KV");
     kv->bf16 = kvf && !strcmp(kvf, "bf16");
     tome_status st = TOME_OK;
-    /* the whole cache up front: a clear error before any allocation */
-    uint64_t need = 0;
-    for (int l = 0; l < p->n_layers; l++) {
-        int64_t w = p->window ? p->window[l] : 0;
-        int64_t rows = w > 0 && w < p->max_tokens ? w : p->max_tokens;
-        need += 2ull * (uint64_t)rows * (uint64_t)kv->kvd * (kv->bf16 ? 2u : 4u);
-    }
+    /* Placement (the plan of gpu_plan.h): the chunked layers' rings first,
+     * then the global layers in order while they fit in free GPU memory
+     * minus a reserve for scratch; the rest go to mapped pinned host memory
+     * unless TOME_CUDA_KV_HOST=0, which makes "does not fit" an error
+     * naming the bytes. */
+    const char *hv = getenv("TOME_CUDA_KV_HOST");
+    const int host_ok = !(hv && !strcmp(hv, "0"));
+    const uint64_t reserve = (uint64_t)1 << 30;
     size_t fr = 0, tot = 0;
-    if (cudaMemGetInfo(&fr, &tot) == cudaSuccess && need + ((uint64_t)64 << 20) > fr) {
-        free(kv);
-        return tome_set_error(TOME_ERR_LIMIT,
-                              "cuda kv: %lld tokens need %.2f GB of %s K/V rows, %.2f GB of the GPU's memory is free%s",
-                              (long long)p->max_tokens, (double)need / 1e9, kv->bf16 ? "bf16" : "f32", (double)fr / 1e9,
-                              kv->bf16 ? "" : " (TOME_CUDA_KV=bf16 halves it)");
-    }
-    for (int l = 0; l < p->n_layers && st == TOME_OK; l++) {
-        int64_t w = p->window ? p->window[l] : 0;
-        kv->window[l] = w > 0 && w < p->max_tokens ? w : 0;
-        int64_t rows = kv->window[l] ? kv->window[l] : p->max_tokens;
-        size_t bytes = (size_t)rows * (size_t)kv->kvd * (kv->bf16 ? 2 : 4);
-        st = cu_alloc((void **)&kv->k[l], bytes);
-        if (st == TOME_OK) st = cu_alloc((void **)&kv->v[l], bytes);
-        if (st != TOME_OK) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", tome_last_error());
-            st = tome_set_error(TOME_ERR_DEVICE, "cuda kv: layer %d, %lld rows of %d floats: %s", l, (long long)rows,
-                                kv->kvd, why);
+    if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) fr = 0;
+    uint64_t room = fr > reserve ? fr - reserve : 0;
+    for (int pass = 0; pass < 2 && st == TOME_OK; pass++) {
+        for (int l = 0; l < p->n_layers && st == TOME_OK; l++) {
+            int64_t w = p->window ? p->window[l] : 0;
+            kv->window[l] = w > 0 && w < p->max_tokens ? w : 0;
+            if ((pass == 0) != (kv->window[l] > 0)) continue; /* rings, then full layers */
+            int64_t rows = kv->window[l] ? kv->window[l] : p->max_tokens;
+            size_t bytes = (size_t)rows * (size_t)kv->kvd * (kv->bf16 ? 2 : 4);
+            if (2ull * bytes <= room) {
+                room -= 2ull * bytes;
+                st = cu_alloc(&kv->k[l], bytes);
+                if (st == TOME_OK) st = cu_alloc(&kv->v[l], bytes);
+            } else if (host_ok) {
+                kv->on_host[l] = 1;
+                kv->host_bytes += 2ull * bytes;
+                st = host_rows(&kv->k[l], bytes);
+                if (st == TOME_OK) st = host_rows(&kv->v[l], bytes);
+            } else {
+                st = tome_set_error(TOME_ERR_LIMIT,
+                                    "cuda kv: %lld tokens: layer %d's %.2f GB of %s K/V rows do not fit (%.2f GB of the "
+                                    "GPU's memory free, TOME_CUDA_KV_HOST=0)%s",
+                                    (long long)p->max_tokens, l, 2.0 * (double)bytes / 1e9, kv->bf16 ? "bf16" : "f32",
+                                    (double)fr / 1e9, kv->bf16 ? "" : "; TOME_CUDA_KV=bf16 halves it");
+                break; /* the message names the bytes already */
+            }
+            if (st != TOME_OK) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", tome_last_error());
+                st = tome_set_error(TOME_ERR_DEVICE, "cuda kv: layer %d, %lld rows of %d values%s: %s", l,
+                                    (long long)rows, kv->kvd, kv->on_host[l] ? " in pinned host memory" : "", why);
+            }
         }
     }
     if (st == TOME_OK) st = cu_alloc((void **)&kv->ws, (size_t)ATTN_ENTRIES * (size_t)(p->head_dim + 2) * sizeof(float));
