@@ -5,8 +5,11 @@
  *
  * Haystack: the text of the files under haystack_dir (recursively, sorted by
  * path), or by default every file in /usr/share/common-licenses then
- * /usr/share/doc/<pkg>/copyright — tokenized once, only as far as the longest
- * cell needs, and read cyclically when the text is shorter than that.
+ * /usr/share/doc/<pkg>/copyright — decoded as the packer decodes text
+ * (UTF-16 / Latin-1 to UTF-8, binary files skipped), tokenized once, only as
+ * far as the longest cell needs, and read cyclically when the text is
+ * shorter than that (a directory without text is refused). Lengths are
+ * checked against the needles and the model before the first cell.
  *
  * A cell of length L and depth d: the prompt is
  *   <|begin_of_text|><|header_start|>user<|header_end|>\n\n
