@@ -154,4 +154,7 @@ def test_niah_synthetic_other_shapes():
 
 
 print(f"{'FAILED' if failed else 'passed'}: {failed} failed")
+if not failed:
+    import shutil
+    shutil.rmtree(TMP, ignore_errors=True)  # kept for a look when something failed
 sys.exit(1 if failed else 0)

@@ -164,4 +164,7 @@ def test_report_refactor_html_self_contained_on_archive():
 
 
 print(f"{'FAILED' if failed else 'passed'}: {failed} failed")
+if not failed:
+    import shutil
+    shutil.rmtree(TMP, ignore_errors=True)  # kept for a look when something failed
 sys.exit(1 if failed else 0)
