@@ -218,10 +218,6 @@ int tome_cmd_ask(int argc, char **argv)
             if (st == TOME_OK && info.n_done != (int64_t)n_ids)
                 st = tome_set_error(TOME_ERR_MISMATCH, "%s: snapshot holds %lld of the pack's %zu tokens (finish it with tome prefill)",
                                     ctx, (long long)info.n_done, n_ids);
-            if (st == TOME_OK && info.max_tokens < cap)
-                st = tome_set_error(TOME_ERR_LIMIT,
-                                    "%s: the snapshot's cache holds %lld positions; the question and answer need %lld",
-                                    ctx, (long long)info.max_tokens, (long long)cap);
             from_ctx = info.n_done;
         } else {
             st = tome_kv_open(&kp, &kv);

@@ -433,7 +433,9 @@ tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expe
     p.n_kv_heads = h.n_kv_heads;
     p.head_dim = h.head_dim;
     p.n_seqs = h.n_seqs;
-    p.max_tokens = h.max_tokens;
+    /* a caller may ask for room past the snapshot (the question and answer
+     * that follow a saved context); never less than what was saved */
+    p.max_tokens = tiers && tiers->max_tokens > h.max_tokens ? tiers->max_tokens : h.max_tokens;
     p.window = window;
     p.fmt = h.fmt;
     p.page_tokens = h.page_tokens;

@@ -188,7 +188,9 @@ tome_status tome_kv_snapshot_info_read(const char *path, tome_kv_snapshot_info *
 /* Loads a snapshot into a new cache. expect (may be NULL; "" fields are not
  * checked) must match the stored identity (TOME_ERR_MISMATCH naming model,
  * tokenizer or pack). tiers (may be NULL) gives ram_budget, disk_dir,
- * disk_budget, zstd_level and device; the layout comes from the file.
+ * disk_budget, zstd_level and device, and max_tokens when it asks for more
+ * room than the snapshot was saved with (positions a question appends); the
+ * layout comes from the file.
  * Corrupt or truncated files: TOME_ERR_FORMAT naming the part at fault. */
 tome_status tome_kv_snapshot_load(const char *path, const tome_kv_identity *expect, const tome_kv_params *tiers,
                                   tome_kvcache **out, tome_kv_snapshot_info *info);

@@ -87,6 +87,16 @@ def test_ask_json_and_context_mismatch():
     p3 = run("ask", "--model", model, "--pack", a, "--context", ctx, "-n", "4", "q?", ok=False)
     assert p3.returncode == 6 and "pack" in p3.stderr, (p3.returncode, p3.stderr)
     assert run("ask", "--model", model, "q?", ok=False).returncode == 2
+    # a snapshot of pack a: the question is appended after the saved positions
+    # and the answer equals a fresh prefill's (bf16 KV both ways)
+    ctx_a = os.path.join(TMP, "a.tkv")
+    run("prefill", "--model", model, "--pack", a, "--kv", "bf16", "-o", ctx_a)
+    for q in ("Where is the ledger?", "What does the parser return for an empty line?"):
+        fresh = json.loads(run("ask", "--model", model, "--pack", a, "--kv", "bf16", "--json", "-n", "12", q).stdout)
+        again = json.loads(run("ask", "--model", model, "--pack", a, "--context", ctx_a, "--json", "-n", "12", q).stdout)
+        assert again["context_tokens_reused"] == info["tokens"], again
+        assert again["prompt_tokens"] == fresh["prompt_tokens"], (again, fresh)
+        assert again["answer"] == fresh["answer"] and again["answer_tokens"] == fresh["answer_tokens"], (again, fresh)
 
 
 @case
