@@ -739,12 +739,16 @@ done:
  * with another tokenizer (told apart by a serial number given at open). */
 #define PC_BITS 17
 #define PC_KEY 16
-#define PC_IDS 3
+#define PC_IDS 4
+/* ids are < 2^24 (the cache is off for larger vocabularies): the top byte of
+ * w[0] holds the piece's length (0 = empty), of w[1] the number of ids, so a
+ * hit copies all four slots with one masked 16-byte move */
 typedef struct pc_entry {
-    uint64_t w0, w1; /* the piece's bytes, zero-padded */
-    uint32_t meta;   /* length | n_ids << 8; 0 = empty */
-    int32_t ids[PC_IDS];
+    uint64_t w0, w1;    /* the piece's bytes, zero-padded */
+    uint32_t w[PC_IDS]; /* ids, low 24 bits */
 } pc_entry;
+#define PC_LEN(ce) ((ce)->w[0] >> 24)
+#define PC_N(ce) ((ce)->w[1] >> 24)
 /* The second level: pieces that the first cannot hold (longer than PC_KEY
  * bytes, up to LC_KEY, or more than PC_IDS ids, up to LC_IDS) in a smaller
  * direct-mapped table keyed by the 64-bit hash and checked byte for byte:
@@ -773,6 +777,7 @@ static void pc_make_key(void) { g_pc_ok = pthread_key_create(&g_pc_key, free) ==
 
 static piece_cache *pc_get(const struct tome_tokenizer *tok)
 {
+    if (tok->vocab_size >= (1u << 24)) return NULL; /* ids would not fit the entries */
     pthread_once(&g_pc_once, pc_make_key);
     if (!g_pc_ok) return NULL;
     piece_cache *pc = pthread_getspecific(g_pc_key);
@@ -786,11 +791,21 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
         pc->serial = 0;
     }
     if (pc->serial != tok->serial) {
-        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].meta = 0;
+        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].w[0] = 0;
         for (size_t i = 0; i < TOME_ARRAY_LEN(pc->l); i++) pc->l[i].len = 0;
         pc->serial = tok->serial;
     }
     return pc;
+}
+
+static inline void copy_ids(int32_t *dst, const uint32_t *w)
+{
+#ifdef TOME_PRETOK_SSE2
+    __m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)w), _mm_set1_epi32(0xFFFFFF));
+    _mm_storeu_si128((__m128i *)(void *)dst, v);
+#else
+    for (int j = 0; j < PC_IDS; j++) dst[j] = (int32_t)(w[j] & 0xFFFFFF);
+#endif
 }
 
 #define PC_SLOT(h) ((size_t)((h) >> (64 - PC_BITS)))
@@ -870,8 +885,9 @@ static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome
     if (k <= PC_IDS) {
         ce->w0 = w0;
         ce->w1 = w1;
-        ce->meta = (uint32_t)(len | k << 8);
-        memcpy(ce->ids, out->ids + before, k * sizeof(int32_t));
+        for (size_t j = 0; j < PC_IDS; j++) ce->w[j] = j < k ? (uint32_t)out->ids[before + j] : 0;
+        ce->w[0] |= (uint32_t)len << 24;
+        ce->w[1] |= (uint32_t)k << 24;
     }
     return TOME_OK;
 }
@@ -933,9 +949,9 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
         if (len <= PC_KEY) {
             /* the hot path: one compare, one copy */
             pc_entry *ce = &pc->e[PC_SLOT(h)];
-            if (((ce->w0 ^ w0) | (ce->w1 ^ w1) | ((ce->meta ^ len) & 0xFF)) == 0) {
-                memcpy(ids + on, ce->ids, sizeof ce->ids); /* capacity checked above */
-                on += ce->meta >> 8;
+            if (((ce->w0 ^ w0) | (ce->w1 ^ w1) | (PC_LEN(ce) ^ len)) == 0) {
+                copy_ids(ids + on, ce->w); /* capacity checked above */
+                on += PC_N(ce);
             } else {
                 out->n = on;
                 TOME_FORWARD(encode_piece_miss(tok, pc, ce, s + i, len, h, w0, w1, end, out));
