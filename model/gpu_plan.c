@@ -42,18 +42,18 @@ tome_status tome_gpu_wt_pack(const tome_wt *w, void *dst)
         const int bits = dt == TOME_DT_Q8 ? 8 : 4;
         const size_t nb = (size_t)(n_in / TOME_QGROUP);
         uint8_t *codes = dst;
-        float *sc = (float *)(void *)((uint8_t *)dst + tome_gpu_q_scales_off(bits, n_out, n_in));
+        uint16_t *sc = (uint16_t *)(void *)((uint8_t *)dst + tome_gpu_q_scales_off(bits, n_out, n_in));
         memset(codes, 0, tome_gpu_q_scales_off(bits, n_out, n_in));
         for (int64_t r = 0; r < n_out; r++) {
             for (size_t b = 0; b < nb; b++) {
                 size_t gi = (size_t)r * nb + b;
                 if (bits == 8) {
                     const tome_block_q8 *q = (const tome_block_q8 *)w->data + gi;
-                    sc[gi] = q->d;
+                    sc[gi] = tome_gpu_f2h(q->d);
                     memcpy(codes + gi * TOME_QGROUP, q->q, TOME_QGROUP);
                 } else {
                     const tome_block_q4 *q = (const tome_block_q4 *)w->data + gi;
-                    sc[gi] = q->d;
+                    sc[gi] = tome_gpu_f2h(q->d);
                     memcpy(codes + gi * (TOME_QGROUP / 2), q->q, TOME_QGROUP / 2);
                 }
             }

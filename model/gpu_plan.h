@@ -17,7 +17,10 @@
  *                          codes  [n_out][n_in]   int8 (Q8)  or
  *                                 [n_out][n_in/2] bytes (Q4: value+8, low
  *                                                 nibble = even index)
- *                          scales [n_out][n_in/TOME_QGROUP] f32, starting at
+ *                          scales [n_out][n_in/TOME_QGROUP] f16 (the CPU's
+ *                                 f32 scale rounded to nearest even, so int4
+ *                                 is 4.5 bits a weight: Scout's experts fit
+ *                                 in ~60 GB), starting at
  *                                 tome_gpu_q_scales_off() (256-aligned)
  *                        tome_gpu_q_get() is the one definition of an element.
  *   memory plan          which weights / KV fit on one GPU for a context:
@@ -96,6 +99,43 @@ TOME_GPU_HD int32_t tome_moe_plan(const int32_t *sel, int32_t n_slots, int E, in
 /* ------------------------------------------------------------ GPU weight layout */
 TOME_GPU_HD size_t tome_gpu_align(size_t n) { return (n + (TOME_GPU_ALIGN - 1)) & ~(size_t)(TOME_GPU_ALIGN - 1); }
 
+/* IEEE half <-> float for the scales plane (host and device, no intrinsics).
+ * f2h rounds to nearest even and saturates at ±65504 (a scale never needs
+ * infinity); subnormal halves are kept. */
+TOME_GPU_HD float tome_gpu_h2f(uint16_t h)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 31u, m = h & 0x3ffu;
+    if (e == 0) {
+        float x = (float)m * (1.0f / 16777216.0f); /* m · 2^-24 */
+        return sign ? -x : x;
+    }
+    v.u = sign | (e == 31 ? (0xffu << 23) | (m << 13) : ((e - 15 + 127) << 23) | (m << 13));
+    return v.f;
+}
+TOME_GPU_HD uint16_t tome_gpu_f2h(float f)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.f = f;
+    uint16_t sign = (uint16_t)((v.u >> 16) & 0x8000u);
+    uint32_t a = v.u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);   /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7bffu);  /* ≥ 65520 (and inf): saturate */
+    if (a < 0x38800000u) {                                     /* below 2^-14: subnormal half */
+        v.u = a;
+        return (uint16_t)(sign | (uint16_t)rintf(v.f * 16777216.0f));
+    }
+    uint32_t h = ((((a >> 23) - 127u + 15u) << 10) | ((a & 0x7fffffu) >> 13)), rem = a & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
+    return (uint16_t)(sign | h);
+}
+
 /* Bytes of the codes plane of a [n_out][n_in] Q8 (bits 8) or Q4 (bits 4) matrix. */
 TOME_GPU_HD size_t tome_gpu_q_codes_bytes(int bits, int64_t n_out, int64_t n_in)
 {
@@ -107,14 +147,14 @@ TOME_GPU_HD size_t tome_gpu_q_scales_off(int bits, int64_t n_out, int64_t n_in)
 }
 TOME_GPU_HD size_t tome_gpu_q_bytes(int bits, int64_t n_out, int64_t n_in)
 {
-    return tome_gpu_q_scales_off(bits, n_out, n_in) + (size_t)n_out * (size_t)(n_in / TOME_QGROUP) * sizeof(float);
+    return tome_gpu_q_scales_off(bits, n_out, n_in) + (size_t)n_out * (size_t)(n_in / TOME_QGROUP) * sizeof(uint16_t);
 }
 
 /* Element (r, k) of a repacked quantized matrix. */
 TOME_GPU_HD float tome_gpu_q_get(const uint8_t *packed, int bits, int64_t n_out, int64_t n_in, int64_t r, int64_t k)
 {
-    const float *sc = (const float *)(const void *)(packed + tome_gpu_q_scales_off(bits, n_out, n_in));
-    float d = sc[(size_t)r * (size_t)(n_in / TOME_QGROUP) + (size_t)(k / TOME_QGROUP)];
+    const uint16_t *sc = (const uint16_t *)(const void *)(packed + tome_gpu_q_scales_off(bits, n_out, n_in));
+    float d = tome_gpu_h2f(sc[(size_t)r * (size_t)(n_in / TOME_QGROUP) + (size_t)(k / TOME_QGROUP)]);
     if (bits == 8) return d * (float)(int8_t)packed[(size_t)r * (size_t)n_in + (size_t)k];
     uint8_t b = packed[((size_t)r * (size_t)n_in + (size_t)k) / 2];
     int q = (k & 1) ? (b >> 4) : (b & 15);

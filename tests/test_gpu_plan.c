@@ -93,13 +93,55 @@ static void check_pack(const tome_wt *w)
             if (dt == TOME_DT_Q8 || dt == TOME_DT_Q4) g = tome_gpu_q_get(p, dt == TOME_DT_Q8 ? 8 : 4, w->n_out, w->n_in, r, k);
             else if (dt == TOME_DT_BF16) g = tome_bf16_to_f32(((const uint16_t *)p)[r * w->n_in + k]);
             else g = ((const float *)p)[r * w->n_in + k];
-            bad += memcmp(&g, &row[k], 4) != 0;
+            if (dt == TOME_DT_Q8 || dt == TOME_DT_Q4) /* the scale is stored as f16: 11 significant bits */
+                bad += !(fabsf(g - row[k]) <= fabsf(row[k]) * (1.0f / 2048.0f));
+            else
+                bad += memcmp(&g, &row[k], 4) != 0;
         }
     }
     if (bad) tt_fail(__FILE__, __LINE__, "%s [%lld][%lld] layout %d: %zu elements differ", tome_dtype_name(w->dtype),
                      (long long)w->n_out, (long long)w->n_in, w->layout, bad);
     free(row);
     free(p);
+}
+
+/* the scales plane's half conversion: every half round-trips and decodes as
+ * the CPU's tome_f16_to_f32; floats round to the nearest half (ties to even) */
+static void test_half(void)
+{
+    size_t bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu)) continue; /* NaN payloads */
+        float f = tome_gpu_h2f((uint16_t)h);
+        float ref = tome_f16_to_f32((uint16_t)h);
+        if (memcmp(&f, &ref, 4) != 0) bad++;
+        if ((h & 0x7fffu) < 0x7c00u && tome_gpu_f2h(f) != h) bad++;
+    }
+    TT_EQ_INT(bad, 0);
+    uint64_t s = 99;
+    for (int i = 0; i < 200000; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t u = (uint32_t)(s >> 32);
+        u = (u & 0x80000000u) | (0x33000000u + (u & 0x7fffffffu) % (0x477fe000u - 0x33000000u)); /* ~2^-25 .. 65504 */
+        float f;
+        memcpy(&f, &u, 4);
+        uint16_t h = tome_gpu_f2h(f);
+        double e = fabs((double)tome_gpu_h2f(h) - f);
+        /* no other half is closer */
+        uint16_t up = (uint16_t)(h + 1), dn = (uint16_t)(h - 1);
+        if ((up & 0x7fffu) < 0x7c00u && fabs((double)tome_gpu_h2f(up) - f) < e) bad++;
+        if ((h & 0x7fffu) != 0 && fabs((double)tome_gpu_h2f(dn) - f) < e) bad++;
+#if defined(__FLT16_MAX__) && defined(__x86_64__)
+        _Float16 r = (_Float16)f; /* the compiler's conversion, round to nearest even */
+        uint16_t rb;
+        memcpy(&rb, &r, 2);
+        if (rb != h) bad++;
+#endif
+    }
+    TT_EQ_INT(bad, 0);
+    TT_EQ_INT(tome_gpu_f2h(1e9f), 0x7bff);  /* saturates */
+    TT_EQ_INT(tome_gpu_f2h(-1e9f), 0xfbff);
+    TT_EQ_INT(tome_gpu_f2h(1e-9f), 0);      /* below half the smallest subnormal */
 }
 
 static void test_pack(void)
@@ -123,9 +165,9 @@ static void test_pack(void)
         {.dtype = TOME_DT_Q4, .layout = TOME_W_OUT_IN, .n_out = n_out, .n_in = n_in, .data = q4},
     };
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) check_pack(&w[i]);
-    /* sizes: codes plane, 256-aligned, then one f32 scale per group */
-    TT_EQ_INT(tome_gpu_wt_bytes(&w[5]), tome_gpu_align((size_t)(n_out * n_in / 2)) + (size_t)(n_out * n_in / 32) * 4);
-    TT_EQ_INT(tome_gpu_wt_bytes(&w[4]), tome_gpu_align((size_t)(n_out * n_in)) + (size_t)(n_out * n_in / 32) * 4);
+    /* sizes: codes plane, 256-aligned, then one f16 scale per group */
+    TT_EQ_INT(tome_gpu_wt_bytes(&w[5]), tome_gpu_align((size_t)(n_out * n_in / 2)) + (size_t)(n_out * n_in / 32) * 2);
+    TT_EQ_INT(tome_gpu_wt_bytes(&w[4]), tome_gpu_align((size_t)(n_out * n_in)) + (size_t)(n_out * n_in / 32) * 2);
     TT_EQ_INT(tome_gpu_wt_bytes(&w[3]), (size_t)(n_out * n_in * 2));
     /* a quantized IN_OUT view cannot be packed */
     tome_wt bad = w[5];
@@ -148,7 +190,7 @@ static void test_mem_plan_scout(void)
     TT_OK(tome_gpu_plan_make(&c, TOME_WEIGHTS_INT4, TOME_KV_BF16, 1 << 20, 512, budget, &p));
     TT_EQ_INT(p.n_global, 12);
     TT_EQ_INT(p.n_chunked, 36);
-    /* parameters: ~108.6B; int4 with one f32 scale per 32 values = 5 bits each, bf16 embedding */
+    /* parameters: ~108.6B; int4 with one f16 scale per 32 values = 4.5 bits each, bf16 embedding */
     double params = 0;
     const double H = 5120, Q = 40 * 128, KV = 8 * 128, I = 8192, E = 16, V = 202048;
     params = 2 * V * H + 48 * (2 * H * Q + 2 * H * KV + 3 * H * I + E * 3 * H * I + E * H);
@@ -156,7 +198,7 @@ static void test_mem_plan_scout(void)
            params / 1e9, (double)p.weight_bytes / 1e9, (double)p.expert_bytes / 1e9,
            (unsigned long long)p.kv_token_layer);
     TT_CHECK(params > 107e9 && params < 110e9);
-    double want = (params - 2 * V * H - 48 * E * H) * 0.625 + V * H * 2 + 48 * E * H * 2;
+    double want = (params - 2 * V * H - 48 * E * H) * 0.5625 + V * H * 2 + 48 * E * H * 2;
     TT_CHECK(fabs((double)p.weight_bytes - want) / want < 0.01);
     /* bf16 K+V of 8 heads x 128 + the 64-byte page header per 64 tokens */
     TT_EQ_INT(p.kv_token_layer, 2 * 8 * 128 * 2 + 1);
@@ -190,6 +232,7 @@ int main(void)
 {
     TT_RUN(test_route);
     TT_RUN(test_plan);
+    TT_RUN(test_half);
     TT_RUN(test_pack);
     TT_RUN(test_mem_plan_scout);
     return tt_finish();

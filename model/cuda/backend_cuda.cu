@@ -38,6 +38,7 @@
  */
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -161,7 +162,7 @@ __device__ __forceinline__ float bf_hi(uint32_t u) { return __uint_as_float(u & 
 
 /* w[0..8) = W[r][k .. k+8) (k a multiple of 8; sc: scales plane for Q8/Q4) */
 template <int DT>
-__device__ __forceinline__ void load8(const uint8_t *W, const float *sc, int64_t n_in, int64_t r, int64_t k, float w[8])
+__device__ __forceinline__ void load8(const uint8_t *W, const uint16_t *sc, int64_t n_in, int64_t r, int64_t k, float w[8])
 {
     if (DT == DT_F32) {
         const float4 *p = (const float4 *)((const float *)W + r * n_in + k);
@@ -172,7 +173,7 @@ __device__ __forceinline__ void load8(const uint8_t *W, const float *sc, int64_t
         w[0] = bf_lo(u.x), w[1] = bf_hi(u.x), w[2] = bf_lo(u.y), w[3] = bf_hi(u.y);
         w[4] = bf_lo(u.z), w[5] = bf_hi(u.z), w[6] = bf_lo(u.w), w[7] = bf_hi(u.w);
     } else if (DT == DT_Q8) {
-        float d = __ldg(sc + r * (n_in / TOME_QGROUP) + k / TOME_QGROUP);
+        float d = __half2float(__ushort_as_half(__ldg(sc + r * (n_in / TOME_QGROUP) + k / TOME_QGROUP)));
         uint2 u = __ldg((const uint2 *)(W + r * n_in + k));
 #pragma unroll
         for (int i = 0; i < 4; i++) {
@@ -180,17 +181,17 @@ __device__ __forceinline__ void load8(const uint8_t *W, const float *sc, int64_t
             w[4 + i] = d * (float)(int8_t)(u.y >> (8 * i));
         }
     } else {
-        float d = __ldg(sc + r * (n_in / TOME_QGROUP) + k / TOME_QGROUP);
+        float d = __half2float(__ushort_as_half(__ldg(sc + r * (n_in / TOME_QGROUP) + k / TOME_QGROUP)));
         uint32_t u = __ldg((const uint32_t *)(W + (r * n_in + k) / 2));
 #pragma unroll
         for (int i = 0; i < 8; i++) w[i] = d * (float)((int)((u >> (4 * i)) & 15u) - 8);
     }
 }
 
-template <int DT> __device__ __forceinline__ const float *scales_of(const uint8_t *W, int64_t n_out, int64_t n_in)
+template <int DT> __device__ __forceinline__ const uint16_t *scales_of(const uint8_t *W, int64_t n_out, int64_t n_in)
 {
-    if (DT == DT_Q8) return (const float *)(W + tome_gpu_q_scales_off(8, n_out, n_in));
-    if (DT == DT_Q4) return (const float *)(W + tome_gpu_q_scales_off(4, n_out, n_in));
+    if (DT == DT_Q8) return (const uint16_t *)(W + tome_gpu_q_scales_off(8, n_out, n_in));
+    if (DT == DT_Q4) return (const uint16_t *)(W + tome_gpu_q_scales_off(4, n_out, n_in));
     return nullptr;
 }
 
@@ -214,7 +215,7 @@ __global__ void __launch_bounds__(MM_WARPS * 32)
         r1 = goff[blockIdx.z + 1];
         W += (size_t)blockIdx.z * e_stride;
     }
-    const float *sc = scales_of<DT>(W, n_out, n_in);
+    const uint16_t *sc = scales_of<DT>(W, n_out, n_in);
     for (int64_t rb = r0 + (int64_t)blockIdx.y * MM_R; rb < r1; rb += (int64_t)gridDim.y * MM_R) {
         float acc[MM_R];
 #pragma unroll
@@ -247,7 +248,7 @@ template <int DT>
 __global__ void k_dequant_bf16(const uint8_t *W, int64_t n_out, int64_t n_in, int64_t j0, int64_t cnt, __nv_bfloat16 *dst)
 {
     const int64_t per_row = n_in / 8, total = cnt * per_row;
-    const float *sc = scales_of<DT>(W, n_out, n_in);
+    const uint16_t *sc = scales_of<DT>(W, n_out, n_in);
     for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = t / per_row, k = (t % per_row) * 8;
         float w[8];
