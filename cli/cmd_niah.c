@@ -33,8 +33,8 @@ static void usage(FILE *f)
             "      --lengths LIST         prompt lengths, e.g. 1K,16K,1M (default 1K,4K,16K,64K)\n"
             "      --min N --max N --steps K   K log-spaced lengths from N to M instead\n"
             "      --depths LIST          needle depths in %% (default 0,25,50,75,100)\n"
-            "      --variant V            single | multikey | multiquery (default single)\n"
-            "      --needles N            needles for multikey / multiquery (default 4, max 8)\n"
+            "      --variant V            single | multikey | multiquery | multivalue (default single)\n"
+            "      --needles N            needles for multikey / multiquery / multivalue (default 4, max 8)\n"
             "      --scoring S            exact | contains (default: exact for synthetic)\n"
             "      --kv FMT               KV cache format: f32 bf16 fp8 int8 int4 int2 (default f32)\n"
             "      --kv-ram BYTES         RAM budget of sealed KV pages (e.g. 2G); the rest spills\n"
@@ -153,6 +153,7 @@ int tome_cmd_niah(int argc, char **argv)
             if (!strcmp(optarg, "single")) o.variant = TOME_NIAH_SINGLE;
             else if (!strcmp(optarg, "multikey")) o.variant = TOME_NIAH_MULTIKEY;
             else if (!strcmp(optarg, "multiquery")) o.variant = TOME_NIAH_MULTIQUERY;
+            else if (!strcmp(optarg, "multivalue")) o.variant = TOME_NIAH_MULTIVALUE;
             else return tome_cli_usage_error("niah", "unknown --variant '%s'", optarg);
             break;
         case O_NEED:

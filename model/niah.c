@@ -23,6 +23,14 @@
  * words that occur in the haystack, all distinct within a prompt, so the
  * question has one answer.
  *
+ * Multivalue (RULER's third variant): the n needles all carry the asked key
+ * (the first needle's) with n distinct values, the first at the cell's depth,
+ * the others at seeded random depths (the same draws as the other variants);
+ * the question asks for every value and the answer may run to n·ANSWER_MAX
+ * tokens. Score = values found / n: exact-token containment (the value's
+ * three ids appear in a row among the generated ids) or normalized
+ * containment of the value text in the answer.
+ *
  * Memory: the prompt of a cell is built whole (4 bytes a token) and freed
  * before the next cell; the session's KV cache is opened with the format,
  * RAM budget and spill directory asked for.
@@ -41,7 +49,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define ANSWER_MAX 8 /* new tokens per question */
+#define ANSWER_MAX 8 /* new tokens per question (multivalue: per value) */
 
 /* ------------------------------------------------------------ haystack */
 typedef struct hay {
@@ -234,19 +242,23 @@ static uint64_t rng_next(uint64_t *s)
 static const char *PREFIX = "<|begin_of_text|><|header_start|>user<|header_end|>\n\n";
 static const char *QUESTION = "\n\nQuestion: the text above hides a secret passphrase. What is it?<|eot|>"
                               "<|header_start|>assistant<|header_end|>\n\nThe passphrase is:";
+static const char *QUESTION_MV = "\n\nQuestion: the text above hides several secret passphrases that start with "
+                                 "the same two words. List all of them.<|eot|>"
+                                 "<|header_start|>assistant<|header_end|>\n\nThe passphrases are:";
 static const char *FOLLOWUP = "<|header_start|>user<|header_end|>\n\nAnd the other passphrase?<|eot|>"
                               "<|header_start|>assistant<|header_end|>\n\nThe passphrase is:";
 
 /* Tokens of a prompt that are not haystack: prefix, question, the key that
  * starts the answer, and the needle sentences (their words are single
  * tokens, so the count does not depend on which). */
-static tome_status prompt_overhead(const tome_tokenizer_t *tok, int n_needles, size_t *out)
+static tome_status prompt_overhead(const tome_tokenizer_t *tok, int n_needles, tome_niah_variant variant,
+                                   size_t *out)
 {
     tome_tokens_t t = {0};
     needle nd;
     memset(&nd, 0, sizeof nd);
     tome_status st = enc(tok, PREFIX, &t);
-    if (st == TOME_OK) st = enc(tok, QUESTION, &t);
+    if (st == TOME_OK) st = enc(tok, variant == TOME_NIAH_MULTIVALUE ? QUESTION_MV : QUESTION, &t);
     if (st == TOME_OK) st = needle_build(tok, &nd);
     *out = t.n + 2 + (size_t)n_needles * nd.ids.n;
     tome_tokens_free(&t);
@@ -324,6 +336,81 @@ typedef struct cell_ctx {
     size_t index, n_cells;
 } cell_ctx;
 
+/* Multivalue: one answer of up to n·ANSWER_MAX greedy tokens after the
+ * prefilled prompt (logits of its last position), scored against every
+ * needle's value; fills the cell's answer, expected, expected_values, score
+ * and KV bytes. */
+static tome_status mv_answer(cell_ctx *cx, tome_session_t *s, float *logits, const needle *nd, int n,
+                             tome_niah_cell *cell)
+{
+    const tome_niah_opts *o = cx->o;
+    const tome_tokenizer_t *tok = o->tok;
+    const size_t V = (size_t)tome_model_get_config(cx->m)->vocab_size;
+    const size_t gmax = (size_t)n * ANSWER_MAX;
+    int32_t gen[8 * ANSWER_MAX];
+    size_t ng = 0;
+    tome_status st = TOME_OK;
+    int32_t t = argmax(logits, V);
+    while (ng < gmax) {
+        gen[ng++] = t;
+        if (tome_model_is_eos(cx->m, t) || ng == gmax) break;
+        if ((st = tome_session_eval(s, &t, 1, 0, logits)) != TOME_OK) return st;
+        t = argmax(logits, V);
+    }
+    size_t n_ans = ng > 0 && tome_model_is_eos(cx->m, gen[ng - 1]) ? ng - 1 : ng;
+    char *a = NULL;
+    size_t al = 0;
+    tome_buf joined = {0};
+    cell->expected_values = calloc((size_t)n, sizeof *cell->expected_values);
+    if (!cell->expected_values) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    cell->n_expected = n;
+    st = tome_tokenizer_decode(tok, gen, n_ans, &a, &al);
+    if (st == TOME_OK) {
+        char *a2 = realloc(a, al + 1);
+        if (!a2) st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        else a = a2, a[al] = 0;
+    }
+    int found = 0;
+    for (int k = 0; k < n && st == TOME_OK; k++) {
+        char *e = NULL;
+        size_t el = 0;
+        st = tome_tokenizer_decode(tok, nd[k].val, 3, &e, &el);
+        if (st != TOME_OK) break;
+        char *e2 = realloc(e, el + 1);
+        if (!e2) {
+            free(e);
+            st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            break;
+        }
+        e = e2, e[el] = 0;
+        cell->expected_values[k] = e;
+        int ok = 0;
+        if (o->exact) {
+            for (size_t i = 0; i + 3 <= n_ans && !ok; i++) ok = !memcmp(gen + i, nd[k].val, sizeof nd[k].val);
+        } else {
+            ok = tome_niah_contains(a, e);
+        }
+        found += ok;
+        if (k > 0) st = tome_buf_append(&joined, ";", 1);
+        if (st == TOME_OK) st = tome_buf_append(&joined, e, el);
+    }
+    if (st != TOME_OK) {
+        free(a);
+        tome_buf_free(&joined);
+        return st;
+    }
+    cell->n_right = found;
+    cell->n_asked = n;
+    cell->score = (double)found / n;
+    cell->answer = a;
+    cell->expected = joined.data; /* tome_buf keeps it NUL-terminated */
+    tome_kv_stats ks;
+    tome_kv_get_stats(s->kv, &ks);
+    cell->kv_bytes_ram = ks.bytes_ram;
+    cell->kv_bytes_disk = ks.bytes_disk;
+    return TOME_OK;
+}
+
 static tome_status run_cell(cell_ctx *cx, int64_t L, double depth, tome_niah_cell *cell)
 {
     const tome_niah_opts *o = cx->o;
@@ -352,12 +439,14 @@ static tome_status run_cell(cell_ctx *cx, int64_t L, double depth, tome_niah_cel
     tome_session_t *s = NULL;
     char *answer = NULL, *expected = NULL;
     size_t alen = 0, elen = 0;
+    const int multivalue = o->variant == TOME_NIAH_MULTIVALUE;
     tome_status st = enc(tok, PREFIX, &pre);
-    if (st == TOME_OK) st = enc(tok, QUESTION, &q);
+    if (st == TOME_OK) st = enc(tok, multivalue ? QUESTION_MV : QUESTION, &q);
     if (st == TOME_OK) st = enc(tok, FOLLOWUP, &fu);
     size_t fixed = pre.n + q.n + 2;
     for (int i = 0; i < n_needles && st == TOME_OK; i++) {
-        memcpy(nd[i].key, words + 5 * i, 2 * sizeof(int32_t));
+        /* multivalue: every needle carries the first needle's key */
+        memcpy(nd[i].key, words + 5 * (multivalue ? 0 : i), 2 * sizeof(int32_t));
         memcpy(nd[i].val, words + 5 * i + 2, 3 * sizeof(int32_t));
         st = needle_build(tok, &nd[i]);
         fixed += nd[i].ids.n;
@@ -408,7 +497,8 @@ static tome_status run_cell(cell_ctx *cx, int64_t L, double depth, tome_niah_cel
 
     /* prefill */
     int n_asked = o->variant == TOME_NIAH_MULTIQUERY ? n_needles : 1;
-    int64_t cap = (int64_t)prompt.n + (int64_t)n_asked * (ANSWER_MAX + (int64_t)fu.n + 2) + 8;
+    int64_t cap = multivalue ? (int64_t)prompt.n + (int64_t)n_needles * ANSWER_MAX + 8
+                             : (int64_t)prompt.n + (int64_t)n_asked * (ANSWER_MAX + (int64_t)fu.n + 2) + 8;
     const size_t V = (size_t)mc->vocab_size;
     logits = malloc(V * sizeof *logits);
     if (!logits) {
@@ -432,6 +522,11 @@ static tome_status run_cell(cell_ctx *cx, int64_t L, double depth, tome_niah_cel
     if (st != TOME_OK) goto done;
     cell->prefill_s = tome_now() - t0;
     t0 = tome_now();
+    if (multivalue) {
+        st = mv_answer(cx, s, logits, nd, n_needles, cell);
+        if (st == TOME_OK) cell->decode_s = tome_now() - t0;
+        goto done;
+    }
     /* questions */
     int right = 0;
     int qi = 0;
@@ -548,7 +643,10 @@ tome_status tome_niah_run(const tome_niah_opts *o, tome_niah_result **out)
     memcpy(r->lengths, o->lengths, o->n_lengths * sizeof *r->lengths);
     memcpy(r->depths, o->depths, o->n_depths * sizeof *r->depths);
     snprintf(r->model, sizeof r->model, "%s", o->model_dir);
-    r->variant = o->variant == TOME_NIAH_MULTIKEY ? "multikey" : o->variant == TOME_NIAH_MULTIQUERY ? "multiquery" : "single";
+    r->variant = o->variant == TOME_NIAH_MULTIKEY     ? "multikey"
+                 : o->variant == TOME_NIAH_MULTIQUERY ? "multiquery"
+                 : o->variant == TOME_NIAH_MULTIVALUE ? "multivalue"
+                                                      : "single";
     r->scoring = o->exact ? "exact" : "contains";
     r->kv = kv_name(o->kv_fmt);
     double t_start = tome_now();
@@ -568,8 +666,10 @@ tome_status tome_niah_run(const tome_niah_opts *o, tome_niah_result **out)
     if (st == TOME_OK) {
         size_t fixed = 0;
         int n_needles = o->variant == TOME_NIAH_SINGLE ? 1 : (o->n_needles > 0 ? o->n_needles : 4);
-        st = prompt_overhead(o->tok, n_needles, &fixed);
+        st = prompt_overhead(o->tok, n_needles, o->variant, &fixed);
         int64_t max_pos = tome_model_get_config(m)->max_position_embeddings;
+        /* room after the prompt: 64 a question (multivalue: one answer of
+         * n_needles · ANSWER_MAX tokens fits in 64 too) */
         int n_asked = o->variant == TOME_NIAH_MULTIQUERY ? n_needles : 1;
         for (size_t i = 0; i < o->n_lengths && st == TOME_OK; i++) {
             int64_t L = o->lengths[i];
@@ -627,7 +727,12 @@ void tome_niah_result_free(tome_niah_result *r)
 {
     if (!r) return;
     if (r->cells)
-        for (size_t i = 0; i < r->n_lengths * r->n_depths; i++) free(r->cells[i].answer), free(r->cells[i].expected);
+        for (size_t i = 0; i < r->n_lengths * r->n_depths; i++) {
+            tome_niah_cell *c = &r->cells[i];
+            free(c->answer), free(c->expected);
+            for (int k = 0; k < c->n_expected; k++) free(c->expected_values[k]);
+            free(c->expected_values);
+        }
     free(r->cells);
     free(r->lengths);
     free(r->depths);

@@ -1,6 +1,8 @@
 /*
  * model/niah_out.c — the NIAH grid written out: JSON (meta + one object per
- * cell), CSV (one row per cell), and an SVG heatmap (rows = context lengths,
+ * cell; a multivalue cell also lists its expected_values), CSV (one row per
+ * cell; multivalue: expected = the values joined by ";", right / asked =
+ * values found / values), and an SVG heatmap (rows = context lengths,
  * columns = needle depths, colour red → yellow → green by score, the score
  * printed in each cell, labelled axes) that opens in any browser. All files
  * are written atomically; text is built in a tome_buf first.
@@ -105,6 +107,12 @@ tome_status tome_niah_write_json(const tome_niah_result *r, const char *path)
         json_object_set_new(e, "right", json_integer(c->n_right));
         json_object_set_new(e, "asked", json_integer(c->n_asked));
         json_object_set_new(e, "expected", json_str(c->expected ? c->expected : ""));
+        if (c->n_expected > 0) { /* multivalue: every value asked, in needle order */
+            json_t *ev = json_array();
+            for (int k = 0; k < c->n_expected; k++)
+                json_array_append_new(ev, json_str(c->expected_values[k] ? c->expected_values[k] : ""));
+            json_object_set_new(e, "expected_values", ev);
+        }
         json_object_set_new(e, "answer", json_str(c->answer ? c->answer : ""));
         json_object_set_new(e, "prefill_s", json_real(c->prefill_s));
         json_object_set_new(e, "decode_s", json_real(c->decode_s));
@@ -213,8 +221,10 @@ tome_status tome_niah_write_svg(const tome_niah_result *r, const char *path)
             int x = left + (int)j * cw;
             tome_buf_appendf(&b,
                              "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" "
-                             "stroke=\"white\"><title>length %lld, depth %.4g%%: score %.2f, answer '",
+                             "stroke=\"white\"><title>length %lld, depth %.4g%%: score %.2f, ",
                              x, y, cw, ch, R, G, B2, (long long)c->length, 100 * c->depth, c->score);
+            if (c->n_expected > 0) tome_buf_appendf(&b, "%d of %d values, ", c->n_right, c->n_expected);
+            tome_buf_appendf(&b, "answer '");
             xml_text(&b, c->answer);
             tome_buf_appendf(&b, "'</title></rect>\n<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">"
                                  "%.2f</text>\n",

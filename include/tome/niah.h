@@ -10,7 +10,9 @@
  * started with "The passphrase is:" + K; the model must continue with V.
  * Variants (RULER-style): single; multikey (distractor needles with other
  * keys, one asked); multiquery (several needles, all asked in turn within the
- * same context, score = fraction answered).
+ * same context, score = fraction answered); multivalue (n_needles needles
+ * that share the asked key, each with its own value; the question asks for
+ * all of them, score = fraction of the values found in the one answer).
  * Scoring: exact match of the generated ids for the synthetic model,
  * normalized containment of the value text for real models.
  *
@@ -55,7 +57,8 @@ size_t tome_synthetic_alphabet(const char *const **words, const int32_t **ids);
 typedef enum tome_niah_variant {
     TOME_NIAH_SINGLE = 0,
     TOME_NIAH_MULTIKEY = 1,  /* n_needles - 1 distractors                        */
-    TOME_NIAH_MULTIQUERY = 2 /* n_needles needles, each asked                    */
+    TOME_NIAH_MULTIQUERY = 2, /* n_needles needles, each asked                   */
+    TOME_NIAH_MULTIVALUE = 3  /* n_needles needles, one key, all values asked     */
 } tome_niah_variant;
 
 typedef struct tome_niah_progress {
@@ -75,7 +78,7 @@ typedef struct tome_niah_opts {
     const double *depths;      /* 0..1                                               */
     size_t n_depths;
     tome_niah_variant variant;
-    int n_needles;             /* multikey / multiquery (default 4)                  */
+    int n_needles;             /* multikey / multiquery / multivalue (default 4)     */
     int exact;                 /* 1: exact match (synthetic), 0: containment         */
     int weights;               /* tome_weights_format                                */
     int kv_fmt;                /* TOME_KV_* (0: f32)                                 */
@@ -94,9 +97,13 @@ typedef struct tome_niah_cell {
     int64_t needle_pos;        /* token index of the asked needle                    */
     double score;              /* 0..1                                               */
     int n_right, n_asked;
-    char *expected, *answer;   /* of the first question                              */
+    char *expected, *answer;   /* of the first question (multivalue: the values
+                                  joined by ";")                                     */
     double prefill_s, decode_s;
     uint64_t kv_bytes_ram, kv_bytes_disk;
+    char **expected_values;    /* multivalue: the n_expected values, first = the
+                                  needle at the cell's depth; NULL otherwise        */
+    int n_expected;
 } tome_niah_cell;
 
 typedef struct tome_niah_result {
