@@ -1,6 +1,8 @@
 /* tests/test_core.c — error model, buffers, atomic files, parallel-for. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
@@ -206,6 +208,89 @@ static void test_parallel_for(void)
     TT_OK(tome_parallel_for(0, 4, par_add, &ps));
 }
 
+/* the pool: the same worker threads serve consecutive calls (per-thread
+ * caches survive), a nested call from inside an item works, two calls from
+ * two threads at once both complete, and a forked child can still use it */
+static _Atomic long g_thread_ids;
+static _Thread_local long t_thread_id; /* 0 until this thread first runs an item */
+
+typedef struct {
+    long who[8];
+    _Atomic int seen[8];
+    _Atomic long sum;
+} pool_state;
+
+static tome_status pool_mark(void *ctx, size_t item, int thread_index)
+{
+    pool_state *ps = ctx;
+    if (!t_thread_id) t_thread_id = ++g_thread_ids;
+    ps->who[thread_index] = t_thread_id;
+    ps->seen[thread_index] = 1;
+    ps->sum += (long)item;
+    struct timespec ts = {0, 200000}; /* 0.2 ms: lets every worker take items */
+    nanosleep(&ts, NULL);
+    return TOME_OK;
+}
+
+static tome_status pool_nested(void *ctx, size_t item, int thread_index)
+{
+    (void)thread_index;
+    par_state inner = {0, -1};
+    tome_status st = tome_parallel_for(100, 2, par_add, &inner);
+    if (st == TOME_OK && inner.sum != 99L * 100 / 2) st = tome_set_error(TOME_ERR_INTERNAL, "inner sum %ld", (long)inner.sum);
+    ((par_state *)ctx)->sum += (long)item;
+    return st;
+}
+
+static void *pool_thread(void *arg)
+{
+    par_state *ps = arg;
+    for (int r = 0; r < 50; r++)
+        if (tome_parallel_for(200, 2, par_add, ps) != TOME_OK) return (void *)1;
+    return NULL;
+}
+
+static void test_parallel_pool(void)
+{
+    pool_state a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    TT_OK(tome_parallel_for(64, 3, pool_mark, &a));
+    TT_OK(tome_parallel_for(64, 3, pool_mark, &b));
+    TT_EQ_INT(a.sum, 63L * 64 / 2);
+    TT_EQ_INT(b.sum, 63L * 64 / 2);
+    for (int t = 1; t < 3; t++)
+        if (a.seen[t] && b.seen[t]) TT_EQ_INT(a.who[t], b.who[t]); /* a thread that lives on */
+    TT_CHECK(a.seen[1] || a.seen[2]);
+    TT_CHECK(a.who[0] != a.who[1] && a.who[0] != a.who[2]);
+    /* nested */
+    par_state outer = {0, -1};
+    TT_OK(tome_parallel_for(20, 2, pool_nested, &outer));
+    TT_EQ_INT(outer.sum, 19L * 20 / 2);
+    /* concurrent callers */
+    par_state p1 = {0, -1}, p2 = {0, -1};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, pool_thread, &p1);
+    pthread_create(&t2, NULL, pool_thread, &p2);
+    void *r1, *r2;
+    pthread_join(t1, &r1);
+    pthread_join(t2, &r2);
+    TT_CHECK(r1 == NULL && r2 == NULL);
+    TT_EQ_INT(p1.sum, 50L * 199 * 200 / 2);
+    TT_EQ_INT(p2.sum, 50L * 199 * 200 / 2);
+    /* fork: the child has no workers, the pool must not wait for them */
+    pid_t pid = fork();
+    if (pid == 0) {
+        par_state c = {0, -1};
+        alarm(20);
+        int ok = tome_parallel_for(1000, 4, par_add, &c) == TOME_OK && c.sum == 999L * 1000 / 2;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    TT_CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    TT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     TT_RUN(test_error_message_names_context);
@@ -218,5 +303,6 @@ int main(void)
     TT_RUN(test_atomic_commit_and_abort);
     TT_RUN(test_atomic_disk_full_keeps_old_file);
     TT_RUN(test_parallel_for);
+    TT_RUN(test_parallel_pool);
     return tt_finish();
 }
