@@ -45,6 +45,67 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlfcn.h>
+
+/* ------------------------------------------------------------ cuBLAS, opened lazily
+ * cuBLAS (libcublas + libcublasLt, ~700 MB of shared objects) is not linked:
+ * linked, the loader maps and relocates it at every start of every command
+ * (tome pack, tokenize...), ~0.25 s and ~200 MB of RSS that nothing uses.
+ * It is dlopen'ed the first time the CUDA backend starts, and the handful
+ * of entry points used here are called through this table. */
+static struct {
+    void *lib;
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetWorkspace_v2) set_workspace;
+    decltype(&cublasSgemm_v2) sgemm;
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                              const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
+                              cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t); /* the extern "C" one */
+    decltype(&cublasGetStatusString) status_string;
+} g_cb;
+
+#define TOME_STR2(x) #x
+#define TOME_STR(x) TOME_STR2(x)
+static int cublas_open(char *why, size_t why_len)
+{
+    if (g_cb.lib) return 1;
+    const char *names[] = {"libcublas.so." TOME_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(why, why_len, "cannot load cuBLAS (%s): %s", names[0], dlerror());
+        return 0;
+    }
+    struct {
+        void **slot;
+        const char *sym;
+    } want[] = {{(void **)&g_cb.create, "cublasCreate_v2"},          {(void **)&g_cb.set_stream, "cublasSetStream_v2"},
+                {(void **)&g_cb.set_workspace, "cublasSetWorkspace_v2"}, {(void **)&g_cb.sgemm, "cublasSgemm_v2"},
+                {(void **)&g_cb.gemm_ex, "cublasGemmEx"},               {(void **)&g_cb.status_string, "cublasGetStatusString"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        *want[i].slot = dlsym(h, want[i].sym);
+        if (!*want[i].slot) {
+            snprintf(why, why_len, "cuBLAS (%s) lacks %s", names[0], want[i].sym);
+            dlclose(h);
+            memset(&g_cb, 0, sizeof g_cb);
+            return 0;
+        }
+    }
+    g_cb.lib = h;
+    return 1;
+}
+#undef cublasCreate
+#undef cublasSetStream
+#undef cublasSetWorkspace
+#undef cublasSgemm
+#define cublasCreate(...) g_cb.create(__VA_ARGS__)
+#define cublasSetStream(...) g_cb.set_stream(__VA_ARGS__)
+#define cublasSetWorkspace(...) g_cb.set_workspace(__VA_ARGS__)
+#define cublasSgemm(...) g_cb.sgemm(__VA_ARGS__)
+#define cublasGemmEx(...) g_cb.gemm_ex(__VA_ARGS__)
+#define cublasGetStatusString(e) (g_cb.status_string ? g_cb.status_string(e) : "cuBLAS not loaded")
+
 extern "C" {
 #include "attention/attention_cuda.h"
 #include "core/error_impl.h"
@@ -1230,6 +1291,8 @@ static tome_status init(void)
                               e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount found 0 devices");
     }
     CK(cudaSetDevice(0));
+    char why[300];
+    if (!cublas_open(why, sizeof why)) return tome_set_error(TOME_ERR_DEVICE, "%s", why);
     CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
     CKB(cublasCreate(&g_blas));
     CKB(cublasSetStream(g_blas, g_stream));
