@@ -8,32 +8,14 @@ it."""
 import json, os, subprocess, sys, tempfile
 import xml.etree.ElementTree as ET
 
-BIN = os.environ.get("TOME_BIN", "tome")
-SRC = os.environ.get("TOME_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
-SHARED = os.environ.get("TOME_SHARED_DIR", os.path.join(SRC, "..", "shared"))
-ENV = dict(os.environ, TOME_TOKENIZER=os.environ.get("TOME_TOKENIZER") or os.path.join(SHARED, "llama4", "tokenizer.model"))
-failed = 0
-TMP = tempfile.mkdtemp(prefix="tome-accept-")
+from tome_testlib import BIN, ENV, SHARED, SRC, case, exit_code, n_failed, run as _run
 
 
 def run(*args, ok=True):
-    p = subprocess.run([BIN, *args], capture_output=True, env=ENV)
-    p.stdout, p.stderr = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-    if ok and p.returncode != 0:
-        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr}")
-    return p
+    return _run(*args, ok=ok, lenient=True)
 
 
-def case(fn):
-    global failed
-    try:
-        fn()
-        print(f"[ ok ] {fn.__name__}")
-    except Exception as e:  # noqa: BLE001
-        import traceback; traceback.print_exc()
-        failed += 1
-        print(f"[FAIL] {fn.__name__}: {e}")
-    return fn
+TMP = tempfile.mkdtemp(prefix="tome-accept-")
 
 
 def mkdir(*parts):
@@ -153,8 +135,8 @@ def test_niah_synthetic_other_shapes():
         assert p.returncode != 0 and words in p.stderr, (shape, p.stderr)
 
 
-print(f"{'FAILED' if failed else 'passed'}: {failed} failed")
-if not failed:
+print(f"{'FAILED' if n_failed() else 'passed'}: {n_failed()} failed")
+if not n_failed():
     import shutil
     shutil.rmtree(TMP, ignore_errors=True)  # kept for a look when something failed
-sys.exit(1 if failed else 0)
+sys.exit(exit_code())

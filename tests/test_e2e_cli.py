@@ -5,29 +5,7 @@ of another pack refused."""
 import csv, json, os, subprocess, sys, tempfile
 import xml.etree.ElementTree as ET
 
-BIN = os.environ.get("TOME_BIN", "tome")
-SRC = os.environ.get("TOME_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
-SHARED = os.environ.get("TOME_SHARED_DIR", os.path.join(SRC, "..", "shared"))
-ENV = dict(os.environ, TOME_TOKENIZER=os.environ.get("TOME_TOKENIZER") or os.path.join(SHARED, "llama4", "tokenizer.model"))
-failed = 0
-
-
-def run(*args, ok=True):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=ENV)
-    if ok and p.returncode != 0:
-        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr}")
-    return p
-
-
-def case(fn):
-    global failed
-    try:
-        fn()
-        print(f"[ ok ] {fn.__name__}")
-    except Exception as e:  # noqa: BLE001
-        failed += 1
-        print(f"[FAIL] {fn.__name__}: {e}")
-    return fn
+from tome_testlib import BIN, ENV, SHARED, SRC, case, exit_code, n_failed, run
 
 
 TMP = tempfile.mkdtemp(prefix="tome-e2e-")
@@ -158,5 +136,5 @@ def test_niah_multivalue_scores_fraction_of_values():
     assert total_right[2] > 0, total_right
 
 
-print(f"{'FAILED' if failed else 'passed'}: {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"{'FAILED' if n_failed() else 'passed'}: {n_failed()} failed")
+sys.exit(exit_code())

@@ -5,28 +5,14 @@ import json, os, subprocess, sys, tempfile
 
 import numpy as np
 
-BIN = os.environ.get("TOME_BIN", "tome")
-SRC = os.environ.get("TOME_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
-GOLD = os.path.join(SRC, "tests", "golden", "model")
-failed = 0
+from tome_testlib import BIN, SRC, case, exit_code, n_failed, run as _run
 
 
 def run(*args, ok=True):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True)
-    if ok and p.returncode != 0:
-        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr}")
-    return p
+    return _run(*args, ok=ok, env=os.environ)  # no tokenizer from the environment
 
 
-def case(fn):
-    global failed
-    try:
-        fn()
-        print(f"[ ok ] {fn.__name__}")
-    except Exception as e:  # noqa: BLE001
-        failed += 1
-        print(f"[FAIL] {fn.__name__}: {e}")
-    return fn
+GOLD = os.path.join(SRC, "tests", "golden", "model")
 
 
 @case
@@ -99,5 +85,5 @@ def test_exit_codes():
         assert run("generate", "--model", d, "--weights", "int3", "--ids", "1", ok=False).returncode == 2
 
 
-print(f"{4 - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"{4 - n_failed()} passed, {n_failed()} failed")
+sys.exit(exit_code())
