@@ -35,12 +35,15 @@
  * Memory: per file metadata + cached ids (bounded) + one batch of blocks.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -558,18 +561,101 @@ static tome_status on_member(void *ud, const tome_archive_entry *e)
     return prepare_text(mc->b, it, e->data, e->len);
 }
 
+/* Opens a disk source read-only. A path past PATH_MAX (a deep tree, which the
+ * walker reached through directory fds) is opened one component at a time
+ * with openat. O_NONBLOCK|O_NOCTTY: a file replaced by a FIFO or a terminal
+ * since the walk must not block the open (it is then refused by type).
+ * Returns the fd, or -1 with errno set. */
+static int open_source(const char *path)
+{
+    const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    int fd = open(path, flags);
+    if (fd >= 0 || errno != ENAMETOOLONG) return fd;
+    int dfd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *p = path;
+    while (dfd >= 0) {
+        while (*p == '/') p++;
+        const char *slash = strchr(p, '/');
+        char name[NAME_MAX + 1];
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n > NAME_MAX || n == 0) {
+            close(dfd);
+            errno = n ? ENAMETOOLONG : EISDIR;
+            return -1;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        int nfd = openat(dfd, name, slash ? O_RDONLY | O_DIRECTORY | O_CLOEXEC : flags);
+        int e = errno;
+        close(dfd);
+        errno = e;
+        if (!slash) return nfd;
+        dfd = nfd;
+        p = slash + 1;
+    }
+    return -1;
+}
+
+static const char *errno_text(int err, char *buf, size_t n)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(err, buf, n);
+#else
+    return strerror_r(err, buf, n) == 0 ? buf : "unknown error";
+#endif
+}
+
+/* Reads a disk source whole (at most the file cap). A source that cannot be
+ * read is not an error: *skip gets the reason, which names what failed and
+ * why but not the path (the entry's own path says which file; an absolute
+ * path would make the pack depend on where the tree lies). */
 static tome_status read_source(const builder *b, const item *it, tome_buf *data, char **skip)
 {
     *skip = NULL;
     uint64_t cap = b->o->max_file_bytes ? b->o->max_file_bytes : DEFAULT_MAX_FILE;
-    tome_status st = tome_read_file(it->fs_path, cap, data);
-    if (st == TOME_OK) return TOME_OK;
-    if (st == TOME_ERR_NOMEM) return st;
     tome_buf r = {0};
-    if (st == TOME_ERR_LIMIT)
+    char eb[256];
+    struct stat st;
+    data->len = 0;
+    int fd = open_source(it->fs_path);
+    if (fd < 0) {
+        tome_buf_appendf(&r, "unreadable: %s", errno_text(errno, eb, sizeof eb));
+        goto skipped;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        tome_buf_appendf(&r, "not a regular file (changed since the walk)");
+        goto skipped;
+    }
+    if ((uint64_t)st.st_size > cap) {
         tome_buf_appendf(&r, "too large: over %llu bytes", (unsigned long long)cap);
-    else
-        tome_buf_appendf(&r, "unreadable: %s", tome_last_error());
+        goto skipped;
+    }
+    if (tome_buf_reserve(data, (size_t)st.st_size + 1)) goto nomem;
+    for (;;) {
+        if (data->cap - data->len < 2 && tome_buf_reserve(data, 65536)) goto nomem;
+        ssize_t n = read(fd, data->data + data->len, data->cap - data->len - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            tome_buf_appendf(&r, "unreadable: read failed at byte %zu: %s", data->len,
+                             errno_text(errno, eb, sizeof eb));
+            goto skipped;
+        }
+        if (n == 0) break;
+        data->len += (size_t)n;
+        if (data->len > cap) {
+            tome_buf_appendf(&r, "too large: over %llu bytes", (unsigned long long)cap);
+            goto skipped;
+        }
+    }
+    data->data[data->len] = '\0';
+    close(fd);
+    return TOME_OK;
+nomem:
+    if (fd >= 0) close(fd);
+    return tome_set_error(TOME_ERR_NOMEM, "out of memory reading %s", it->path);
+skipped:
+    if (fd >= 0) close(fd);
+    data->len = 0;
     *skip = r.data;
     return r.data ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
 }

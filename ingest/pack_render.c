@@ -103,12 +103,38 @@ static tome_status put_name(tome_buf *out, uint32_t fmt, const char *s, size_t n
 
 #define MAX_DEPTH 256
 
+/* Longest run of backticks in s (NULL: 0). */
+static size_t backtick_run(const char *s)
+{
+    size_t best = 0, run = 0;
+    for (; s && *s; s++) {
+        run = *s == '`' ? run + 1 : 0;
+        if (run > best) best = run;
+    }
+    return best;
+}
+
 tome_status tome_pack_render_tree(tome_buf *out, uint32_t fmt, const tome_pack_entry *all, const size_t *order,
                                   size_t n)
 {
+    /* markdown: the tree's fence is longer than any backtick run in a path
+     * or reason, so a file named "```" cannot close it early */
+    size_t fence = 0;
+    if (fmt == TOME_PACK_MARKDOWN) {
+        for (size_t i = 0; i < n; i++) {
+            size_t a = backtick_run(all[order[i]].path), r = backtick_run(all[order[i]].reason);
+            if (a > fence) fence = a;
+            if (r > fence) fence = r;
+        }
+        fence = fence < 3 ? 3 : fence + 1;
+    }
     switch (fmt) {
     case TOME_PACK_XML: TOME_FORWARD(tome_buf_appendf(out, "<tree>\n")); break;
-    case TOME_PACK_MARKDOWN: TOME_FORWARD(tome_buf_appendf(out, "## Files\n\n```\n")); break;
+    case TOME_PACK_MARKDOWN:
+        TOME_FORWARD(tome_buf_appendf(out, "## Files\n\n"));
+        for (size_t k = 0; k < fence; k++) TOME_FORWARD(tome_buf_putc(out, '`'));
+        TOME_FORWARD(tome_buf_putc(out, '\n'));
+        break;
     default: TOME_FORWARD(tome_buf_appendf(out, "==== files ====\n"));
     }
     const char *prev[MAX_DEPTH], *cur[MAX_DEPTH];
@@ -150,7 +176,9 @@ tome_status tome_pack_render_tree(tome_buf *out, uint32_t fmt, const tome_pack_e
     }
     switch (fmt) {
     case TOME_PACK_XML: return tome_buf_appendf(out, "</tree>\n");
-    case TOME_PACK_MARKDOWN: return tome_buf_appendf(out, "```\n\n");
+    case TOME_PACK_MARKDOWN:
+        for (size_t k = 0; k < fence; k++) TOME_FORWARD(tome_buf_putc(out, '`'));
+        return tome_buf_appendf(out, "\n\n");
     default: return TOME_OK;
     }
 }

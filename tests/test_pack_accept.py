@@ -1,0 +1,296 @@
+"""Acceptance of `tome pack` / locate / cite on awkward inputs (issue 3).
+
+A tree nobody would write on purpose: file names with a newline, a tab,
+invalid UTF-8, a leading '-', backticks; contents holding ']]>', '</file>',
+markdown fences and fake block headers; CRLF, Latin-1, no final newline, an
+empty file; a path past PATH_MAX (4,096 bytes) through nested directories;
+symlinks out of the tree and loops; a FIFO; archives with '../' and absolute
+members, duplicate names, a directory entry and a file of one name, a 0-byte
+archive, archives nested past the depth limit.
+
+Checks: the pack is written and every odd case has a reason; random token
+indexes locate (in every format, with and without line-number prefixes) to
+a path:line whose original line, read from disk, ends the rendered line the
+token starts on, and cite prints that line; the markdown tree fence is not
+closed by a file named "```"; the same tree packed from another directory,
+by a relative or absolute path and with 1 or 2 threads gives the same bytes;
+nothing is written outside -o.
+"""
+import base64, io, json, os, random, re, subprocess, sys, tarfile, tempfile, zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tome_testlib import BIN, ENV, case, exit_code  # noqa: E402
+
+BIN = os.path.abspath(BIN) if os.sep in BIN else BIN  # the test runs commands from other directories
+
+TOKFILE = ENV["TOME_TOKENIZER"]
+
+
+def tome(*args, cwd=None, env=None, ok=True):
+    p = subprocess.run([BIN, *args], capture_output=True, cwd=cwd, env=env or ENV)
+    if ok and p.returncode != 0:
+        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr.decode('utf-8', 'replace')}")
+    return p
+
+
+def unescape(s):
+    """Inverse of the display escaping (\\xNN) for names in this tree."""
+    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), s)
+
+
+def make_tree(root):
+    r = os.fsencode(root)
+    src = os.path.join(r, b"src")
+    os.makedirs(src)
+    files = {
+        b"nl\nname.c": b"int a;\nint a2;\n",
+        b"tab\tname.c": b"int b;\n",
+        b"bad\xff\xfename.c": b"int c;\n",
+        b"-leading.c": b"int d;\n",
+        b"empty.c": b"",
+        b"cdata.xml": b'<a><![CDATA[ x ]]> </file>\n</file>\n<file path="evil">\n]]>\n</pack>\n',
+        b"fence.md": b"# T\n\n```\ncode\n```\n\n````\nmore ```` x\n`````\n## File: fake (3 lines)\n==== end of file ====\n",
+        b"crlf.txt": b"line1\r\nline2\r\nline3\r\n",
+        b"noeol.txt": b"a\nb",
+        b"```": b"backticks\n",
+        b"prose.txt": b"".join(b"line %d of prose, with words and 12345 numbers\n" % i for i in range(60)),
+    }
+    for name, data in files.items():
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(data)
+    with open(os.path.join(src, b"latin1.txt"), "wb") as f:
+        f.write("caf\xe9 na\xefve\nsecond \xfc\n".encode("latin-1"))
+    os.symlink("/etc/passwd", os.path.join(src, b"out_link"))
+    os.symlink("../src", os.path.join(src, b"loop"))
+    os.mkfifo(os.path.join(src, b"fifo"))
+    # a path of more than PATH_MAX bytes: nested 200-byte directory names
+    fd = os.open(r, os.O_RDONLY)
+    here = os.getcwd()
+    os.chdir(r)
+    depth = 0
+    try:
+        os.mkdir("deep")
+        os.chdir("deep")
+        while depth * 201 < 4400:
+            os.mkdir("d" * 200)
+            os.chdir("d" * 200)
+            depth += 1
+        with open("deep.c", "w") as f:
+            f.write("int deep_one;\nint deep_two;\n")
+    finally:
+        os.chdir(here)
+        os.close(fd)
+    deep_rel = "deep/" + "/".join(["d" * 200] * depth) + "/deep.c"
+    open(os.path.join(root, "empty.zip"), "wb").close()
+    with zipfile.ZipFile(os.path.join(root, "evil.zip"), "w") as z:
+        z.writestr("../escape.txt", "escape\n")
+        z.writestr("/abs.txt", "abs\n")
+        z.writestr("ok/a.txt", "ok in zip\n")
+        z.writestr("dup.txt", "first\n")
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            z.writestr("dup.txt", "second\n")
+        z.writestr("d/", "")
+        z.writestr("d", "file named d\n")
+        z.writestr("x/../../y.txt", "dotdot\n")
+    with tarfile.open(os.path.join(root, "evil.tar"), "w") as t:
+        def add(name, data=b"", **kw):
+            ti = tarfile.TarInfo(name)
+            for k, v in kw.items():
+                setattr(ti, k, v)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        add("../up.txt", b"up\n")
+        add("/etc/abs.txt", b"abs\n")
+        add("ok.txt", b"ok in tar\n")
+        add("lnk", type=tarfile.SYMTYPE, linkname="/etc/passwd")
+        add("hl", type=tarfile.LNKTYPE, linkname="../../etc/passwd")
+        add("dev", type=tarfile.CHRTYPE, devmajor=1, devminor=3)
+    data = b"inner\n"
+    for i in range(8):
+        b = io.BytesIO()
+        with zipfile.ZipFile(b, "w") as z:
+            z.writestr("l%d.zip" % i if i else "leaf.txt", data)
+        data = b.getvalue()
+    with open(os.path.join(root, "nest.zip"), "wb") as f:
+        f.write(data)
+    return deep_rel
+
+
+def load_vocab():
+    vocab = {}
+    with open(TOKFILE, "rb") as f:
+        for line in f:
+            b64, rank = line.split()
+            vocab[int(rank)] = base64.b64decode(b64)
+    return vocab
+
+
+def snapshot(d):
+    out = set()
+    for dp, dn, fn in os.walk(d):
+        for n in dn + fn:
+            out.add(os.path.join(dp, n))
+    return out
+
+
+tmp = tempfile.mkdtemp(prefix="tome_accept_")
+tree = os.path.join(tmp, "tree")
+os.makedirs(tree)
+DEEP = make_tree(tree)
+outdir = os.path.join(tmp, "out")
+os.makedirs(outdir)
+VOCAB = load_vocab() if os.path.exists(TOKFILE) else None
+
+
+@case
+def test_odd_inputs_get_reasons():
+    before = snapshot(tmp)
+    out = os.path.join(outdir, "a.tpk")
+    tome("pack", tree, "-o", out, "-q")
+    assert snapshot(tmp) - before == {out}, snapshot(tmp) - before
+    j = tome("inspect", out, "--json").stdout.decode()
+    files = {f["path"]: f for f in json.loads(j)["files"]}
+    want = {
+        "src/fifo": "fifo",
+        "src/out_link": "symlink outside tree",
+        "src/loop": "symlink to directory",
+        "evil.zip!/../escape.txt": "path traversal",
+        "evil.zip!//abs.txt": "absolute path",
+        "evil.zip!/x/../../y.txt": "path traversal",
+        "evil.zip!/dup.txt#2": "duplicate path",
+        "evil.tar!/../up.txt": "path traversal",
+        "evil.tar!//etc/abs.txt": "absolute path",
+        "evil.tar!/lnk": "symlink",
+        "evil.tar!/hl": "hardlink",
+        "evil.tar!/dev": "device",
+    }
+    for p, why in want.items():
+        assert p in files, p
+        assert files[p]["status"] == "skipped" and why in files[p]["reason"], (p, files[p])
+    assert any("nested archive too deep" in f["reason"] for f in files.values())
+    for p in ("src/nl\nname.c", "src/tab\tname.c", "src/bad\\xff\\xfename.c", "src/-leading.c", "evil.zip!/d", "evil.tar!/ok.txt",
+              "src/```", "src/latin1.txt"):
+        assert files[p]["status"] == "full", (p, files[p])
+    # a path past PATH_MAX is read (through directory fds), not "unreadable"
+    assert files[DEEP]["status"] == "full", files[DEEP]
+    p = tome("cite", out, DEEP + ":2").stdout
+    assert p == b"int deep_two;\n", p
+    # no reason holds the absolute location of the tree
+    assert not any(tmp in f["reason"] for f in files.values())
+
+
+@case
+def test_markdown_tree_fence_not_closed_by_names():
+    out = os.path.join(outdir, "m.tpk")
+    md = os.path.join(outdir, "m.md")
+    tome("pack", os.path.join(tree, "src"), "-o", out, "-q", "--format", "markdown", "--render", md)
+    lines = open(md, "rb").read().split(b"\n")
+    i = lines.index(b"## Files")
+    fence = lines[i + 2]
+    assert set(fence) == {ord("`")} and len(fence) >= 4, fence
+    j = lines.index(fence, i + 3)  # the closing fence
+    tree_lines = lines[i + 3:j]
+    assert b"```" in tree_lines, tree_lines  # the file named ``` is inside the fence
+    # no line inside could close it: a closing fence is >= len(fence) backticks alone
+    for ln in tree_lines:
+        s = ln.strip()
+        assert not (s and set(s) == {ord("`")} and len(s) >= len(fence)), ln
+
+
+def read_deep(path_b):
+    """Reads a file whose path may be past PATH_MAX, a directory at a time."""
+    parts = path_b.split(b"/")
+    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
+    for d in parts[:-1]:
+        nfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    f = os.open(parts[-1], os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    with os.fdopen(f, "rb") as fh:
+        return fh.read()
+
+
+MEMBERS = {b"evil.zip!/ok/a.txt": b"ok in zip\n", b"evil.zip!/dup.txt": b"first\n", b"evil.zip!/d": b"file named d\n",
+           b"evil.tar!/ok.txt": b"ok in tar\n"}
+
+
+def original_lines(path_b):
+    if b"!/" in path_b:
+        data = b"inner\n" if path_b.endswith(b"!/leaf.txt") else MEMBERS[path_b]
+    else:
+        data = read_deep(path_b)
+    if path_b.endswith(b"latin1.txt"):
+        data = data.decode("latin-1").encode()
+    return data.split(b"\n")
+
+
+@case
+def test_random_tokens_locate_to_original_lines():
+    assert VOCAB, "no tokenizer"
+    rng = random.Random(3)
+    for fmt in ("xml", "markdown", "plain"):
+        for ln in (False, True):
+            out = os.path.join(outdir, f"r_{fmt}_{int(ln)}.tpk")
+            ren = out + ".txt"
+            tome("pack", tree, "-o", out, "-q", "--format", fmt, "--render", ren, *(["--line-numbers"] if ln else []))
+            text = open(ren, "rb").read()
+            ids = [int(x) for x in tome("tokenize", "-t", TOKFILE, ren).stdout.split()]
+            offs, o = [], 0
+            for t in ids:
+                offs.append(o)
+                o += len(VOCAB[t])
+            assert o == len(text), (fmt, o, len(text))
+            picks = sorted(rng.sample(range(len(ids)), min(400, len(ids))))
+            locs = tome("locate", out, *map(str, picks)).stdout.split(b"\n")[:-1]
+            assert len(locs) == len(picks), (len(locs), len(picks))
+            rlines = text.split(b"\n")
+            blocks = {}
+            for f in json.loads(tome("inspect", out, "--json").stdout)["files"]:
+                if f["tokens"]:
+                    esc = "".join(c if 32 <= ord(c) != 127 else "\\x%02x" % ord(c) for c in f["path"])
+                    blocks[esc.encode()] = (f["token_start"], f["tokens"])
+            checked, cites, want = 0, [], b""
+            for t, loc in zip(picks, locs):
+                r = text.count(b"\n", 0, offs[t])
+                # the token lies in the located file's block (and in none for "(pack)")
+                blk = [k for k, (a, n) in blocks.items() if a <= t < a + n]
+                if loc == b"(pack)":
+                    assert not blk, (t, blk)
+                    continue
+                m = re.fullmatch(rb"(.*):(\d+)", loc, re.S)
+                assert blk == [(m.group(1) if m else loc)], (t, loc, blk)
+                if not m:  # a block's header/footer line
+                    continue
+                path_b, line = unescape(m.group(1)), int(m.group(2))
+                orig = original_lines(path_b)[line - 1]
+                assert rlines[r].endswith(orig), (fmt, ln, t, loc, rlines[r], orig)
+                if ln:
+                    assert rlines[r].lstrip().startswith(b"%d| " % line), (loc, rlines[r])
+                cites.append(m.group(1).decode("utf-8", "surrogateescape") + ":%d" % line)
+                want += orig + b"\n"
+                checked += 1
+            assert checked >= 40, (fmt, ln, checked)
+            cited = tome("cite", out, *cites).stdout
+            assert cited == want, (cited[:300], want[:300])
+
+
+@case
+def test_same_bytes_from_any_directory_and_thread_count():
+    outs = []
+    runs = [
+        (["pack", tree], None, "1"),
+        (["pack", "tree"], tmp, "2"),
+        (["pack", "../../tree/"], os.path.join(tree, "src"), "2"),
+        (["pack", "."], tree, "1"),
+    ]
+    for k, (args, cwd, th) in enumerate(runs):
+        out = os.path.join(outdir, f"d{k}.tpk")
+        tome(*args, "-o", out, "-q", cwd=cwd, env=dict(ENV, TOME_THREADS=th))
+        outs.append(open(out, "rb").read())
+    assert all(o == outs[0] for o in outs), [len(o) for o in outs]
+
+
+sys.exit(exit_code())
