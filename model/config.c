@@ -5,8 +5,8 @@
  * level) and the multimodal wrapper ("llama4", the text model's fields under
  * "text_config"; tie_word_embeddings may sit at the top level). Applies the
  * defaults and derivations of transformers' Llama4TextConfig:
- *   - num_key_value_heads absent/null → num_attention_heads
- *   - head_dim absent/null → hidden_size / num_attention_heads
+ *   - num_key_value_heads null → num_attention_heads (absent → 8)
+ *   - head_dim null → hidden_size / num_attention_heads (absent → 128)
  *   - no_rope_layers absent or empty → [int((l+1) % no_rope_layer_interval != 0)]
  *     (1 = the layer uses RoPE and the chunked mask; 0 = NoPE, global mask)
  *   - moe_layers absent/null → range(step-1, n_layers, step) with
@@ -16,6 +16,8 @@
  *     high_freq_factor / original_max_position_embeddings
  *   - attn_temperature_tuning: a bool or an int (Scout ships 4); nonzero = on
  *   - eos_token_id: an int or a list
+ *   - layer_types (the mask of each layer) must agree with no_rope_layers:
+ *     chunked_attention on RoPE layers, full_attention on NoPE layers
  * Errors name the file and the field.
  */
 #include "tome/model.h"
@@ -41,7 +43,7 @@ static int get_num(json_t *o, const char *key, double *out)
 static tome_status get_int(json_t *o, const char *key, const char *what, int64_t *out)
 {
     double d;
-    int r = get_num(o, key, &d);
+    int r = json_is_boolean(json_object_get(o, key)) ? -1 : get_num(o, key, &d);
     if (r < 0 || (r > 0 && (d != floor(d) || fabs(d) > 9.0e15)))
         return tome_set_error(TOME_ERR_FORMAT, "%s: field '%s' is not an integer", what, key);
     if (r > 0) *out = (int64_t)d;
@@ -62,6 +64,8 @@ static tome_status parse_rope(json_t *tc, const char *what, tome_model_config_t 
     json_t *rp = json_object_get(tc, "rope_parameters");
     json_t *rs = json_object_get(tc, "rope_scaling");
     TOME_FORWARD(get_real(tc, "rope_theta", what, &c->rope_theta));
+    if (rp && !json_is_null(rp) && !json_is_object(rp))
+        return tome_set_error(TOME_ERR_FORMAT, "%s: rope_parameters is not an object", what);
     json_t *r = (rp && json_is_object(rp)) ? rp : rs;
     if (!r || json_is_null(r)) return TOME_OK;
     if (!json_is_object(r)) return tome_set_error(TOME_ERR_FORMAT, "%s: rope_scaling is not an object", what);
@@ -122,7 +126,8 @@ static tome_status parse_text(json_t *tc, json_t *top, const char *what, tome_mo
     c->hidden_size = 5120;
     c->intermediate_size = 8192;
     c->intermediate_size_mlp = 16384;
-    int64_t n_layers = 48, n_heads = 40, n_kv = -1, head_dim = -1, n_exp = 16, k = 1;
+    /* absent → the dataclass defaults (8 kv heads, head_dim 128); null → derived below */
+    int64_t n_layers = 48, n_heads = 40, n_kv = 8, head_dim = 128, n_exp = 16, k = 1;
     c->rms_norm_eps = 1e-5;
     c->rope_theta = 500000.0;
     c->attention_chunk_size = 8192;
@@ -139,8 +144,10 @@ static tome_status parse_text(json_t *tc, json_t *top, const char *what, tome_mo
     TOME_FORWARD(get_int(tc, "intermediate_size_mlp", what, &c->intermediate_size_mlp));
     TOME_FORWARD(get_int(tc, "num_hidden_layers", what, &n_layers));
     TOME_FORWARD(get_int(tc, "num_attention_heads", what, &n_heads));
-    TOME_FORWARD(get_int(tc, "num_key_value_heads", what, &n_kv));
-    TOME_FORWARD(get_int(tc, "head_dim", what, &head_dim));
+    const int kv_null = json_is_null(json_object_get(tc, "num_key_value_heads"));
+    const int hd_null = json_is_null(json_object_get(tc, "head_dim"));
+    if (!kv_null) TOME_FORWARD(get_int(tc, "num_key_value_heads", what, &n_kv));
+    if (!hd_null) TOME_FORWARD(get_int(tc, "head_dim", what, &head_dim));
     TOME_FORWARD(get_int(tc, "num_local_experts", what, &n_exp));
     TOME_FORWARD(get_int(tc, "num_experts_per_tok", what, &k));
     TOME_FORWARD(get_int(tc, "max_position_embeddings", what, &c->max_position_embeddings));
@@ -162,22 +169,29 @@ static tome_status parse_text(json_t *tc, json_t *top, const char *what, tome_mo
         return tome_set_error(TOME_ERR_FORMAT, "%s: use_qk_norm is not a bool", what);
     c->use_qk_norm = d != 0;
     d = 0;
-    json_t *tie = json_object_get(tc, "tie_word_embeddings");
-    if (!tie && top) tie = json_object_get(top, "tie_word_embeddings");
-    if (tie && json_is_boolean(tie)) c->tie_word_embeddings = json_is_true(tie);
-    if (json_is_true(json_object_get(tc, "attention_bias")))
-        return tome_set_error(TOME_ERR_UNSUPPORTED, "%s: attention_bias=true is not supported", what);
+    json_t *tie_in = (!json_object_get(tc, "tie_word_embeddings") && top) ? top : tc;
+    if (get_num(tie_in, "tie_word_embeddings", &d) < 0)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: tie_word_embeddings is not a bool", what);
+    c->tie_word_embeddings = d != 0;
+    d = 0;
+    if (get_num(tc, "attention_bias", &d) < 0)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: attention_bias is not a bool", what);
+    if (d != 0) return tome_set_error(TOME_ERR_UNSUPPORTED, "%s: attention_bias=true is not supported", what);
     json_t *act = json_object_get(tc, "hidden_act");
+    if (act && !json_is_null(act) && !json_is_string(act))
+        return tome_set_error(TOME_ERR_FORMAT, "%s: hidden_act is not a string", what);
     if (act && json_is_string(act) && strcmp(json_string_value(act), "silu") != 0)
         return tome_set_error(TOME_ERR_UNSUPPORTED, "%s: hidden_act '%s' is not supported (silu)", what,
                               json_string_value(act));
+    if (c->rms_norm_eps < 0)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: rms_norm_eps %g is negative", what, c->rms_norm_eps);
 
     if (n_layers <= 0 || n_layers > TOME_MAX_LAYERS)
         return tome_set_error(TOME_ERR_FORMAT, "%s: num_hidden_layers %lld out of range (1..%d)", what,
                               (long long)n_layers, TOME_MAX_LAYERS);
     if (n_heads <= 0 || n_heads > 4096)
         return tome_set_error(TOME_ERR_FORMAT, "%s: num_attention_heads %lld out of range", what, (long long)n_heads);
-    if (n_kv < 0) n_kv = n_heads;
+    if (kv_null) n_kv = n_heads;
     if (n_kv <= 0 || n_heads % n_kv != 0)
         return tome_set_error(TOME_ERR_FORMAT, "%s: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
                               what, (long long)n_heads, (long long)n_kv);
@@ -185,7 +199,7 @@ static tome_status parse_text(json_t *tc, json_t *top, const char *what, tome_mo
         c->hidden_size > (1 << 20) || c->vocab_size > (1 << 24))
         return tome_set_error(TOME_ERR_FORMAT, "%s: hidden_size, vocab_size and intermediate sizes must be positive",
                               what);
-    if (head_dim < 0) head_dim = c->hidden_size / n_heads;
+    if (hd_null) head_dim = c->hidden_size / n_heads;
     if (head_dim <= 0 || head_dim % 2 != 0 || head_dim > 4096)
         return tome_set_error(TOME_ERR_FORMAT, "%s: head_dim %lld must be positive and even", what, (long long)head_dim);
     if (n_exp <= 0 || n_exp > 4096 || k <= 0 || k > n_exp)
@@ -210,6 +224,27 @@ static tome_status parse_text(json_t *tc, json_t *top, const char *what, tome_mo
             return tome_set_error(TOME_ERR_FORMAT, "%s: no_rope_layer_interval must be positive", what);
         for (int l = 0; l < c->n_layers; l++) c->use_rope[l] = ((l + 1) % interval) != 0;
     }
+    /* transformers picks each layer's mask by layer_types (derived from no_rope_layers when absent) and its
+     * RoPE by no_rope_layers; tome ties the chunked mask to RoPE, so a file where the two disagree is refused */
+    json_t *lt = json_object_get(tc, "layer_types");
+    if (lt && !json_is_null(lt)) {
+        if (!json_is_array(lt) || json_array_size(lt) != (size_t)c->n_layers)
+            return tome_set_error(TOME_ERR_FORMAT, "%s: 'layer_types' is not a list of %d strings", what, c->n_layers);
+        for (int l = 0; l < c->n_layers; l++) {
+            const char *t = json_string_value(json_array_get(lt, (size_t)l));
+            if (!t) return tome_set_error(TOME_ERR_FORMAT, "%s: 'layer_types'[%d] is not a string", what, l);
+            int chunked = !strcmp(t, "chunked_attention");
+            if (!chunked && strcmp(t, "full_attention") != 0 && strcmp(t, "attention") != 0)
+                return tome_set_error(TOME_ERR_UNSUPPORTED,
+                                      "%s: 'layer_types'[%d] = '%s' is not supported (chunked_attention, full_attention)",
+                                      what, l, t);
+            if (chunked != c->use_rope[l])
+                return tome_set_error(TOME_ERR_UNSUPPORTED,
+                                      "%s: 'layer_types'[%d] = '%s' but no_rope_layers makes layer %d a %s layer; "
+                                      "tome supports the chunked mask on RoPE layers only",
+                                      what, l, t, l, c->use_rope[l] ? "RoPE" : "NoPE");
+        }
+    }
     json_t *ml = json_object_get(tc, "moe_layers");
     if (ml && !json_is_null(ml)) {
         TOME_FORWARD(parse_layer_list(ml, "moe_layers", what, c->n_layers, 0, c->is_moe));
@@ -232,6 +267,8 @@ static tome_status parse_text(json_t *tc, json_t *top, const char *what, tome_mo
         }
     } else if (!eos) {
         c->eos_token_ids[c->n_eos++] = 2;
+    } else if (!json_is_null(eos)) {
+        return tome_set_error(TOME_ERR_FORMAT, "%s: eos_token_id is not an integer or a list of integers", what);
     }
     return TOME_OK;
 }

@@ -196,12 +196,17 @@ tome_status tome_st_parse_file(tome_st_set *set, int fi)
         set->t[set->n++] = t;
     }
     qsort(spans, n_spans, sizeof *spans, cmp_span);
-    for (size_t i = 1; i < n_spans; i++) {
-        if (spans[i].b < spans[i - 1].e && spans[i].e > spans[i].b) {
+    /* compared with the furthest end so far, not just the previous span: an empty tensor in between
+     * (b == e) must not hide an overlap */
+    const span *far = NULL;
+    for (size_t i = 0; i < n_spans; i++) {
+        if (spans[i].e == spans[i].b) continue;
+        if (far && spans[i].b < far->e) {
             st = tome_set_error(TOME_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap at data offset %llu", path,
-                                spans[i - 1].name, spans[i].name, (unsigned long long)spans[i].b);
+                                far->name, spans[i].name, (unsigned long long)spans[i].b);
             goto done;
         }
+        if (!far || spans[i].e > far->e) far = &spans[i];
     }
 done:
     free(spans);

@@ -67,6 +67,11 @@ static void test_config_defaults(void)
         TT_EQ_INT(c.use_rope[l], (l + 1) % 3 != 0);
     }
     TT_EQ_INT(c.eos_token_ids[0], 2);
+    /* absent (not null): Llama4TextConfig's own defaults, 8 kv heads and head_dim 128, not derived */
+    const char *absent = "{\"model_type\":\"llama4_text\",\"hidden_size\":64,\"num_attention_heads\":16}";
+    TT_OK(tome_model_config_parse(absent, strlen(absent), "t", &c));
+    TT_EQ_INT(c.head_dim, 128);
+    TT_EQ_INT(c.n_kv_heads, 8);
     const char *bad[] = {
         "{\"model_type\":\"llama4_text\",\"num_attention_heads\":6,\"num_key_value_heads\":4}",
         "{\"model_type\":\"gpt2\"}",
@@ -82,6 +87,34 @@ static void test_config_defaults(void)
         if (st == TOME_OK) tt_fail(__FILE__, __LINE__, "bad config %zu accepted", i);
         TT_CONTAINS(tome_last_error(), "bad.json");
     }
+    /* wrong-typed or contradictory fields: refused, the message names the field */
+    static const struct {
+        const char *json, *needle;
+    } bad_field[] = {
+        {"{\"head_dim\":-1}", "head_dim"},
+        {"{\"num_key_value_heads\":-1}", "num_key_value_heads"},
+        {"{\"rope_parameters\":\"llama3\"}", "rope_parameters"},
+        {"{\"eos_token_id\":\"2\"}", "eos_token_id"},
+        {"{\"tie_word_embeddings\":\"yes\"}", "tie_word_embeddings"},
+        {"{\"attention_bias\":\"no\"}", "attention_bias"},
+        {"{\"hidden_act\":[1]}", "hidden_act"},
+        {"{\"attention_chunk_size\":true}", "attention_chunk_size"},
+        {"{\"rms_norm_eps\":-1}", "rms_norm_eps"},
+        {"{\"num_hidden_layers\":2,\"no_rope_layers\":[1,0],\"layer_types\":[\"full_attention\",\"full_attention\"]}",
+         "'layer_types'[0] = 'full_attention'"},
+        {"{\"num_hidden_layers\":2,\"layer_types\":[\"sliding_attention\",\"full_attention\"]}", "sliding_attention"},
+        {"{\"num_hidden_layers\":2,\"layer_types\":[\"chunked_attention\"]}", "layer_types"},
+    };
+    for (size_t i = 0; i < sizeof bad_field / sizeof bad_field[0]; i++) {
+        tome_status st = tome_model_config_parse(bad_field[i].json, strlen(bad_field[i].json), "bad.json", &c);
+        if (st == TOME_OK) tt_fail(__FILE__, __LINE__, "bad config '%s' accepted", bad_field[i].json);
+        TT_CONTAINS(tome_last_error(), "bad.json");
+        TT_CONTAINS(tome_last_error(), bad_field[i].needle);
+    }
+    const char *agree = "{\"num_hidden_layers\":2,\"no_rope_layers\":[1,0],"
+                        "\"layer_types\":[\"chunked_attention\",\"full_attention\"],\"tie_word_embeddings\":1}";
+    TT_OK(tome_model_config_parse(agree, strlen(agree), "t", &c));
+    TT_EQ_INT(c.tie_word_embeddings, 1);
 }
 
 static void test_rope_llama3_bands(void)
@@ -177,6 +210,12 @@ static void test_st_offsets(void)
                              "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                              "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, 0),
                     TOME_ERR_FORMAT, "overlap");
+    /* an empty tensor between the two must not hide the overlap */
+    expect_st_error(write_st("overlap2.safetensors",
+                             "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                             "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+                             "\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 16, 0),
+                    TOME_ERR_FORMAT, "tensors 'x' and 'y' overlap at data offset 8");
 }
 
 /* Copies a golden model directory to a fresh temp dir. */
