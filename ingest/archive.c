@@ -22,7 +22,9 @@
  * Bad input is reported, never fatal: a member with an absolute or "../" path,
  * a link, a device, encrypted data or over a cap gets a skip_reason and no
  * data; a corrupt or truncated archive reports the members read so far, then
- * one entry for the archive itself naming the entry and libarchive's error.
+ * one entry for the archive itself naming the entry and libarchive's error;
+ * an archive without any entry (an empty tar, a .gz of zeros that reads as
+ * one) is one entry for itself: "empty archive: no entries".
  * Bomb defences, all measured on decompressed bytes as they come out:
  *   - max_entry_bytes per member (the rest of that member is skipped);
  *   - max_total_bytes over everything read below one top-level archive,
@@ -323,8 +325,13 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
     for (;;) {
         struct archive_entry *ae = NULL;
         int r = archive_read_next_header(a, &ae);
-        if (r == ARCHIVE_EOF)
+        if (r == ARCHIVE_EOF) {
+            /* an archive without a single entry (an empty tar, or a .gz of
+             * zeros, which reads as one) must still be listed, with why */
+            if (n_entries == 0)
+                rc = report(st, display, 0, "empty archive: no entries", NULL, 0);
             break;
+        }
         if (r == ARCHIVE_RETRY) {
             if (++n_failed > TOME_ARCHIVE_MAX_FAILED_HEADERS) {
                 rc = report_archive(st, display, "archive stopped", n_entries, last.data,

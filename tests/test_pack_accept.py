@@ -6,7 +6,8 @@ markdown fences and fake block headers; CRLF, Latin-1, no final newline, an
 empty file; a path past PATH_MAX (4,096 bytes) through nested directories;
 symlinks out of the tree and loops; a FIFO; archives with '../' and absolute
 members, duplicate names, a directory entry and a file of one name, a 0-byte
-archive, archives nested past the depth limit.
+archive, archives nested past the depth limit, a .gz of zeros (reads as an
+empty tar) alone and inside a zip.
 
 Checks: the pack is written and every odd case has a reason; random token
 indexes locate (in every format, with and without line-number prefixes) to
@@ -115,6 +116,14 @@ def make_tree(root):
         data = b.getvalue()
     with open(os.path.join(root, "nest.zip"), "wb") as f:
         f.write(data)
+    # a .gz of zeros reads as an empty tar: it must be listed, not vanish
+    import gzip
+    zeros = gzip.compress(b"\0" * (1 << 20))
+    with open(os.path.join(root, "zeros.txt.gz"), "wb") as f:
+        f.write(zeros)
+    with zipfile.ZipFile(os.path.join(root, "holds_zeros.zip"), "w") as z:
+        z.writestr("z.gz", zeros)
+        z.writestr("t.txt", "t\n")
     return deep_rel
 
 
@@ -165,6 +174,8 @@ def test_odd_inputs_get_reasons():
         "evil.tar!/lnk": "symlink",
         "evil.tar!/hl": "hardlink",
         "evil.tar!/dev": "device",
+        "zeros.txt.gz": "empty archive",
+        "holds_zeros.zip!/z.gz": "empty archive",
     }
     for p, why in want.items():
         assert p in files, p
@@ -214,7 +225,7 @@ def read_deep(path_b):
 
 
 MEMBERS = {b"evil.zip!/ok/a.txt": b"ok in zip\n", b"evil.zip!/dup.txt": b"first\n", b"evil.zip!/d": b"file named d\n",
-           b"evil.tar!/ok.txt": b"ok in tar\n"}
+           b"evil.tar!/ok.txt": b"ok in tar\n", b"holds_zeros.zip!/t.txt": b"t\n"}
 
 
 def original_lines(path_b):
