@@ -148,7 +148,8 @@ typedef enum tome_encoding {
     TOME_ENC_UTF16LE,
     TOME_ENC_UTF16BE,
     TOME_ENC_LATIN1,
-    TOME_ENC_BINARY
+    TOME_ENC_BINARY,
+    TOME_ENC_UTF8_LOSSY /* UTF-8 with a few invalid bytes: converted, those become U+FFFD */
 } tome_encoding;
 
 const char *tome_encoding_name(tome_encoding enc);

@@ -14,7 +14,10 @@
  *   5. valid UTF-8 (shortest forms, no surrogates, ≤ U+10FFFF) → UTF-8;
  *   6. otherwise Latin-1 when it is plausible text: at most 1/4 of the bytes
  *      are ≥ 0x80 and at most a few of those are C1 bytes 0x80–0x9F not
- *      used by Windows-1252 → Latin-1; else binary.
+ *      used by Windows-1252 → Latin-1;
+ *   7. otherwise UTF-8 text with a few stray bytes (at least one valid
+ *      multi-byte sequence, at most 1 invalid byte in 256) → "utf-8-lossy":
+ *      converted like UTF-8, the stray bytes become U+FFFD; else binary.
  *
  * Conversion (tome_text_to_utf8) appends to *out:
  *   - UTF-8: copied; an invalid sequence (possible only when the caller
@@ -48,6 +51,7 @@ const char *tome_encoding_name(tome_encoding enc)
     case TOME_ENC_UTF16BE: return "utf-16be";
     case TOME_ENC_LATIN1: return "latin-1";
     case TOME_ENC_BINARY: return "binary";
+    case TOME_ENC_UTF8_LOSSY: return "utf-8-lossy";
     }
     return "unknown";
 }
@@ -172,7 +176,7 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
     int bom = len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF;
     if (memchr(data, 0, len)) return TOME_ENC_BINARY;
 
-    size_t bad = 0, high = 0, c1_undefined = 0;
+    size_t bad = 0, high = 0, c1_undefined = 0, invalid = 0, multibyte = 0;
     int valid = 1;
     for (size_t i = 0; i < len;) {
         if (i + 8 <= len && word_plain_ascii(data + i)) {
@@ -187,22 +191,28 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
         }
         high++;
         if (c >= 0x80 && c <= 0x9F && g_cp1252[c - 0x80] == 0) c1_undefined++;
-        if (valid) {
-            uint32_t cp;
-            size_t n = utf8_seq(data + i, len - i, &cp);
-            if (n) {
-                high += n - 1;
-                i += n;
-                continue;
-            }
-            valid = 0;
+        uint32_t cp;
+        size_t n = utf8_seq(data + i, len - i, &cp);
+        if (n) {
+            if (!valid) /* past the first invalid byte every byte counts for Latin-1 */
+                for (size_t k = 1; k < n; k++)
+                    if (data[i + k] <= 0x9F && g_cp1252[data[i + k] - 0x80] == 0) c1_undefined++;
+            high += n - 1;
+            multibyte++;
+            i += n;
+            continue;
         }
+        valid = 0;
+        invalid++;
         i++;
     }
     if (bad * 64 > len) return TOME_ENC_BINARY;
     if (valid) return bom ? TOME_ENC_UTF8_BOM : TOME_ENC_UTF8;
     if (bom) return TOME_ENC_UTF8_BOM; /* declared UTF-8: invalid bytes become U+FFFD */
     if (high * 4 <= len && c1_undefined * 64 <= high + 1) return TOME_ENC_LATIN1;
+    /* UTF-8 text with a few stray bytes (a test file with a deliberately
+     * broken sequence, a truncated paste): UTF-8, the stray bytes U+FFFD */
+    if (multibyte && invalid * 256 <= len) return TOME_ENC_UTF8_LOSSY;
     return TOME_ENC_BINARY;
 }
 
@@ -294,6 +304,7 @@ tome_status tome_text_to_utf8(const uint8_t *data, size_t len, tome_encoding enc
     TOME_RETURN_IF(!out || (!data && len), TOME_ERR_INVALID_ARG, "text: no buffer");
     switch (enc) {
     case TOME_ENC_UTF8:
+    case TOME_ENC_UTF8_LOSSY:
         return utf8_copy(data, len, out);
     case TOME_ENC_UTF8_BOM:
         if (len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF) {

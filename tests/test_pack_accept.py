@@ -7,7 +7,7 @@ empty file; a path past PATH_MAX (4,096 bytes) through nested directories;
 symlinks out of the tree and loops; a FIFO; archives with '../' and absolute
 members, duplicate names, a directory entry and a file of one name, a 0-byte
 archive, archives nested past the depth limit, a .gz of zeros (reads as an
-empty tar) alone and inside a zip.
+empty tar) alone and inside a zip, UTF-8 text with a stray invalid sequence.
 
 Checks: the pack is written and every odd case has a reason; random token
 indexes locate (in every format, with and without line-number prefixes) to
@@ -59,6 +59,10 @@ def make_tree(root):
     for name, data in files.items():
         with open(os.path.join(src, name), "wb") as f:
             f.write(data)
+    # UTF-8 with one deliberately broken sequence and C1 bytes that rule out
+    # Latin-1 (the shape of git's t/t4201-shortlog.sh): text, not binary
+    with open(os.path.join(src, b"stray.sh"), "wb") as f:
+        f.write(b"# J\xc3\xb6h\xc3\xa4nn\xc3\xabs\n" + b"echo th\xf8\x9d\x84\x9es is broken\n" + b"x=1\n" * 300)
     with open(os.path.join(src, b"latin1.txt"), "wb") as f:
         f.write("caf\xe9 na\xefve\nsecond \xfc\n".encode("latin-1"))
     os.symlink("/etc/passwd", os.path.join(src, b"out_link"))
@@ -184,6 +188,8 @@ def test_odd_inputs_get_reasons():
     for p in ("src/nl\nname.c", "src/tab\tname.c", "src/bad\\xff\\xfename.c", "src/-leading.c", "evil.zip!/d", "evil.tar!/ok.txt",
               "src/```", "src/latin1.txt"):
         assert files[p]["status"] == "full", (p, files[p])
+    assert files["src/stray.sh"]["status"] == "full" and files["src/stray.sh"]["encoding"] == "utf-8-lossy", files["src/stray.sh"]
+    assert tome("cite", out, "src/stray.sh:2").stdout == "echo th\ufffd\ufffd\ufffd\ufffds is broken\n".encode()
     # a path past PATH_MAX is read (through directory fds), not "unreadable"
     assert files[DEEP]["status"] == "full", files[DEEP]
     p = tome("cite", out, DEEP + ":2").stdout
@@ -229,6 +235,8 @@ MEMBERS = {b"evil.zip!/ok/a.txt": b"ok in zip\n", b"evil.zip!/dup.txt": b"first\
 
 
 def original_lines(path_b):
+    if path_b.endswith(b"stray.sh"):
+        return read_deep(path_b).decode("utf-8", "replace").encode().split(b"\n")
     if b"!/" in path_b:
         data = b"inner\n" if path_b.endswith(b"!/leaf.txt") else MEMBERS[path_b]
     else:
