@@ -158,11 +158,12 @@ tome_status tome_st_parse_file(tome_st_set *set, int fi)
                 goto done;
             }
             t.shape[d] = json_integer_value(x);
-            numel *= (uint64_t)t.shape[d];
-            if (numel > ((uint64_t)1 << 44)) {
+            /* checked before multiplying: [2^40, 2^40] must not wrap around to a small count */
+            if (t.shape[d] && numel > ((uint64_t)1 << 44) / (uint64_t)t.shape[d]) {
                 st = tome_set_error(TOME_ERR_FORMAT, "%s: tensor '%s': shape too large", path, key);
                 goto done;
             }
+            numel *= (uint64_t)t.shape[d];
         }
         json_t *b = json_array_get(jo, 0), *e = json_array_get(jo, 1);
         if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
@@ -254,7 +255,7 @@ static tome_status open_index(tome_st_set *s, const char *dir, const char *index
             goto done;
         }
         const char *shard = json_string_value(val);
-        if (strchr(shard, '/') || !strcmp(shard, "..")) {
+        if (!*shard || strchr(shard, '/') || !strcmp(shard, "..") || !strcmp(shard, ".")) {
             st = tome_set_error(TOME_ERR_FORMAT, "%s: weight_map['%s'] names '%s' outside the directory", index_path,
                                 key, shard);
             goto done;

@@ -210,6 +210,11 @@ static void test_st_offsets(void)
                              "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                              "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, 0),
                     TOME_ERR_FORMAT, "overlap");
+    /* a shape whose element count wraps around 2^64 */
+    expect_st_error(write_st("wrap.safetensors",
+                             "{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,0]}}",
+                             0, 0),
+                    TOME_ERR_FORMAT, "tensor 'w': shape too large");
     /* an empty tensor between the two must not hide the overlap */
     expect_st_error(write_st("overlap2.safetensors",
                              "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
@@ -278,6 +283,22 @@ static void test_model_index_missing_shard(void)
     const char *d = copy_model("dense_shard", "noshard");
     TT_EQ_INT(tt_system("rm '%s/model-00003-of-00004.safetensors'", d), 0);
     expect_model_error(d, TOME_ERR_NOT_FOUND, "shard 'model-00003-of-00004.safetensors'");
+    TT_CONTAINS(tome_last_error(), "model.safetensors.index.json");
+}
+
+static void test_model_index_bad_shard_name(void)
+{
+    const char *d = copy_model("dense_shard", "emptyshard");
+    char p[1200];
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", d);
+    json_error_t e;
+    json_t *j = json_load_file(p, 0, &e);
+    TT_CHECK(j != NULL);
+    if (!j) return;
+    json_object_set_new(json_object_get(j, "weight_map"), "model.norm.weight", json_string(""));
+    json_dump_file(j, p, 0);
+    json_decref(j);
+    expect_model_error(d, TOME_ERR_FORMAT, "weight_map['model.norm.weight'] names '' outside the directory");
     TT_CONTAINS(tome_last_error(), "model.safetensors.index.json");
 }
 
@@ -371,6 +392,7 @@ int main(void)
     TT_RUN(test_model_missing_tensor);
     TT_RUN(test_model_truncated_shard);
     TT_RUN(test_model_index_missing_shard);
+    TT_RUN(test_model_index_bad_shard_name);
     TT_RUN(test_model_bad_config_json);
     TT_RUN(test_model_f32_f16_weights);
     return tt_finish();
