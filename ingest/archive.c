@@ -377,7 +377,12 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
                 goto nomem;
             skip = reason;
         } else {
-            skip = unsafe_name(name);
+            int is_ar = (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_AR;
+            /* ar's symbol table ("/", "/SYM64/") and GNU long-name table
+             * ("//") are index data, not members with absolute names */
+            skip = is_ar && (!strcmp(name, "/") || !strcmp(name, "//") || !strcmp(name, "/SYM64/"))
+                       ? "ar symbol or name table (index data)"
+                       : unsafe_name(name);
             if (skip) {
                 /* Keep the raw name visible (renderers escape it). */
                 if (tome_buf_append(&path, name, strlen(name)) != TOME_OK)

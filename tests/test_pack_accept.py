@@ -7,7 +7,7 @@ empty file; a path past PATH_MAX (4,096 bytes) through nested directories;
 symlinks out of the tree and loops; a FIFO; archives with '../' and absolute
 members, duplicate names, a directory entry and a file of one name, a 0-byte
 archive, archives nested past the depth limit, a .gz of zeros (reads as an
-empty tar) alone and inside a zip, UTF-8 text with a stray invalid sequence.
+empty tar) alone and inside a zip, a GNU ar archive with its index, UTF-8 text with a stray invalid sequence.
 
 Checks: the pack is written and every odd case has a reason; random token
 indexes locate (in every format, with and without line-number prefixes) to
@@ -17,7 +17,7 @@ closed by a file named "```"; the same tree packed from another directory,
 by a relative or absolute path and with 1 or 2 threads gives the same bytes;
 nothing is written outside -o.
 """
-import base64, io, json, os, random, re, subprocess, sys, tarfile, tempfile, zipfile
+import base64, io, json, os, random, re, shutil, subprocess, sys, tarfile, tempfile, zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tome_testlib import BIN, ENV, case, exit_code  # noqa: E402
@@ -120,6 +120,15 @@ def make_tree(root):
         data = b.getvalue()
     with open(os.path.join(root, "nest.zip"), "wb") as f:
         f.write(data)
+    # a GNU ar archive (a static library's shape): symbol table "/", long
+    # name table "//", a member with a long name, a short one
+    def ar_member(name, data):
+        h = b"%-16s%-12d%-6d%-6d%-8o%-10d`\n" % (name, 0, 0, 0, 0o644, len(data))
+        return h + data + (b"\n" if len(data) % 2 else b"")
+    longname = b"a_rather_long_member_name.txt"
+    with open(os.path.join(root, "lib.a"), "wb") as f:
+        f.write(b"!<arch>\n" + ar_member(b"/", b"\0\0\0\0") + ar_member(b"//", longname + b"/\n")
+                + ar_member(b"/0", b"long member\n") + ar_member(b"short.txt/", b"short member\n"))
     # a .gz of zeros reads as an empty tar: it must be listed, not vanish
     import gzip
     zeros = gzip.compress(b"\0" * (1 << 20))
@@ -185,6 +194,11 @@ def test_odd_inputs_get_reasons():
         assert p in files, p
         assert files[p]["status"] == "skipped" and why in files[p]["reason"], (p, files[p])
     assert any("nested archive too deep" in f["reason"] for f in files.values())
+    # ar index entries are index data, not "absolute path" members
+    ar = {p: f for p, f in files.items() if p.startswith("lib.a!")}
+    assert ar["lib.a!/a_rather_long_member_name.txt"]["status"] == "full", ar
+    assert ar["lib.a!/short.txt"]["status"] == "full", ar
+    assert not any("absolute" in f["reason"] for f in ar.values()), ar
     for p in ("src/nl\nname.c", "src/tab\tname.c", "src/bad\\xff\\xfename.c", "src/-leading.c", "evil.zip!/d", "evil.tar!/ok.txt",
               "src/```", "src/latin1.txt"):
         assert files[p]["status"] == "full", (p, files[p])
@@ -231,7 +245,8 @@ def read_deep(path_b):
 
 
 MEMBERS = {b"evil.zip!/ok/a.txt": b"ok in zip\n", b"evil.zip!/dup.txt": b"first\n", b"evil.zip!/d": b"file named d\n",
-           b"evil.tar!/ok.txt": b"ok in tar\n", b"holds_zeros.zip!/t.txt": b"t\n"}
+           b"evil.tar!/ok.txt": b"ok in tar\n", b"holds_zeros.zip!/t.txt": b"t\n",
+           b"lib.a!/a_rather_long_member_name.txt": b"long member\n", b"lib.a!/short.txt": b"short member\n"}
 
 
 def original_lines(path_b):
@@ -312,4 +327,5 @@ def test_same_bytes_from_any_directory_and_thread_count():
     assert all(o == outs[0] for o in outs), [len(o) for o in outs]
 
 
+shutil.rmtree(tmp, ignore_errors=True)  # fd-relative: copes with the path past PATH_MAX
 sys.exit(exit_code())
