@@ -326,7 +326,7 @@ int tome_cmd_pack(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "o:t:rqh", lopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:t:rqh", lopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 't': tokp = optarg; break;
@@ -369,7 +369,12 @@ int tome_cmd_pack(int argc, char **argv)
             else if (!strcmp(optarg, "text")) o.html = TOME_PACK_HTML_TEXT;
             else return tome_cli_usage_error("pack", "unknown --html mode '%s' (auto, source or text)", optarg);
             break;
-        default: return tome_cli_usage_error("pack", "unknown option '%s'", argv[optind - 1]);
+        case ':': return tome_cli_usage_error("pack", "option '%s' needs a value", argv[optind - 1]);
+        default: /* an unknown letter inside "-x.c" leaves optind on that word: name the letter */
+            if (optopt > 0 && optopt < 128)
+                return tome_cli_usage_error("pack", "unknown option '-%c' (a source whose name starts with '-': "
+                                                    "write ./NAME or put it after --)", optopt);
+            return tome_cli_usage_error("pack", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind >= argc) return tome_cli_usage_error("pack", "no source given");

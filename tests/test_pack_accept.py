@@ -327,5 +327,18 @@ def test_same_bytes_from_any_directory_and_thread_count():
     assert all(o == outs[0] for o in outs), [len(o) for o in outs]
 
 
+@case
+def test_cli_names_the_bad_option():
+    src = os.path.join(tree, "src")
+    out = os.path.join(outdir, "opt.tpk")
+    p = tome("pack", "-leading.c", "-o", out, cwd=src, ok=False)
+    assert p.returncode == 2 and b"unknown option '-l'" in p.stderr and b"./NAME" in p.stderr, p.stderr
+    p = tome("pack", ".", "-o", cwd=src, ok=False)
+    assert p.returncode == 2 and b"option '-o' needs a value" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    tome("pack", "-o", out, "-q", "--", "-leading.c", cwd=src)  # after --, a name starting with '-' is a source
+    assert tome("cite", out, "-leading.c:1").stdout == b"int d;\n"
+
+
 shutil.rmtree(tmp, ignore_errors=True)  # fd-relative: copes with the path past PATH_MAX
 sys.exit(exit_code())
