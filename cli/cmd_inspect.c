@@ -40,8 +40,13 @@ int tome_cmd_inspect(int argc, char **argv)
 {
     int json = 0;
     const char *path = NULL;
+    int dashdash = 0; /* after "--" every word is the pack's path */
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = 1;
+        if (!dashdash && !strcmp(argv[i], "--")) dashdash = 1;
+        else if (dashdash) {
+            if (path) return tome_cli_usage_error("inspect", "more than one pack given");
+            path = argv[i];
+        } else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: tome inspect PACK.tpk [--json]\n\n"
                    "Lists the pack's identity and manifest: for every file its status (full, outline,\n"
@@ -191,6 +196,7 @@ int tome_cmd_cite(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         char *text = NULL;
         size_t len = 0;
+        if (!strcmp(argv[i], "--")) continue; /* a separator, never a citation (no line) */
         st = tome_pack_cite(p, argv[i], &text, &len);
         if (st == TOME_ERR_NOT_FOUND) {
             fprintf(stderr, "tome: %s\n", tome_last_error());

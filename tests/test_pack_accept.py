@@ -338,6 +338,10 @@ def test_cli_names_the_bad_option():
     assert not os.path.exists(out)
     tome("pack", "-o", out, "-q", "--", "-leading.c", cwd=src)  # after --, a name starting with '-' is a source
     assert tome("cite", out, "-leading.c:1").stdout == b"int d;\n"
+    assert tome("cite", out, "--", "-leading.c:1").stdout == b"int d;\n"
+    dash = os.path.join(outdir, "-dash.tpk")
+    shutil.copy(out, dash)
+    assert b"-leading.c" in tome("inspect", "--", "-dash.tpk", cwd=outdir).stdout
 
 
 shutil.rmtree(tmp, ignore_errors=True)  # fd-relative: copes with the path past PATH_MAX
