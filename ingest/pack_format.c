@@ -960,17 +960,20 @@ static int parse_u32(const char *s, const char *end, uint32_t *out)
     return 0;
 }
 
-/* Finds an entry whose raw or escaped path equals path[0..n). */
+/* Finds an entry whose escaped (as printed) or raw path equals path[0..n).
+ * The printed form wins: "b\x01.c" names the file whose name holds byte 1,
+ * as the tree and locate print it, not a file literally named so (which is
+ * printed "b\x5cx01.c"). */
 static int64_t find_path(const tome_pack_t *p, const char *path, size_t n)
 {
-    for (size_t i = 0; i < p->n_entries; i++)
-        if (strlen(p->entries[i].path) == n && !memcmp(p->entries[i].path, path, n)) return (int64_t)i;
     for (size_t i = 0; i < p->n_entries; i++) {
         tome_buf b = {0};
         int hit = !tome_path_escape(p->entries[i].path, &b) && b.len == n && !memcmp(b.data, path, n);
         tome_buf_free(&b);
         if (hit) return (int64_t)i;
     }
+    for (size_t i = 0; i < p->n_entries; i++)
+        if (strlen(p->entries[i].path) == n && !memcmp(p->entries[i].path, path, n)) return (int64_t)i;
     return -1;
 }
 

@@ -36,8 +36,11 @@
  * C0 controls and DEL become "\xNN"; C1 controls (U+0080–U+009F) and the
  * bidirectional overrides/isolates (U+202A–U+202E, U+2066–U+2069, "Trojan
  * source" characters) are escaped byte by byte as "\xNN" too, so a file
- * name cannot move the terminal cursor or reorder what a reader sees.
+ * name cannot move the terminal cursor or reorder what a reader sees. A
+ * backslash that would read as such an escape (followed by 'x' and two hex
+ * digits) becomes "\x5c", so the escaped form is unambiguous.
  */
+#include <ctype.h>
 #include <string.h>
 
 #include "ingest/ingest_impl.h"
@@ -357,7 +360,10 @@ tome_status tome_path_escape(const char *path, tome_buf *out)
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t n = utf8_seq(s + i, len - i, &cp);
-        if (n && !escaped_cp(cp)) {
+        /* a literal backslash that reads as an escape ("\\x41") is itself
+         * escaped, so two different names never print the same */
+        int lit_esc = n == 1 && cp == '\\' && i + 3 < len && s[i + 1] == 'x' && isxdigit(s[i + 2]) && isxdigit(s[i + 3]);
+        if (n && !escaped_cp(cp) && !lit_esc) {
             i += n;
             continue;
         }
