@@ -16,11 +16,15 @@ through transformers from that directory (so derivations are transformers'
 own), and compares `tome score` (random micro-batch and thread count) on
 random ids: all-position logits within 1e-3 x max|logit|. Two cases also
 compare 16 greedy tokens of `tome generate --ids` with transformers'
-generate(). One case runs `--weights int8` (sizes not multiples of 32 stay
-unquantized) and a few configurations transformers refuses must be refused by
-tome with a message naming the field.
+generate(). One case runs `--weights int8` and compares it with transformers
+on weights rounded the way tome's int8 rounds them (sizes not multiples of 32
+stay unquantized). test_refusals_name_the_field: configurations transformers
+refuses, or runs and tome does not support, must be refused by tome with a
+message naming config.json and the field.
 
     TOME_RANDCFG_SEED=S TOME_RANDCFG_N=N .venv/bin/python3 tests/test_model_random_configs.py
+    (TOME_RANDCFG_GREEDY_ALL=1 / TOME_RANDCFG_INT8_ALL=1: greedy / int8 on every case;
+     TOME_RANDCFG_KEEP=DIR keeps failing checkpoints)
 
 Defaults: a fixed seed and 10 cases (~15 s on 2 cores, most of it importing torch). Skips (exit 0 with a
 reason) when torch / transformers cannot be imported.
@@ -48,6 +52,7 @@ transformers.utils.logging.disable_progress_bar()
 SEED = int(os.environ.get("TOME_RANDCFG_SEED", "20261123"))
 N = int(os.environ.get("TOME_RANDCFG_N", "10"))
 GREEDY_ALL = bool(os.environ.get("TOME_RANDCFG_GREEDY_ALL"))  # greedy tokens on every case, not just two
+INT8_ALL = bool(os.environ.get("TOME_RANDCFG_INT8_ALL"))  # --weights int8 on every case, not just one
 KEEP = os.environ.get("TOME_RANDCFG_KEEP")  # a directory: keep the checkpoints of failing cases there
 TOL = 1e-3
 
@@ -228,6 +233,36 @@ def describe(cfg, opts, tcfg):
             f"threads {opts['threads']} std {opts['std']}")
 
 
+def q8_dequant(w, axis):
+    """tome's int8 (model/quant.c): groups of 32 along the input axis, d = max|x| / 127 in f32,
+    q = round half away from zero of x * (1 / d), clamped to +-127; returns q * d."""
+    x = w.detach().float().movedim(axis, -1)
+    g = x.reshape(*x.shape[:-1], x.shape[-1] // 32, 32)
+    d = g.abs().amax(-1, keepdim=True) / 127.0
+    v = g * torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
+    q = torch.where(v >= 0, torch.floor(v + 0.5), -torch.floor(0.5 - v)).clamp(-127, 127)
+    return (q * d).reshape(x.shape).movedim(-1, axis)
+
+
+def quantize_like_tome_int8(model):
+    """In place: every matmul weight tome quantizes with --weights int8 (input size a multiple of 32;
+    not the router, not the embedding; a tied lm_head gets its own quantized copy)."""
+    lm = model.get_output_embeddings()
+    emb = model.get_input_embeddings()
+    if lm.weight.data_ptr() == emb.weight.data_ptr():
+        lm.weight = torch.nn.Parameter(emb.weight.detach().clone())
+    n = 0
+    for name, p in model.named_parameters():
+        if "vision" in name or "projector" in name or "router" in name or "embed_tokens" in name or \
+                "norm" in name:
+            continue
+        axis = 1 if name.endswith(("experts.gate_up_proj", "experts.down_proj")) else -1
+        if p.shape[axis] % 32 == 0:
+            p.copy_(q8_dequant(p, axis))
+            n += 1
+    return n
+
+
 def ref_greedy(ref, prompt, n, eos):
     out = ref.generate(torch.tensor([prompt]), max_new_tokens=n, do_sample=False, eos_token_id=eos,
                        pad_token_id=0, attention_mask=torch.ones(1, len(prompt), dtype=torch.long))
@@ -281,7 +316,7 @@ def one_case(i, rng, tmp):
                 return f"case {i}: greedy differs at token {k}: tome {mine} transformers {toks}\n    {desc}", out
         print(f"case {i}: greedy {len(toks)} tokens identical (min top-2 gap {min(gaps):.2e})")
     global int8_done
-    if not int8_done and (cfg["hidden_size"] % 32 == 0 or i == N - 1):
+    if INT8_ALL or (not int8_done and (cfg["hidden_size"] % 32 == 0 or i == N - 1)):
         int8_done = True
         p = run("score", "--model", out, "--ids", ",".join(map(str, ids)), "--logits-out", npy, "--weights", "int8",
                 ok=False)
@@ -289,9 +324,14 @@ def one_case(i, rng, tmp):
             return f"case {i}: tome score --weights int8 failed: {p.stderr.strip()}\n    {desc}", out
         q = np.load(npy)
         qerr = float(np.abs(q - want).max() / np.abs(want).max())
-        print(f"case {i}: --weights int8 max err {qerr:.3f} x max|logit|")
-        if not (np.isfinite(q).all() and qerr < 0.5):
-            return f"case {i}: int8 logits error {qerr}\n    {desc}", out
+        # the same group-wise int8 rounding applied to transformers' weights must give tome's int8 logits
+        n_q = quantize_like_tome_int8(ref)
+        want_q = ref(torch.tensor([ids]), use_cache=False).logits[0].float().numpy()
+        qerr_ref = float(np.abs(q - want_q).max() / np.abs(want_q).max())
+        print(f"case {i}: --weights int8: {n_q} matrices quantized; max err {qerr_ref:.2e} x max|logit| vs "
+              f"transformers on the same int8 weights ({qerr:.3f} vs the unquantized model)")
+        if not qerr_ref <= TOL:
+            return f"case {i}: int8 logits differ from int8-rounded transformers: {qerr_ref:.3e}\n    {desc}", out
     return None, out
 
 
