@@ -5,7 +5,9 @@
  * Anyone — the caller or a worker — claims an item with a compare-and-swap
  * that only succeeds while the word still carries the job's generation and
  * items remain, so a worker that wakes late (descheduled on a loaded machine)
- * can never take an item of a later job, and the caller never waits for a
+ * can never take an item of a later job (the caller first closes the old
+ * generation — next = 0xffffffff — before it writes the new job's fields),
+ * and the caller never waits for a
  * worker that has not started: it claims whatever is left itself, then waits
  * only for items that are actually running (`done` reaching n_items).
  *
@@ -162,6 +164,14 @@ int tome_pool_run(int n_threads, size_t n_items, tome_pool_fn fn, void *ctx)
         p->n_workers++;
     }
     if (n_threads - 1 > p->n_workers) n_threads = p->n_workers + 1;
+    /* Close the previous generation before its fields are overwritten: a
+     * worker that read the previous word (all items claimed, next == n_prev)
+     * and then this job's larger n_items would otherwise win a claim of the
+     * old generation and run item n_prev of this job, which this job then
+     * runs again. With next = 0xffffffff no claim of the old generation can
+     * succeed (n_items <= 0xffffffff here), and the generation is unchanged,
+     * so no worker wakes for it. */
+    atomic_store(&p->word, (atomic_load(&p->word) & 0xffffffff00000000u) | 0xffffffffu);
     atomic_store(&p->fn, fn);
     atomic_store(&p->ctx, ctx);
     atomic_store(&p->n_items, n_items);
