@@ -26,7 +26,7 @@ message naming config.json and the field.
     (TOME_RANDCFG_GREEDY_ALL=1 / TOME_RANDCFG_INT8_ALL=1: greedy / int8 on every case;
      TOME_RANDCFG_KEEP=DIR keeps failing checkpoints)
 
-Defaults: a fixed seed and 10 cases (~15 s on 2 cores, most of it importing torch). Skips (exit 0 with a
+Defaults: a fixed seed and 10 cases (~10 s on 2 cores, most of it importing torch). Skips (exit 0 with a
 reason) when torch / transformers cannot be imported.
 """
 import json, os, random, shutil, sys, tempfile, time, warnings
