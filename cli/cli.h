@@ -9,6 +9,8 @@
 #ifndef TOME_CLI_H
 #define TOME_CLI_H
 
+#include <jansson.h>
+
 #include "tome/status.h"
 
 enum {
@@ -39,6 +41,12 @@ int tome_cli_usage_error(const char *cmd, const char *fmt, ...)
 /* Parse a non-negative integer with optional K/M/G suffix (1024-based for
  * bytes when binary != 0, 1000-based otherwise). Returns 0 on success. */
 int tome_cli_parse_u64(const char *s, int binary, unsigned long long *out);
+
+/* A pack path or reason as a JSON string: JSON strings must be UTF-8, so a
+ * string that is not gets control and non-ASCII bytes escaped as \xNN (as
+ * the manifest prints them). Never NULL: json_null() when out of memory.
+ * (cli/cmd_inspect.c) */
+json_t *tome_cli_json_path(const char *p);
 
 /* Subcommands (one file each, cli/cmd_<name>.c). */
 int tome_cmd_tokenize(int argc, char **argv);   /* cli/cmd_tokenize.c */

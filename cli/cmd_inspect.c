@@ -18,7 +18,7 @@ static const char *fmt_name(tome_pack_format f)
     return f == TOME_PACK_XML ? "xml" : f == TOME_PACK_MARKDOWN ? "markdown" : "plain";
 }
 
-static json_t *jstr(const char *p)
+json_t *tome_cli_json_path(const char *p)
 {
     json_t *s = json_string(p);
     if (s) return s;
@@ -65,7 +65,7 @@ int tome_cmd_inspect(int argc, char **argv)
     size_t n = tome_pack_n_files(p);
     if (json) {
         json_t *o = json_object(), *files = json_array();
-        json_object_set_new(o, "pack", jstr(path));
+        json_object_set_new(o, "pack", tome_cli_json_path(path));
         json_object_set_new(o, "version", json_integer(info.version));
         json_object_set_new(o, "format", json_string(fmt_name(info.format)));
         json_object_set_new(o, "tokens", json_integer((json_int_t)info.n_tokens));
@@ -78,17 +78,17 @@ int tome_cmd_inspect(int argc, char **argv)
             tome_pack_file f;
             tome_pack_get_file(p, i, &f);
             json_t *fj = json_object();
-            json_object_set_new(fj, "path", jstr(f.path));
+            json_object_set_new(fj, "path", tome_cli_json_path(f.path));
             json_object_set_new(fj, "status", json_string(tome_file_status_name(f.status)));
-            json_object_set_new(fj, "reason", jstr(f.reason));
+            json_object_set_new(fj, "reason", tome_cli_json_path(f.reason));
             if (f.alias_of >= 0) {
                 tome_pack_file a;
                 tome_pack_get_file(p, (size_t)f.alias_of, &a);
-                json_object_set_new(fj, "alias_of", jstr(a.path));
+                json_object_set_new(fj, "alias_of", tome_cli_json_path(a.path));
             }
             json_object_set_new(fj, "bytes", json_integer((json_int_t)f.size));
             json_object_set_new(fj, "lines", json_integer((json_int_t)f.n_lines));
-            json_object_set_new(fj, "encoding", jstr(f.encoding));
+            json_object_set_new(fj, "encoding", tome_cli_json_path(f.encoding));
             json_object_set_new(fj, "content_hash", json_string(f.content_hash));
             json_object_set_new(fj, "text_offset", json_integer((json_int_t)f.text_offset));
             json_object_set_new(fj, "text_bytes", json_integer((json_int_t)f.text_len));
@@ -103,7 +103,7 @@ int tome_cmd_inspect(int argc, char **argv)
             for (size_t r = 0; r < nr; r++) {
                 json_t *k = json_object();
                 json_object_set_new(k, "line", json_integer(lines[r]));
-                json_object_set_new(k, "kind", jstr(kinds[r]));
+                json_object_set_new(k, "kind", tome_cli_json_path(kinds[r]));
                 json_array_append_new(red, k);
             }
             json_object_set_new(fj, "redactions", red);

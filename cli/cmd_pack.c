@@ -124,30 +124,11 @@ static int cmp_top(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* JSON strings must be UTF-8: invalid bytes in paths are escaped first. */
-static json_t *jpath(const char *p)
-{
-    json_t *s = json_string(p);
-    if (s) return s;
-    size_t n = strlen(p);
-    char *e = malloc(4 * n + 1), *q = e;
-    if (!e) return json_null();
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c >= 0x80) q += sprintf(q, "\\x%02x", c);
-        else *q++ = (char)c;
-    }
-    *q = 0;
-    s = json_string(e);
-    free(e);
-    return s ? s : json_null();
-}
-
 static json_t *file_json(const tome_pack_file *f)
 {
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(tome_file_status_name(f->status)));
-    if (*f->reason) json_object_set_new(o, "reason", jpath(f->reason));
+    if (*f->reason) json_object_set_new(o, "reason", tome_cli_json_path(f->reason));
     json_object_set_new(o, "tokens", json_integer((json_int_t)f->tok_count));
     json_object_set_new(o, "full_tokens", json_integer((json_int_t)f->full_tokens));
     json_object_set_new(o, "lines", json_integer((json_int_t)f->n_lines));
@@ -202,7 +183,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             tome_pack_file f;
             tome_pack_get_file(pk, top[k].idx, &f);
             json_t *t = json_object();
-            json_object_set_new(t, "path", jpath(f.path));
+            json_object_set_new(t, "path", tome_cli_json_path(f.path));
             json_object_set_new(t, "tokens", json_integer((json_int_t)f.tok_count));
             json_array_append_new(topa, t);
         }
@@ -210,23 +191,23 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             tome_pack_file f;
             tome_pack_get_file(pk, i, &f);
             json_t *fj = file_json(&f);
-            json_object_set_new(fj, "path", jpath(f.path));
+            json_object_set_new(fj, "path", tome_cli_json_path(f.path));
             if (f.alias_of >= 0) {
                 tome_pack_file a;
                 tome_pack_get_file(pk, (size_t)f.alias_of, &a);
-                json_object_set_new(fj, "alias_of", jpath(a.path));
+                json_object_set_new(fj, "alias_of", tome_cli_json_path(a.path));
             }
             json_array_append_new(files, fj);
             if (f.status == TOME_FILE_SKIPPED) {
                 json_t *k = json_object();
-                json_object_set_new(k, "path", jpath(f.path));
-                json_object_set_new(k, "reason", jpath(f.reason));
+                json_object_set_new(k, "path", tome_cli_json_path(f.path));
+                json_object_set_new(k, "reason", tome_cli_json_path(f.reason));
                 json_array_append_new(skipped, k);
             } else if (f.status == TOME_FILE_OUTLINE || (f.status == TOME_FILE_LISTED)) {
                 json_t *k = json_object();
-                json_object_set_new(k, "path", jpath(f.path));
+                json_object_set_new(k, "path", tome_cli_json_path(f.path));
                 json_object_set_new(k, "status", json_string(tome_file_status_name(f.status)));
-                json_object_set_new(k, "reason", jpath(f.reason));
+                json_object_set_new(k, "reason", tome_cli_json_path(f.reason));
                 json_object_set_new(k, "full_tokens", json_integer((json_int_t)f.full_tokens));
                 json_object_set_new(k, "tokens", json_integer((json_int_t)f.tok_count));
                 json_array_append_new(degraded, k);
@@ -237,7 +218,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             tome_pack_get_redactions(pk, i, &nr, &lines, &kinds);
             for (size_t r = 0; r < nr; r++) {
                 json_t *k = json_object();
-                json_object_set_new(k, "path", jpath(f.path));
+                json_object_set_new(k, "path", tome_cli_json_path(f.path));
                 json_object_set_new(k, "line", json_integer(lines[r]));
                 json_object_set_new(k, "kind", json_string(kinds[r]));
                 json_array_append_new(red, k);
