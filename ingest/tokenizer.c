@@ -730,16 +730,23 @@ done:
 }
 
 /* ------------------------------------------------------------ piece cache */
-/* A per-thread direct-mapped cache (4 MiB) from short pieces (<= PC_KEY bytes) to
- * their ids (<= PC_IDS), so frequent words skip the big hash table (which
- * does not fit in cache) and BPE. An entry is 32 bytes: the piece as two
- * zero-padded words, its length and id count, and the ids; a hit costs one
- * 64-bit hash, one compare of three words and one copy. It lives in
- * thread-specific data, freed when the thread ends, and is cleared when used
- * with another tokenizer (told apart by a serial number given at open). */
-#define PC_BITS 17
+/* A per-thread cache (8 MiB, 2-way set-associative, on huge pages where
+ * Linux grants them) from short pieces (<= PC_KEY bytes) to their ids
+ * (<= PC_IDS), so frequent words skip the big hash table (which does not fit
+ * in cache) and BPE. An entry is 32 bytes: the piece as two zero-padded
+ * words, its length and id count, and the ids; a hit costs one 64-bit hash,
+ * one compare of three words and one copy. A set is one 64-byte line: a new
+ * entry goes to way 0 and the older one moves to way 1. In front of it, a
+ * small direct-mapped "hot" table (256 KiB, fits L2) holds the pieces last
+ * used, so the most frequent words (Zipf) never reach the large table and
+ * only the others cost a prefetched load from L3 or memory. The cache lives
+ * in thread-specific data, freed when the thread ends, and is cleared when
+ * used with another tokenizer (told apart by a serial number given at
+ * open). */
+#define PC_BITS 18
 #define PC_KEY 16
 #define PC_IDS 4
+#define PC_HOT_BITS 13
 /* ids are < 2^24 (the cache is off for larger vocabularies): the top byte of
  * w[0] holds the piece's length (0 = empty), of w[1] the number of ids, so a
  * hit copies all four slots with one masked 16-byte move */
@@ -754,7 +761,7 @@ typedef struct pc_entry {
  * direct-mapped table keyed by the 64-bit hash and checked byte for byte:
  * long runs of '-', '*', '=' or spaces and long words would otherwise go
  * through BPE every time they occur. */
-#define LC_BITS 10
+#define LC_BITS 12
 #define LC_KEY 128
 #define LC_IDS 30
 typedef struct lc_entry {
@@ -765,7 +772,8 @@ typedef struct lc_entry {
 } lc_entry;
 typedef struct piece_cache {
     uint64_t serial;
-    pc_entry e[1u << PC_BITS];
+    _Alignas(64) pc_entry e[1u << PC_BITS]; /* 2-way sets: e[2 s], e[2 s + 1] share a cache line */
+    _Alignas(64) pc_entry hot[1u << PC_HOT_BITS];
     lc_entry l[1u << LC_BITS];
 } piece_cache;
 
@@ -782,7 +790,10 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
     if (!g_pc_ok) return NULL;
     piece_cache *pc = pthread_getspecific(g_pc_key);
     if (!pc) {
-        pc = calloc(1, sizeof *pc); /* zeroed: no entry is ever read uninitialised */
+        /* zeroed: no entry is ever read uninitialised; on huge pages like
+         * the rank table (it is probed at random: with 4 KiB pages every
+         * look-up would miss the TLB too) */
+        pc = table_alloc(sizeof *pc);
         if (!pc) return NULL;
         if (pthread_setspecific(g_pc_key, pc) != 0) {
             free(pc);
@@ -792,6 +803,7 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
     }
     if (pc->serial != tok->serial) {
         for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].w[0] = 0;
+        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->hot); i++) pc->hot[i].w[0] = 0;
         for (size_t i = 0; i < TOME_ARRAY_LEN(pc->l); i++) pc->l[i].len = 0;
         pc->serial = tok->serial;
     }
@@ -808,7 +820,8 @@ static inline void copy_ids(int32_t *dst, const uint32_t *w)
 #endif
 }
 
-#define PC_SLOT(h) ((size_t)((h) >> (64 - PC_BITS)))
+#define PC_SLOT(h) ((size_t)((h) >> (64 - PC_BITS)) & ~(size_t)1) /* way 0 of the set */
+#define PC_HOT(h) ((size_t)(h) & ((1u << PC_HOT_BITS) - 1))
 
 /* Encode one piece s[0..len) (s inside a buffer ending at end) without the
  * cache: one hash-table lookup, else BPE. */
@@ -880,14 +893,16 @@ static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome
     if (id >= 0)
         TOME_FORWARD(tokens_push(out, id));
     else
-        TOME_FORWARD(encode_bpe_cached(tok, pc, s, len, h, end, out));
+        TOME_FORWARD(bpe_small(tok, s, len, end, out)); /* (len <= PC_KEY: no second level) */
     size_t k = out->n - before;
     if (k <= PC_IDS) {
+        ce[1] = ce[0]; /* the set's older entry goes, the newer moves to way 1 */
         ce->w0 = w0;
         ce->w1 = w1;
         for (size_t j = 0; j < PC_IDS; j++) ce->w[j] = j < k ? (uint32_t)out->ids[before + j] : 0;
         ce->w[0] |= (uint32_t)len << 24;
         ce->w[1] |= (uint32_t)k << 24;
+        pc->hot[PC_HOT(h)] = *ce;
     }
     return TOME_OK;
 }
@@ -918,59 +933,83 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
     int32_t *ids = out->ids;
     size_t on = out->n, cap = out->cap;
     size_t i = 0, begin = on;
-    /* One piece of look-ahead: the next piece's bounds, words and hash are
-     * found, and its cache entry prefetched, before the current piece is
-     * looked up, so the cache's latency (it is larger than L1) overlaps
-     * useful work. */
-    size_t e = tome_pretok_next_fast(s, n, 0);
-    uint64_t w0 = 0, w1 = 0, h = 0;
-    if (e <= PC_KEY) {
-        key_words(s, e, end, &w0, &w1);
-        h = hash_words(w0, w1, e);
-    }
+    /* Pieces go in batches: first the pre-tokenizer finds the bounds of up
+     * to PC_BATCH pieces, computes their words and hashes and prefetches
+     * their cache entries; then the batch is looked up. The cache is larger
+     * than L1/L2, so its latency then overlaps a whole batch of scanning
+     * instead of adding to every piece, and the two loops stay small. */
+    enum { PC_BATCH = 32 };
+    size_t bo[PC_BATCH];
+    uint32_t bl[PC_BATCH];
+    uint64_t bw0[PC_BATCH], bw1[PC_BATCH], bh[PC_BATCH];
     while (i < n) {
-        size_t len = e - i, ne = e;
-        uint64_t nw0 = 0, nw1 = 0, nh = 0;
-        if (e < n) {
-            ne = tome_pretok_next_fast(s, n, e);
-            if (ne - e <= PC_KEY) {
-                key_words(s + e, ne - e, end, &nw0, &nw1);
-                nh = hash_words(nw0, nw1, ne - e);
-                __builtin_prefetch(&pc->e[PC_SLOT(nh)]);
+        size_t nb = 0, p = i;
+        do {
+            size_t e = tome_pretok_next_fast(s, n, p);
+            size_t l = e - p;
+            bo[nb] = p;
+            bl[nb] = l <= PC_KEY ? (uint32_t)l : 0;
+            if (l <= PC_KEY) {
+                key_words(s + p, l, end, &bw0[nb], &bw1[nb]);
+                bh[nb] = hash_words(bw0[nb], bw1[nb], l);
+                const pc_entry *he = &pc->hot[PC_HOT(bh[nb])];
+                if (((he->w0 ^ bw0[nb]) | (he->w1 ^ bw1[nb]) | (PC_LEN(he) ^ l)) != 0)
+                    __builtin_prefetch(&pc->e[PC_SLOT(bh[nb])]);
+            } else {
+                bw0[nb] = (uint64_t)l; /* a long piece: its length */
             }
-        }
-        if (cap - on < PC_IDS) {
+            nb++;
+            p = e;
+        } while (nb < PC_BATCH && p < n);
+        if (cap - on < PC_BATCH * PC_IDS) {
             out->n = on;
-            TOME_FORWARD(tokens_reserve(out, n / 8 + 64));
+            TOME_FORWARD(tokens_reserve(out, (n - i) / 8 + PC_BATCH * PC_IDS));
             ids = out->ids;
             cap = out->cap;
         }
-        begin = on;
-        if (len <= PC_KEY) {
-            /* the hot path: one compare, one copy */
-            pc_entry *ce = &pc->e[PC_SLOT(h)];
-            if (((ce->w0 ^ w0) | (ce->w1 ^ w1) | (PC_LEN(ce) ^ len)) == 0) {
-                copy_ids(ids + on, ce->w); /* capacity checked above */
-                on += PC_N(ce);
-            } else {
+        for (size_t j = 0; j < nb; j++) {
+            const uint8_t *ps = s + bo[j];
+            size_t len = bl[j];
+            begin = on;
+            if (len) {
+                /* the hot path: one compare, one copy */
+                pc_entry *he = &pc->hot[PC_HOT(bh[j])];
+                if (((he->w0 ^ bw0[j]) | (he->w1 ^ bw1[j]) | (PC_LEN(he) ^ len)) == 0) {
+                    copy_ids(ids + on, he->w); /* capacity checked above */
+                    on += PC_N(he);
+                    continue;
+                }
+                pc_entry *ce = &pc->e[PC_SLOT(bh[j])];
+                if (((ce->w0 ^ bw0[j]) | (ce->w1 ^ bw1[j]) | (PC_LEN(ce) ^ len)) == 0) {
+                    copy_ids(ids + on, ce->w);
+                    on += PC_N(ce);
+                    *he = *ce;
+                    continue;
+                }
+                if (((ce[1].w0 ^ bw0[j]) | (ce[1].w1 ^ bw1[j]) | (PC_LEN(&ce[1]) ^ len)) == 0) {
+                    copy_ids(ids + on, ce[1].w);
+                    on += PC_N(&ce[1]);
+                    *he = ce[1];
+                    continue;
+                }
+
                 out->n = on;
-                TOME_FORWARD(encode_piece_miss(tok, pc, ce, s + i, len, h, w0, w1, end, out));
-                ids = out->ids;
-                on = out->n;
-                cap = out->cap;
+                TOME_FORWARD(encode_piece_miss(tok, pc, ce, ps, len, bh[j], bw0[j], bw1[j], end, out));
+            } else {
+
+                out->n = on;
+                TOME_FORWARD(encode_piece_long(tok, pc, ps, (size_t)bw0[j], end, out));
             }
-        } else {
-            out->n = on;
-            TOME_FORWARD(encode_piece_long(tok, pc, s + i, len, end, out));
             ids = out->ids;
             on = out->n;
             cap = out->cap;
+            if (cap - on < PC_IDS) { /* room for the rest of the batch */
+                TOME_FORWARD(tokens_reserve(out, (n - i) / 8 + PC_BATCH * PC_IDS));
+                ids = out->ids;
+                cap = out->cap;
+            }
         }
-        i = e;
-        e = ne;
-        w0 = nw0;
-        w1 = nw1;
-        h = nh;
+        i = p;
     }
     out->n = on;
     if (last_begin) *last_begin = begin;
