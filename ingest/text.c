@@ -12,9 +12,12 @@
  *   4. control-byte density: bytes < 0x20 other than \t \n \r \f \v ESC,
  *      plus DEL, counted over the buffer; more than 1 in 64 → binary;
  *   5. valid UTF-8 (shortest forms, no surrogates, ≤ U+10FFFF) → UTF-8;
- *   6. otherwise Latin-1 when it is plausible text: at most 1/4 of the bytes
- *      are ≥ 0x80 and at most a few of those are C1 bytes 0x80–0x9F not
- *      used by Windows-1252 → Latin-1;
+ *   6. otherwise Latin-1 when it is plausible text: at most a few of the
+ *      bytes ≥ 0x80 are C1 bytes 0x80–0x9F not used by Windows-1252, and
+ *      either at most 1/4 of the bytes are ≥ 0x80, or (short words in a
+ *      language with many accents: "Größe", "Ελλάδα" is not Latin-1 but
+ *      "Ærø" is) at most half are and at least 2/3 of those are Latin-1
+ *      letters (0xC0–0xFF but × and ÷) → Latin-1;
  *   7. otherwise UTF-8 text with a few stray bytes (at least one valid
  *      multi-byte sequence, at most 1 invalid byte in 256) → "utf-8-lossy":
  *      converted like UTF-8, the stray bytes become U+FFFD; else binary.
@@ -179,7 +182,7 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
     int bom = len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF;
     if (memchr(data, 0, len)) return TOME_ENC_BINARY;
 
-    size_t bad = 0, high = 0, c1_undefined = 0, invalid = 0, multibyte = 0;
+    size_t bad = 0, high = 0, c1_undefined = 0, invalid = 0, multibyte = 0, letters = 0;
     int valid = 1;
     for (size_t i = 0; i < len;) {
         if (i + 8 <= len && word_plain_ascii(data + i)) {
@@ -196,6 +199,8 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
         if (c >= 0x80 && c <= 0x9F && g_cp1252[c - 0x80] == 0) c1_undefined++;
         uint32_t cp;
         size_t n = utf8_seq(data + i, len - i, &cp);
+        for (size_t k = 0; k < (n ? n : 1); k++) /* Latin-1 letters, should this not be UTF-8 */
+            letters += data[i + k] >= 0xC0 && data[i + k] != 0xD7 && data[i + k] != 0xF7;
         if (n) {
             if (!valid) /* past the first invalid byte every byte counts for Latin-1 */
                 for (size_t k = 1; k < n; k++)
@@ -212,7 +217,8 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
     if (bad * 64 > len) return TOME_ENC_BINARY;
     if (valid) return bom ? TOME_ENC_UTF8_BOM : TOME_ENC_UTF8;
     if (bom) return TOME_ENC_UTF8_BOM; /* declared UTF-8: invalid bytes become U+FFFD */
-    if (high * 4 <= len && c1_undefined * 64 <= high + 1) return TOME_ENC_LATIN1;
+    if ((high * 4 <= len || (high * 2 <= len && letters * 3 >= high * 2)) && c1_undefined * 64 <= high + 1)
+        return TOME_ENC_LATIN1;
     /* UTF-8 text with a few stray bytes (a test file with a deliberately
      * broken sequence, a truncated paste): UTF-8, the stray bytes U+FFFD */
     if (multibyte && invalid * 256 <= len) return TOME_ENC_UTF8_LOSSY;

@@ -86,6 +86,13 @@ static void test_detect_latin1(void)
     /* invalid UTF-8 sequences: truncated, overlong, surrogate */
     TT_EQ_INT(DET("abc \xC3 def ghi jkl mno"), TOME_ENC_LATIN1);
     TT_EQ_INT(DET("overlong \xC0\xAF slash and more text"), TOME_ENC_LATIN1);
+    /* short words dense with accents (more than 1/4 of the bytes) */
+    TT_EQ_INT(DET("Gr\xF6\xDF" "e\n"), TOME_ENC_LATIN1);
+    TT_EQ_INT(DET("\xC6r\xF8 og \xE5\n"), TOME_ENC_LATIN1);
+    TT_EQ_INT(DET("\xE0 \xE9t\xE9\n"), TOME_ENC_LATIN1);
+    /* ... but not when most of the bytes are high, or the high bytes are not letters */
+    TT_EQ_INT(DET("\xF6\xDF\xE9\xE8\xE0" "x\n"), TOME_ENC_BINARY);
+    TT_EQ_INT(DET("a\xA9\xB0\xAB\xBB" "b\n"), TOME_ENC_BINARY);
 }
 
 static void test_convert(void)
