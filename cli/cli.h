@@ -47,6 +47,9 @@ int tome_cli_parse_u64(const char *s, int binary, unsigned long long *out);
  * the manifest prints them). Never NULL: json_null() when out of memory.
  * (cli/cmd_inspect.c) */
 json_t *tome_cli_json_path(const char *p);
+/* A file path for JSON output: its display form (tome_path_display), so
+ * names that differ only in invalid bytes never print the same. */
+json_t *tome_cli_json_display_path(const char *p);
 
 /* Subcommands (one file each, cli/cmd_<name>.c). */
 int tome_cmd_tokenize(int argc, char **argv);   /* cli/cmd_tokenize.c */

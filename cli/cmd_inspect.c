@@ -36,6 +36,15 @@ json_t *tome_cli_json_path(const char *p)
     return s ? s : json_null();
 }
 
+json_t *tome_cli_json_display_path(const char *p)
+{
+    char *d = NULL;
+    if (tome_path_display(p, &d)) return tome_cli_json_path(p);
+    json_t *s = tome_cli_json_path(d);
+    free(d);
+    return s;
+}
+
 int tome_cmd_inspect(int argc, char **argv)
 {
     int json = 0;
@@ -78,13 +87,13 @@ int tome_cmd_inspect(int argc, char **argv)
             tome_pack_file f;
             tome_pack_get_file(p, i, &f);
             json_t *fj = json_object();
-            json_object_set_new(fj, "path", tome_cli_json_path(f.path));
+            json_object_set_new(fj, "path", tome_cli_json_display_path(f.path));
             json_object_set_new(fj, "status", json_string(tome_file_status_name(f.status)));
             json_object_set_new(fj, "reason", tome_cli_json_path(f.reason));
             if (f.alias_of >= 0) {
                 tome_pack_file a;
                 tome_pack_get_file(p, (size_t)f.alias_of, &a);
-                json_object_set_new(fj, "alias_of", tome_cli_json_path(a.path));
+                json_object_set_new(fj, "alias_of", tome_cli_json_display_path(a.path));
             }
             json_object_set_new(fj, "bytes", json_integer((json_int_t)f.size));
             json_object_set_new(fj, "lines", json_integer((json_int_t)f.n_lines));

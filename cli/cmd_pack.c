@@ -183,7 +183,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             tome_pack_file f;
             tome_pack_get_file(pk, top[k].idx, &f);
             json_t *t = json_object();
-            json_object_set_new(t, "path", tome_cli_json_path(f.path));
+            json_object_set_new(t, "path", tome_cli_json_display_path(f.path));
             json_object_set_new(t, "tokens", json_integer((json_int_t)f.tok_count));
             json_array_append_new(topa, t);
         }
@@ -191,21 +191,21 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             tome_pack_file f;
             tome_pack_get_file(pk, i, &f);
             json_t *fj = file_json(&f);
-            json_object_set_new(fj, "path", tome_cli_json_path(f.path));
+            json_object_set_new(fj, "path", tome_cli_json_display_path(f.path));
             if (f.alias_of >= 0) {
                 tome_pack_file a;
                 tome_pack_get_file(pk, (size_t)f.alias_of, &a);
-                json_object_set_new(fj, "alias_of", tome_cli_json_path(a.path));
+                json_object_set_new(fj, "alias_of", tome_cli_json_display_path(a.path));
             }
             json_array_append_new(files, fj);
             if (f.status == TOME_FILE_SKIPPED) {
                 json_t *k = json_object();
-                json_object_set_new(k, "path", tome_cli_json_path(f.path));
+                json_object_set_new(k, "path", tome_cli_json_display_path(f.path));
                 json_object_set_new(k, "reason", tome_cli_json_path(f.reason));
                 json_array_append_new(skipped, k);
             } else if (f.status == TOME_FILE_OUTLINE || (f.status == TOME_FILE_LISTED)) {
                 json_t *k = json_object();
-                json_object_set_new(k, "path", tome_cli_json_path(f.path));
+                json_object_set_new(k, "path", tome_cli_json_display_path(f.path));
                 json_object_set_new(k, "status", json_string(tome_file_status_name(f.status)));
                 json_object_set_new(k, "reason", tome_cli_json_path(f.reason));
                 json_object_set_new(k, "full_tokens", json_integer((json_int_t)f.full_tokens));
@@ -218,7 +218,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             tome_pack_get_redactions(pk, i, &nr, &lines, &kinds);
             for (size_t r = 0; r < nr; r++) {
                 json_t *k = json_object();
-                json_object_set_new(k, "path", tome_cli_json_path(f.path));
+                json_object_set_new(k, "path", tome_cli_json_display_path(f.path));
                 json_object_set_new(k, "line", json_integer(lines[r]));
                 json_object_set_new(k, "kind", json_string(kinds[r]));
                 json_array_append_new(red, k);

@@ -920,6 +920,20 @@ tome_status tome_pack_locate(const tome_pack_t *p, uint64_t tok, tome_pack_loc *
     return TOME_OK;
 }
 
+tome_status tome_path_display(const char *path, char **out)
+{
+    *out = NULL;
+    tome_buf b = {0};
+    tome_status st = tome_path_escape(path ? path : "", &b);
+    if (!st) st = tome_buf_append(&b, "", 1);
+    if (st) {
+        tome_buf_free(&b);
+        return st;
+    }
+    *out = b.data;
+    return TOME_OK;
+}
+
 tome_status tome_pack_format_loc(const tome_pack_t *p, const tome_pack_loc *loc, char **out)
 {
     *out = NULL;

@@ -52,6 +52,8 @@ def test_tree(tmp):
     write(src, "weird\x01name.txt", "control character in the name\n")
     with open(os.path.join(src.encode(), b"bad\xffname.c"), "wb") as f:
         f.write(b"int bad_name;\n")
+    # a name spelling out the escape of the one above: must not print the same
+    write(src, "bad\\xffname.c", "int literal_backslash;\n")
     write(src, ".gitignore", "ignored.txt\n")
     write(src, "ignored.txt", "never packed\n")
     out = os.path.join(tmp, "proj.tpk")
@@ -74,11 +76,16 @@ def test_tree(tmp):
     man = json.loads(r.stdout)
     check(man["tokens"] == summary["tokens"], "inspect agrees with pack --json")
     check(man["format"] == "markdown", "format recorded")
-    check(any("\x01" in f["path"] for f in man["files"]), "control character kept exactly in JSON (\\u0001)")
+    check(any(f["path"] == "weird\\x01name.txt" for f in man["files"]), "control character escaped in JSON as listed")
     r = tome("inspect", out)
     check(r.returncode == 0 and b"weird\\x01name.txt" in r.stdout, "control character escaped in listing")
     check(b"bad\\xffname.c" in r.stdout, "invalid UTF-8 escaped in listing")
     check(any(f["path"] == "bad\\xffname.c" for f in man["files"]), "invalid UTF-8 escaped in JSON")
+    check(any(f["path"] == "bad\\x5cxffname.c" for f in man["files"]), "a literal \\xff in a name is told apart in JSON")
+    check(len({f["path"] for f in man["files"]}) == len(man["files"]), "JSON paths are unique")
+    check(len({f["path"] for f in summary["manifest"]}) == len(summary["manifest"]), "pack --json paths are unique")
+    r = tome("cite", out, "bad\\x5cxffname.c:1")
+    check(r.returncode == 0 and r.stdout == b"int literal_backslash;\n", "cite the literal-backslash name")
     check(b'path="bad\\xffname.c"' in open(os.path.join(tmp, "proj.md"), "rb").read().replace(
         b"## File: bad\\xffname.c", b'path="bad\\xffname.c"'), "invalid UTF-8 escaped in the rendering")
     r = tome("cite", out, "bad\\xffname.c:1")

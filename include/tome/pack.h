@@ -168,6 +168,12 @@ tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n);
 
 /* The file and original line of token index tok (TOME_ERR_NOT_FOUND past the end). */
 tome_status tome_pack_locate(const tome_pack_t *p, uint64_t tok, tome_pack_loc *out);
+/* A path as tome shows it (pack text, summaries, `inspect`, JSON): bytes of
+ * invalid UTF-8, control characters, C1 controls and bidirectional overrides
+ * as "\xNN", and a backslash that would read as such an escape as "\x5c",
+ * so two different names never show the same. *out is malloc'd. */
+tome_status tome_path_display(const char *path, char **out);
+
 /* Formats a location: "path:line", "path#page=N:line" for documents with page
  * anchors, "path" for structural lines, "(pack)" outside files. Paths are
  * escaped (tome_path_escape). *out is malloc'd. */
