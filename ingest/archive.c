@@ -418,8 +418,24 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
             size_t name_len = name ? strlen(name) : 0;
             if (type == AE_IFDIR || (!is_raw && name_len && name[name_len - 1] == '/'))
                 continue;
-            if (archive_entry_hardlink(ae))
-                skip = "hardlink (not followed)";
+            const char *hl = archive_entry_hardlink(ae);
+            if (hl) {
+                /* a hard link names an earlier member: its content is
+                 * packed there (or the target was refused, with why) */
+                const char *why = *hl ? unsafe_name(hl) : "empty target";
+                tome_buf t = {0};
+                if (!why && append_clean_name(&t, hl) != TOME_OK) {
+                    tome_buf_free(&t);
+                    goto nomem;
+                }
+                if (why)
+                    snprintf(reason, sizeof reason, "hardlink pointing outside the archive (%s; not followed)", why);
+                else
+                    snprintf(reason, sizeof reason, "hardlink to %s!/%.*s (its content is packed under that name)",
+                             display, (int)(t.len < 400 ? t.len : 400), t.data ? t.data : "");
+                tome_buf_free(&t);
+                skip = reason;
+            }
             else if (type == AE_IFLNK)
                 skip = "symlink (not followed)";
             else if (type == AE_IFCHR || type == AE_IFBLK)

@@ -289,7 +289,7 @@ static void test_links_and_devices(void)
     i = find(g, "l.tgz!/link-in");
     TT_CHECK(i >= 0 && g->reason[i] && strstr(g->reason[i], "symlink"));
     i = find(g, "l.tgz!/hard");
-    TT_CHECK(i >= 0 && g->reason[i] && strstr(g->reason[i], "hardlink"));
+    TT_CHECK(i >= 0 && g->reason[i] && strstr(g->reason[i], "hardlink to l.tgz!/target.txt"));
     i = find(g, "l.tgz!/dev/tty");
     TT_CHECK(i >= 0 && g->reason[i] && strstr(g->reason[i], "device"));
     i = find(g, "l.tgz!/pipe");

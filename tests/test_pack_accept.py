@@ -193,7 +193,7 @@ def test_odd_inputs_get_reasons():
         "evil.tar!/../up.txt": "path traversal",
         "evil.tar!//etc/abs.txt": "absolute path",
         "evil.tar!/lnk": "symlink",
-        "evil.tar!/hl": "hardlink",
+        "evil.tar!/hl": "hardlink pointing outside the archive (path traversal",
         "evil.tar!/dev": "device",
         "zeros.txt.gz": "empty archive",
         "holds_zeros.zip!/z.gz": "empty archive",
