@@ -602,39 +602,54 @@ static inline int32_t pair_rank(const struct tome_tokenizer *tok, const uint8_t 
     return id < 0 ? RANK_NONE : id;
 }
 
-/* tiktoken's scan: pos[0..m] part boundaries, rank[k] = rank of parts k,k+1,
- * pid[k] = id of part k (a part is always a rank: a byte, or the merge that
- * made it). */
+/* tiktoken's scan over a linked list of parts (a piece of at most
+ * BPE_SMALL bytes): a part is named by its start offset k, nxt[k] is the
+ * start of the next part (len after the last), prv[k] of the previous one,
+ * rank[k] the rank of the pair (part k, next part) or RANK_NONE, pid[k] the
+ * id of part k (a part is always a rank: a byte, or the merge that made it).
+ * Each round merges the leftmost pair of lowest rank, as tiktoken does;
+ * unlinking a part instead of shifting arrays keeps a round to one scan. */
 static tome_status bpe_small(const struct tome_tokenizer *tok, const uint8_t *s, size_t len,
                              const uint8_t *end, tome_tokens_t *out)
 {
-    uint32_t pos[BPE_SMALL + 1];
-    int32_t rank[BPE_SMALL + 1], pid[BPE_SMALL];
+    uint8_t nxt[BPE_SMALL], prv[BPE_SMALL];
+    int32_t rank[BPE_SMALL], pid[BPE_SMALL];
+    for (size_t k = 0; k < len; k++) {
+        nxt[k] = (uint8_t)(k + 1);
+        prv[k] = (uint8_t)(k ? k - 1 : 0);
+        pid[k] = tok->byte_id[s[k]];
+    }
+    for (size_t k = 0; k + 1 < len; k++) rank[k] = pair_rank(tok, s, k, k + 2, end);
+    rank[len - 1] = RANK_NONE;
     size_t m = len; /* number of parts */
-    for (size_t k = 0; k <= len; k++) pos[k] = (uint32_t)k;
-    for (size_t k = 0; k < len; k++) pid[k] = tok->byte_id[s[k]];
-    for (size_t k = 0; k + 1 < m; k++) rank[k] = pair_rank(tok, s, pos[k], pos[k + 2], end);
-    rank[m - 1] = RANK_NONE;
     while (m > 1) {
         int32_t best = RANK_NONE;
         size_t bi = 0;
-        for (size_t k = 0; k + 1 < m; k++)
+        for (size_t k = 0; k < len; k = nxt[k])
             if (rank[k] < best) {
                 best = rank[k];
                 bi = k;
             }
         if (best == RANK_NONE) break;
-        /* merge parts bi and bi+1: drop boundary bi+1 */
-        memmove(&pos[bi + 1], &pos[bi + 2], (m - bi - 1) * sizeof pos[0]);
-        memmove(&rank[bi + 1], &rank[bi + 2], (m - bi - 2) * sizeof rank[0]);
-        memmove(&pid[bi + 1], &pid[bi + 2], (m - bi - 2) * sizeof pid[0]);
+        /* merge part bi with the next one */
+        size_t q = nxt[bi], r = nxt[q];
+        nxt[bi] = (uint8_t)r;
         pid[bi] = best;
         m--;
-        rank[bi] = bi + 1 < m ? pair_rank(tok, s, pos[bi], pos[bi + 2], end) : RANK_NONE;
-        if (bi > 0) rank[bi - 1] = pair_rank(tok, s, pos[bi - 1], pos[bi + 1], end);
+        if (r < len) {
+            prv[r] = (uint8_t)bi;
+            rank[bi] = pair_rank(tok, s, bi, nxt[r], end);
+        } else {
+            rank[bi] = RANK_NONE;
+        }
+        if (bi > 0) {
+            size_t p = prv[bi];
+            rank[p] = pair_rank(tok, s, p, r, end);
+        }
     }
     TOME_FORWARD(tokens_reserve(out, m));
-    memcpy(out->ids + out->n, pid, m * sizeof pid[0]);
+    int32_t *o = out->ids + out->n;
+    for (size_t k = 0; k < len; k = nxt[k]) *o++ = pid[k];
     out->n += m;
     return TOME_OK;
 }
