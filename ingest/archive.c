@@ -34,12 +34,22 @@
  *     42.zip defence: every level may look harmless on its own), once more
  *     than TOME_ARCHIVE_RATIO_FLOOR bytes came out (reading stops there);
  *   - max_entries per archive, max_depth of nesting.
+ * Member names: libarchive converts names it knows to be UTF-8 (zip's UTF-8
+ * flag, pax headers, 7z) to the current locale and gives NULL when that
+ * fails, which it always does for a non-ASCII name under the C locale every
+ * program starts in. tome_archive_read therefore switches the calling thread
+ * (uselocale, never the process) to LC_CTYPE C.UTF-8 while it reads, so such
+ * names come out as their UTF-8 bytes; names of unknown charset (a zip
+ * without the flag, old tar headers) come out as their raw bytes, escaped
+ * where they are displayed.
  * The returned status is an error only for bad arguments, memory exhaustion,
  * or a callback that returned non-OK (that status is passed through).
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +107,23 @@ static int looks_like_tar(const uint8_t *d, size_t len)
     return sum == want;
 }
 
+/* The header of a legacy .lzma ("LZMA alone") stream, which has no magic:
+ * the properties byte of the usual lc=3 lp=0 pb=2 (0x5D), a dictionary size
+ * that is a power of two from 64 KiB to 1 GiB (what lzma/xz/7z write), then the
+ * uncompressed size, unknown (all 0xFF) or below 2^40. */
+static int looks_like_lzma_alone(const uint8_t *d, size_t len)
+{
+    if (len < 14 || d[0] != 0x5D)
+        return 0;
+    uint32_t dict = (uint32_t)d[1] | (uint32_t)d[2] << 8 | (uint32_t)d[3] << 16 | (uint32_t)d[4] << 24;
+    if (dict < (1u << 16) || dict > (1u << 30) || (dict & (dict - 1)))
+        return 0;
+    int unknown = 1;
+    for (int i = 5; i < 13; i++)
+        unknown &= d[i] == 0xFF;
+    return unknown || (d[10] == 0 && d[11] == 0 && d[12] == 0);
+}
+
 int tome_archive_sniff(const uint8_t *d, size_t len)
 {
     if (!d || len < 4)
@@ -122,6 +149,8 @@ int tome_archive_sniff(const uint8_t *d, size_t len)
         has_prefix(d, len, "Rar!\x1a\x07", 6) ||                  /* rar      */
         has_prefix(d, len, "MSCF\0\0\0\0", 8) ||                  /* cab      */
         has_prefix(d, len, "xar!", 4))                            /* xar      */
+        return 1;
+    if (looks_like_lzma_alone(d, len))
         return 1;
     if (looks_like_tar(d, len))
         return 1;
@@ -551,6 +580,17 @@ done:
     return rc;
 }
 
+/* LC_CTYPE C.UTF-8 for the reading thread (see "Member names" above);
+ * created once, never freed (it lives as long as the process). */
+static pthread_once_t g_utf8_once = PTHREAD_ONCE_INIT;
+static locale_t g_utf8_locale;
+static void utf8_locale_init(void)
+{
+    g_utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (!g_utf8_locale)
+        g_utf8_locale = newlocale(LC_CTYPE_MASK, "en_US.UTF-8", (locale_t)0);
+}
+
 tome_status tome_archive_read(const char *display_path, const uint8_t *data, size_t len,
                               const tome_archive_limits *lim, int depth,
                               tome_archive_cb cb, void *ud)
@@ -564,5 +604,10 @@ tome_status tome_archive_read(const char *display_path, const uint8_t *data, siz
     }
     arc_state st = {.lim = lim, .cb = cb, .ud = ud, .top_len = len};
     static const uint8_t empty[1];
-    return arc_read(&st, display_path, data ? data : empty, len, depth < 0 ? 0 : depth);
+    pthread_once(&g_utf8_once, utf8_locale_init);
+    locale_t prev = g_utf8_locale ? uselocale(g_utf8_locale) : (locale_t)0;
+    tome_status rc = arc_read(&st, display_path, data ? data : empty, len, depth < 0 ? 0 : depth);
+    if (prev)
+        uselocale(prev);
+    return rc;
 }

@@ -158,6 +158,10 @@ const char *tome_encoding_name(tome_encoding enc);
  * UTF-8; otherwise Latin-1 when it is plausible text, else binary. */
 tome_encoding tome_text_detect(const uint8_t *data, size_t len);
 
+/* 1 when data is binary to tome_text_detect but looks like text in a legacy
+ * encoding it does not decode (no NUL, few control bytes, bytes >= 0x80). */
+int tome_text_legacy_8bit(const uint8_t *data, size_t len);
+
 /* Converts to UTF-8 (BOM dropped, "\r\n" kept as is). */
 tome_status tome_text_to_utf8(const uint8_t *data, size_t len, tome_encoding enc, tome_buf *out);
 

@@ -370,7 +370,10 @@ static tome_status process_bytes(const builder *b, const item *it, const uint8_t
     } else {
         tome_encoding enc = tome_text_detect(data, len);
         if (enc == TOME_ENC_BINARY) {
-            *skip = strdup("binary");
+            *skip = strdup(tome_text_legacy_8bit(data, len)
+                               ? "unsupported text encoding (not UTF-8, UTF-16 or Latin-1; e.g. Shift-JIS, "
+                                 "GBK, KOI8-R): convert it to UTF-8"
+                               : "binary");
             return *skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
         }
         /* valid UTF-8 without a BOM (tome_text_detect checked every byte)
@@ -387,6 +390,13 @@ static tome_status process_bytes(const builder *b, const item *it, const uint8_t
         p->encoding = tome_encoding_name(enc);
     }
     if (!p->text.data) TOME_FORWARD(tome_buf_append(&p->text, "", 0));
+    /* Classic Mac OS line ends: a text whose only line breaks are '\r' would
+     * be one line; its '\r's become '\n' so its lines can be cited as an
+     * editor numbers them ('\r\n' and a stray '\r' next to '\n' stay). */
+    if (!p->kind && p->text.len && !memchr(p->text.data, '\n', p->text.len))
+        for (char *c = memchr(p->text.data, '\r', p->text.len); c;
+             c = memchr(c + 1, '\r', p->text.len - (size_t)(c + 1 - p->text.data)))
+            *c = '\n';
     if (!b->o->no_redact) TOME_FORWARD(tome_redact(path, &p->text, &p->redact, &p->n_redact));
     /* split lines */
     size_t n = 0;

@@ -8,7 +8,10 @@
  *      (FF FE 00 00 is UTF-32, which tome does not read → binary), unless the
  *      decoded UTF-16 is mostly control characters (a binary file that
  *      happens to start with those bytes) → binary;
- *   3. any NUL byte → binary (git's rule, applied to the whole buffer);
+ *   3. any NUL byte → binary (git's rule, applied to the whole buffer),
+ *      unless it is UTF-16 without a BOM: an even length, a zero byte in
+ *      at least half of the odd (LE) or even (BE) positions and at most
+ *      1/16 as many in the others, and the units pass the check of 2.;
  *   4. control-byte density: bytes < 0x20 other than \t \n \r \f \v ESC,
  *      plus DEL, counted over the buffer; more than 1 in 64 → binary;
  *   5. valid UTF-8 (shortest forms, no surrogates, ≤ U+10FFFF) → UTF-8;
@@ -21,6 +24,11 @@
  *   7. otherwise UTF-8 text with a few stray bytes (at least one valid
  *      multi-byte sequence, at most 1 invalid byte in 256) → "utf-8-lossy":
  *      converted like UTF-8, the stray bytes become U+FFFD; else binary.
+ *   tome_text_legacy_8bit tells apart, among the binary ones, text in an
+ *   8-bit or multi-byte legacy encoding tome does not decode (Shift-JIS,
+ *   GBK, Big5, EUC-*, KOI8-R, Windows-1251...: no NUL, few control bytes,
+ *   bytes >= 0x80, neither UTF-8 nor Latin-1), so the skip reason can say
+ *   so; guessing which of those encodings it is would be wrong too often.
  *
  * Conversion (tome_text_to_utf8) appends to *out:
  *   - UTF-8: copied; an invalid sequence (possible only when the caller
@@ -171,6 +179,36 @@ static int utf16_is_text(const uint8_t *d, size_t len, int le)
     return bad * 64 <= units;
 }
 
+/* UTF-16 without a BOM (what some Windows tools write): text mostly in the
+ * first 256 code points has a zero byte in every other position — the odd
+ * ones for LE, the even ones for BE — and hardly any in the others (a CJK
+ * character can end in 00). Returns 1 for LE, 0 for BE, -1 for neither.
+ * The decoded units must still pass utf16_is_text (no U+0000, few
+ * controls). */
+static int utf16_without_bom(const uint8_t *d, size_t len)
+{
+    if (len < 4 || (len & 1)) return -1;
+    size_t units = len / 2, z_even = 0, z_odd = 0;
+    for (size_t i = 0; i < units; i++) {
+        z_even += d[2 * i] == 0;
+        z_odd += d[2 * i + 1] == 0;
+    }
+    if (z_odd * 2 >= units && z_even * 16 <= z_odd) return utf16_is_text(d, len, 1) ? 1 : -1;
+    if (z_even * 2 >= units && z_odd * 16 <= z_even) return utf16_is_text(d, len, 0) ? 0 : -1;
+    return -1;
+}
+
+int tome_text_legacy_8bit(const uint8_t *data, size_t len)
+{
+    if (len == 0 || memchr(data, 0, len)) return 0;
+    size_t bad = 0, high = 0;
+    for (size_t i = 0; i < len; i++) {
+        bad += is_bad_control(data[i]);
+        high += data[i] >= 0x80;
+    }
+    return high && bad * 64 <= len && tome_text_detect(data, len) == TOME_ENC_BINARY;
+}
+
 tome_encoding tome_text_detect(const uint8_t *data, size_t len)
 {
     if (len == 0) return TOME_ENC_UTF8;
@@ -180,7 +218,10 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
     if (len >= 2 && data[0] == 0xFE && data[1] == 0xFF)
         return utf16_is_text(data + 2, len - 2, 0) ? TOME_ENC_UTF16BE : TOME_ENC_BINARY;
     int bom = len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF;
-    if (memchr(data, 0, len)) return TOME_ENC_BINARY;
+    if (memchr(data, 0, len)) {
+        int le = utf16_without_bom(data, len);
+        return le < 0 ? TOME_ENC_BINARY : le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE;
+    }
 
     size_t bad = 0, high = 0, c1_undefined = 0, invalid = 0, multibyte = 0, letters = 0;
     int valid = 1;

@@ -1007,11 +1007,9 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
                     *he = ce[1];
                     continue;
                 }
-
                 out->n = on;
                 TOME_FORWARD(encode_piece_miss(tok, pc, ce, ps, len, bh[j], bw0[j], bw1[j], end, out));
             } else {
-
                 out->n = on;
                 TOME_FORWARD(encode_piece_long(tok, pc, ps, (size_t)bw0[j], end, out));
             }
