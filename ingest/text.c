@@ -11,7 +11,7 @@
  *   3. any NUL byte → binary (git's rule, applied to the whole buffer),
  *      unless it is UTF-16 without a BOM: an even length, a zero byte in
  *      at least half of the odd (LE) or even (BE) positions and at most
- *      1/16 as many in the others, and the units pass the check of 2.;
+ *      1/4 as many in the others, and the units pass the check of 2.;
  *   4. control-byte density: bytes < 0x20 other than \t \n \r \f \v ESC,
  *      plus DEL, counted over the buffer; more than 1 in 64 → binary;
  *   5. valid UTF-8 (shortest forms, no surrogates, ≤ U+10FFFF) → UTF-8;
@@ -181,7 +181,7 @@ static int utf16_is_text(const uint8_t *d, size_t len, int le)
 
 /* UTF-16 without a BOM (what some Windows tools write): text mostly in the
  * first 256 code points has a zero byte in every other position — the odd
- * ones for LE, the even ones for BE — and hardly any in the others (a CJK
+ * ones for LE, the even ones for BE — and few in the others (a CJK
  * character can end in 00). Returns 1 for LE, 0 for BE, -1 for neither.
  * The decoded units must still pass utf16_is_text (no U+0000, few
  * controls). */
@@ -193,8 +193,8 @@ static int utf16_without_bom(const uint8_t *d, size_t len)
         z_even += d[2 * i] == 0;
         z_odd += d[2 * i + 1] == 0;
     }
-    if (z_odd * 2 >= units && z_even * 16 <= z_odd) return utf16_is_text(d, len, 1) ? 1 : -1;
-    if (z_even * 2 >= units && z_odd * 16 <= z_even) return utf16_is_text(d, len, 0) ? 0 : -1;
+    if (z_odd * 2 >= units && z_even * 4 <= z_odd) return utf16_is_text(d, len, 1) ? 1 : -1;
+    if (z_even * 2 >= units && z_odd * 4 <= z_even) return utf16_is_text(d, len, 0) ? 0 : -1;
     return -1;
 }
 

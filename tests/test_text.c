@@ -76,6 +76,44 @@ static void test_detect_utf16(void)
     TT_EQ_INT(DET("\xFE\xFF\0h\0i\0\n"), TOME_ENC_UTF16BE);
     /* a binary blob starting with FF FE: control units everywhere */
     TT_EQ_INT(DET("\xFF\xFE\x01\x00\x02\x00\x03\x00\x04\x00"), TOME_ENC_BINARY);
+    /* without a BOM: the zero bytes of ASCII characters give the order */
+    TT_EQ_INT(DET("h\0i\0 \0t\0h\0e\0r\0e\0\n\0"), TOME_ENC_UTF16LE);
+    TT_EQ_INT(DET("\0h\0i\0 \0t\0h\0e\0r\0e\0\n"), TOME_ENC_UTF16BE);
+    /* with a CJK character whose low byte is 00 (U+4E00) */
+    TT_EQ_INT(DET("a\0\x00\x4E:\0 \0b\0\n\0"), TOME_ENC_UTF16LE);
+    TT_EQ_STR(CONV("h\0\xE9\0\n\0", TOME_ENC_UTF16LE), "h\xC3\xA9\n");
+    /* ... but not binary data with zeros in every other byte */
+    TT_EQ_INT(DET("\x01\0\x02\0\x03\0\x04\0\x05\0"), TOME_ENC_BINARY); /* control units */
+    TT_EQ_INT(DET("a\0b\0\0\0c\0"), TOME_ENC_BINARY);                    /* U+0000 */
+    TT_EQ_INT(DET("a\0b\0c\0d"), TOME_ENC_BINARY);                         /* odd length */
+    TT_EQ_INT(DET("a\0\0b\0c\0d\0"), TOME_ENC_BINARY);                     /* misaligned */
+}
+
+static void test_legacy_8bit(void)
+{
+    /* Shift-JIS, GBK and KOI8-R text: binary to the detector (tome does not
+     * guess among legacy encodings), but recognised as text for the reason */
+    static const char sjis[] = "\x93\xfa\x96\x7b\x8c\xea\x82\xcc\x83\x65\x83\x4c\x83\x58\x83\x67\x82\xc5\x82\xb7\x81\x42\n";
+    static const char gbk[] = "\xd5\xe2\xca\xc7\xd6\xd0\xce\xc4\xce\xc4\xb1\xbe\xa3\xac\xca\xb9\xd3\xc3GBK\xb1\xe0\xc2\xeb\xa1\xa3\n";
+    static const char koi8[] = "\xfc\xd4\xcf \xd2\xd5\xd3\xd3\xcb\xc9\xca \xd4\xc5\xcb\xd3\xd4 \xd7 \xcb\xcf\xc4\xc9\xd2\xcf\xd7\xcb\xc5.\n";
+    const char *texts[] = {sjis, gbk, koi8};
+    const size_t lens[] = {sizeof sjis - 1, sizeof gbk - 1, sizeof koi8 - 1};
+    for (int i = 0; i < 3; i++) {
+        TT_EQ_INT(tome_text_detect((const uint8_t *)texts[i], lens[i]), TOME_ENC_BINARY);
+        TT_CHECK(tome_text_legacy_8bit((const uint8_t *)texts[i], lens[i]));
+    }
+    /* not for real binaries, UTF-8 or Latin-1 */
+    TT_CHECK(!tome_text_legacy_8bit((const uint8_t *)"abc\0\xe9", 5));
+    TT_CHECK(!tome_text_legacy_8bit((const uint8_t *)"\x01\x02\x03\x04\xe9\xff", 6));
+    TT_CHECK(!tome_text_legacy_8bit((const uint8_t *)"caf\xc3\xa9", 5));
+    TT_CHECK(!tome_text_legacy_8bit((const uint8_t *)"caf\xe9 au lait", 13));
+    TT_CHECK(!tome_text_legacy_8bit((const uint8_t *)"plain", 5));
+    size_t n = 0;
+    char *exe = tt_read_file("/bin/sh", &n);
+    if (exe) {
+        TT_CHECK(!tome_text_legacy_8bit((const uint8_t *)exe, n));
+        free(exe);
+    }
 }
 
 static void test_detect_latin1(void)
@@ -169,6 +207,7 @@ int main(void)
     TT_RUN(test_detect_word_fast_path);
     TT_RUN(test_detect_utf16);
     TT_RUN(test_detect_latin1);
+    TT_RUN(test_legacy_8bit);
     TT_RUN(test_convert);
     TT_RUN(test_detect_then_convert_is_valid_utf8);
     TT_RUN(test_path_escape);
