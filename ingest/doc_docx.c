@@ -18,8 +18,21 @@
  * " | ". Line breaks inside a paragraph become '\n', tabs '\t'; ODT list items
  * are prefixed with "- ". The text may not grow past 4x the XML + 1 MiB
  * (ODT's <text:s text:c="N"/> expands). Elements are matched by local name (prefixes vary
- * between producers); DOCX mc:Fallback, deleted text, field codes and ODT
- * notes/annotations are skipped.
+ * between producers); DOCX mc:Fallback (a copy of mc:Choice, e.g. of a text
+ * box), deleted text, field codes and ODT annotations are skipped.
+ *
+ * Notes, headers and footers come after the body, so the body's paragraph
+ * numbers do not depend on them: a footnote or endnote reference in the
+ * text becomes "[footnote N]" / "[endnote N]" (DOCX: the note's id; ODT: its
+ * citation), and each note is then a paragraph "[footnote N] text..." (DOCX
+ * word/footnotes.xml and word/endnotes.xml, separator notes left out; ODT
+ * text:note bodies, in order). Then the paragraphs of headers and footers,
+ * each prefixed "[header] " / "[footer] " (DOCX word/headerN.xml and
+ * word/footerN.xml, N = 1..64; ODT the master pages of styles.xml), each
+ * distinct text once (the first-page, even and default headers usually
+ * repeat each other). A broken or over-cap notes/header part leaves the
+ * line "[tome: word/footnotes.xml not read: why]" instead of failing the
+ * document; the caps of the body apply to each part.
  */
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -63,7 +76,16 @@ typedef struct walk {
     uint32_t n_par;    /* paragraphs emitted so far             */
     size_t max_text;   /* output cap (text:s c="N" can expand)  */
     int odt;
+    const char *part_prefix; /* "[header] " etc. before every paragraph */
+    char note_prefix[48];    /* "[footnote N] " before the next paragraph */
+    int in_notes;            /* writing notes: references inside are dropped */
+    const xmlNode **notes;   /* ODT notes met in the body, in order */
+    size_t n_notes, cap_notes;
+    char **seen;             /* header/footer paragraphs already written */
+    size_t n_seen;
 } walk;
+#define TOME_DOCX_MAX_PARTS 64   /* word/header1..64.xml, footer1..64.xml */
+#define TOME_DOC_MAX_SEEN 256    /* distinct header/footer paragraphs remembered */
 
 static int blank(const char *s, size_t n)
 {
@@ -79,6 +101,21 @@ static tome_status emit(walk *w, int heading, const char *prefix)
     tome_status st = TOME_OK;
     if (w->b.out->text.len + w->para.len > w->max_text)
         return tome_set_error(TOME_ERR_LIMIT, "text expands to more than %zu bytes", w->max_text);
+    if (w->para.len && !blank(w->para.data, w->para.len) && w->part_prefix) {
+        /* header/footer: each distinct text once */
+        for (size_t k = 0; k < w->n_seen; k++)
+            if (strlen(w->seen[k]) == w->para.len && memcmp(w->seen[k], w->para.data, w->para.len) == 0) {
+                w->para.len = 0;
+                return TOME_OK;
+            }
+        if (w->n_seen < TOME_DOC_MAX_SEEN) {
+            if (!w->seen && !(w->seen = calloc(TOME_DOC_MAX_SEEN, sizeof *w->seen)))
+                return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            if (!(w->seen[w->n_seen] = strndup(w->para.data, w->para.len)))
+                return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+            w->n_seen++;
+        }
+    }
     if (w->para.len && !blank(w->para.data, w->para.len)) {
         w->n_par++;
         st = tome_doc_anchor(&w->b, heading ? TOME_ANCHOR_HEADING : TOME_ANCHOR_PARAGRAPH, w->n_par);
@@ -88,6 +125,12 @@ static tome_status emit(walk *w, int heading, const char *prefix)
             memset(h, '#', (size_t)lvl);
             h[lvl] = ' ';
             st = tome_doc_put(&w->b, h, (size_t)lvl + 1);
+        }
+        if (st == TOME_OK && w->part_prefix)
+            st = tome_doc_put(&w->b, w->part_prefix, strlen(w->part_prefix));
+        if (st == TOME_OK && w->note_prefix[0]) {
+            st = tome_doc_put(&w->b, w->note_prefix, strlen(w->note_prefix));
+            w->note_prefix[0] = '\0';
         }
         if (st == TOME_OK && prefix)
             st = tome_doc_put(&w->b, prefix, strlen(prefix));
@@ -109,6 +152,18 @@ static tome_status put_text(tome_buf *b, const xmlNode *n)
     return TOME_OK;
 }
 
+/* All character data below n, in order. */
+static tome_status collect_text(tome_buf *b, const xmlNode *n)
+{
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
+            TOME_FORWARD(tome_buf_append(b, c->content, strlen((const char *)c->content)));
+        else if (c->type == XML_ELEMENT_NODE)
+            TOME_FORWARD(collect_text(b, c));
+    }
+    return TOME_OK;
+}
+
 /* ------------------------------------------------------------ DOCX */
 static tome_status docx_inline(walk *w, const xmlNode *n)
 {
@@ -123,6 +178,12 @@ static tome_status docx_inline(walk *w, const xmlNode *n)
             TOME_FORWARD(tome_buf_putc(&w->para, '\n'));
         else if (is(c, "noBreakHyphen"))
             TOME_FORWARD(tome_buf_putc(&w->para, '-'));
+        else if (is(c, "footnoteReference") || is(c, "endnoteReference")) {
+            const xmlChar *id = attr_local(c, "id");
+            if (id && !w->in_notes)
+                TOME_FORWARD(tome_buf_appendf(&w->para, "[%s %.16s]", is(c, "footnoteReference") ? "footnote" : "endnote",
+                                              (const char *)id));
+        }
         else if (is(c, "pPr") || is(c, "rPr") || is(c, "instrText") || is(c, "delText") ||
                  is(c, "Fallback") || is(c, "del") || is(c, "commentReference"))
             continue;
@@ -280,6 +341,21 @@ static tome_status docx_block(walk *w, const xmlNode *n)
     return TOME_OK;
 }
 
+/* Notes (word/footnotes.xml, word/endnotes.xml), one paragraph or more
+ * each, the first prefixed "[footnote N] "; separator notes have a w:type. */
+static tome_status docx_notes(walk *w, const xmlNode *root, const char *kind)
+{
+    for (const xmlNode *c = root ? root->children : NULL; c; c = c->next) {
+        const xmlChar *type = attr_local(c, "type"), *id = attr_local(c, "id");
+        if (!(is(c, "footnote") || is(c, "endnote")) || !id || (type && strcmp((const char *)type, "normal") != 0))
+            continue;
+        snprintf(w->note_prefix, sizeof w->note_prefix, "[%s %.16s] ", kind, (const char *)id);
+        TOME_FORWARD(docx_block(w, c));
+        w->note_prefix[0] = '\0';
+    }
+    return TOME_OK;
+}
+
 /* ------------------------------------------------------------ ODT */
 static tome_status odt_inline(walk *w, const xmlNode *n)
 {
@@ -311,8 +387,29 @@ static tome_status odt_inline(walk *w, const xmlNode *n)
             TOME_FORWARD(tome_buf_putc(&w->para, '\t'));
         } else if (is(c, "line-break")) {
             TOME_FORWARD(tome_buf_putc(&w->para, '\n'));
-        } else if (is(c, "note") || is(c, "annotation") || is(c, "annotation-end") ||
-                   is(c, "tracked-changes")) {
+        } else if (is(c, "note")) {
+            if (w->in_notes)
+                continue;
+            const xmlChar *cls = attr_local(c, "note-class");
+            int endnote = cls && strcmp((const char *)cls, "endnote") == 0;
+            tome_buf cit = {0};
+            for (const xmlNode *d = c->children; d; d = d->next)
+                if (is(d, "note-citation"))
+                    TOME_FORWARD(collect_text(&cit, d));
+            tome_status st = tome_buf_appendf(&w->para, "[%s %.16s]", endnote ? "endnote" : "footnote",
+                                              cit.data ? cit.data : "");
+            tome_buf_free(&cit);
+            TOME_FORWARD(st);
+            if (w->n_notes == w->cap_notes) {
+                size_t cap = w->cap_notes ? 2 * w->cap_notes : 16;
+                const xmlNode **nn = realloc(w->notes, cap * sizeof *nn);
+                if (!nn)
+                    return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+                w->notes = nn;
+                w->cap_notes = cap;
+            }
+            w->notes[w->n_notes++] = c;
+        } else if (is(c, "annotation") || is(c, "annotation-end") || is(c, "tracked-changes")) {
             continue;
         } else if (is(c, "p") || is(c, "h")) {
             if (w->para.len && w->para.data[w->para.len - 1] != ' ')
@@ -370,6 +467,47 @@ static tome_status odt_block(walk *w, const xmlNode *n, int in_list)
             TOME_FORWARD(odt_rows(w, c));
         } else {
             TOME_FORWARD(odt_block(w, c, in_list)); /* body, text, section, frame... */
+        }
+    }
+    return TOME_OK;
+}
+
+/* The bodies of the notes met in the body, in order. */
+static tome_status odt_notes(walk *w)
+{
+    w->in_notes = 1;
+    for (size_t k = 0; k < w->n_notes; k++) {
+        const xmlNode *note = w->notes[k];
+        const xmlChar *cls = attr_local(note, "note-class");
+        tome_buf cit = {0};
+        for (const xmlNode *d = note->children; d; d = d->next)
+            if (is(d, "note-citation"))
+                TOME_FORWARD(collect_text(&cit, d));
+        snprintf(w->note_prefix, sizeof w->note_prefix, "[%s %.16s] ",
+                 cls && strcmp((const char *)cls, "endnote") == 0 ? "endnote" : "footnote", cit.data ? cit.data : "");
+        tome_buf_free(&cit);
+        for (const xmlNode *d = note->children; d; d = d->next)
+            if (is(d, "note-body"))
+                TOME_FORWARD(odt_block(w, d, 0));
+        w->note_prefix[0] = '\0';
+    }
+    return TOME_OK;
+}
+
+/* Headers and footers of the master pages of styles.xml. */
+static tome_status odt_master_pages(walk *w, const xmlNode *n)
+{
+    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        int hdr = is(c, "header") || is(c, "header-left") || is(c, "header-first");
+        int ftr = is(c, "footer") || is(c, "footer-left") || is(c, "footer-first");
+        if (hdr || ftr) {
+            w->part_prefix = hdr ? "[header] " : "[footer] ";
+            TOME_FORWARD(odt_block(w, c, 0));
+            w->part_prefix = NULL;
+        } else if (is(c, "master-styles") || is(c, "master-page")) {
+            TOME_FORWARD(odt_master_pages(w, c));
         }
     }
     return TOME_OK;
