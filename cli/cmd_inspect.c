@@ -116,6 +116,17 @@ int tome_cmd_inspect(int argc, char **argv)
                 json_array_append_new(red, k);
             }
             json_object_set_new(fj, "redactions", red);
+            json_t *anc = json_array();
+            for (size_t k = 0, na = tome_pack_n_anchors(p, i); k < na; k++) {
+                uint32_t line, kind, num;
+                if (tome_pack_get_anchor(p, i, k, &line, &kind, &num) != TOME_OK) break;
+                json_t *a = json_object();
+                json_object_set_new(a, "line", json_integer(line));
+                json_object_set_new(a, "kind", json_string(kind == 1 ? "page" : kind == 2 ? "paragraph" : kind == 3 ? "heading" : "?"));
+                json_object_set_new(a, "number", json_integer(num));
+                json_array_append_new(anc, a);
+            }
+            json_object_set_new(fj, "anchors", anc);
             json_array_append_new(files, fj);
         }
         json_object_set_new(o, "files", files);

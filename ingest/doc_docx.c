@@ -15,8 +15,9 @@
  * ODT: text:h), whose
  * line is prefixed with Markdown '#'s so outlines find them, else
  * TOME_ANCHOR_PARAGRAPH. A table row is one paragraph: its cells joined with
- * " | ". Line breaks inside a paragraph become '\n', tabs '\t'; ODT list items
- * are prefixed with "- ". The text may not grow past 4x the XML + 1 MiB
+ * " | ". Line breaks inside a paragraph become '\n', tabs '\t'; list items
+ * (ODT text:list, DOCX paragraphs with w:numPr) are prefixed with "- ",
+ * indented two spaces per nesting level. The text may not grow past 4x the XML + 1 MiB
  * (ODT's <text:s text:c="N"/> expands). Elements are matched by local name (prefixes vary
  * between producers); DOCX mc:Fallback (a copy of mc:Choice, e.g. of a text
  * box), deleted text, field codes and ODT annotations are skipped.
@@ -242,6 +243,32 @@ static int docx_heading(const walk *w, const xmlNode *p)
     return 0;
 }
 
+/* List level (0..8) of a numbered or bulleted w:p (w:numPr with a numId
+ * other than 0), else -1. */
+static int docx_list_level(const xmlNode *p)
+{
+    for (const xmlNode *c = p->children; c; c = c->next) {
+        if (!is(c, "pPr"))
+            continue;
+        for (const xmlNode *d = c->children; d; d = d->next) {
+            if (!is(d, "numPr"))
+                continue;
+            int lvl = 0, num = -1;
+            for (const xmlNode *e = d->children; e; e = e->next) {
+                const xmlChar *v = attr_local(e, "val");
+                if (v && is(e, "ilvl"))
+                    lvl = atoi((const char *)v);
+                else if (v && is(e, "numId"))
+                    num = atoi((const char *)v);
+            }
+            if (num == 0)
+                return -1;
+            return lvl < 0 ? 0 : lvl > 8 ? 8 : lvl;
+        }
+    }
+    return -1;
+}
+
 /* Reads the heading styles of word/styles.xml into w->styles. Optional: a
  * missing or broken styles part just means no style table. */
 static void load_styles(walk *w, const char *path, const uint8_t *data, size_t len)
@@ -331,7 +358,13 @@ static tome_status docx_block(walk *w, const xmlNode *n)
             continue;
         if (is(c, "p")) {
             TOME_FORWARD(docx_inline(w, c));
-            TOME_FORWARD(emit(w, docx_heading(w, c), NULL));
+            int lvl = docx_heading(w, c), item = lvl ? -1 : docx_list_level(c);
+            char pre[2 * 9 + 3];
+            if (item >= 0) {
+                memset(pre, ' ', 2 * (size_t)item);
+                memcpy(pre + 2 * item, "- ", 3);
+            }
+            TOME_FORWARD(emit(w, lvl, item >= 0 ? pre : NULL));
         } else if (is(c, "tbl")) {
             TOME_FORWARD(docx_table(w, c));
         } else {
@@ -396,8 +429,9 @@ static tome_status odt_inline(walk *w, const xmlNode *n)
             for (const xmlNode *d = c->children; d; d = d->next)
                 if (is(d, "note-citation"))
                     TOME_FORWARD(collect_text(&cit, d));
-            tome_status st = tome_buf_appendf(&w->para, "[%s %.16s]", endnote ? "endnote" : "footnote",
-                                              cit.data ? cit.data : "");
+            /* a note without a citation is numbered by its order */
+            tome_status st = cit.len ? tome_buf_appendf(&w->para, "[%s %.16s]", endnote ? "endnote" : "footnote", cit.data)
+                                     : tome_buf_appendf(&w->para, "[%s %zu]", endnote ? "endnote" : "footnote", w->n_notes + 1);
             tome_buf_free(&cit);
             TOME_FORWARD(st);
             if (w->n_notes == w->cap_notes) {
@@ -460,9 +494,17 @@ static tome_status odt_block(walk *w, const xmlNode *n, int in_list)
                     lvl = 1;
             }
             TOME_FORWARD(odt_inline(w, c));
-            TOME_FORWARD(emit(w, lvl, in_list && !lvl ? "- " : NULL));
-        } else if (is(c, "list") || is(c, "list-item") || is(c, "list-header")) {
-            TOME_FORWARD(odt_block(w, c, 1));
+            char pre[2 * 9 + 3];
+            int depth = in_list > 9 ? 9 : in_list;
+            if (depth) {
+                memset(pre, ' ', 2 * (size_t)(depth - 1));
+                memcpy(pre + 2 * (depth - 1), "- ", 3);
+            }
+            TOME_FORWARD(emit(w, lvl, depth && !lvl ? pre : NULL));
+        } else if (is(c, "list")) {
+            TOME_FORWARD(odt_block(w, c, in_list + 1));
+        } else if (is(c, "list-item") || is(c, "list-header")) {
+            TOME_FORWARD(odt_block(w, c, in_list ? in_list : 1));
         } else if (is(c, "table")) {
             TOME_FORWARD(odt_rows(w, c));
         } else {
@@ -483,8 +525,11 @@ static tome_status odt_notes(walk *w)
         for (const xmlNode *d = note->children; d; d = d->next)
             if (is(d, "note-citation"))
                 TOME_FORWARD(collect_text(&cit, d));
-        snprintf(w->note_prefix, sizeof w->note_prefix, "[%s %.16s] ",
-                 cls && strcmp((const char *)cls, "endnote") == 0 ? "endnote" : "footnote", cit.data ? cit.data : "");
+        const char *kind = cls && strcmp((const char *)cls, "endnote") == 0 ? "endnote" : "footnote";
+        if (cit.len)
+            snprintf(w->note_prefix, sizeof w->note_prefix, "[%s %.16s] ", kind, cit.data);
+        else
+            snprintf(w->note_prefix, sizeof w->note_prefix, "[%s %zu] ", kind, k + 1);
         tome_buf_free(&cit);
         for (const xmlNode *d = note->children; d; d = d->next)
             if (is(d, "note-body"))
@@ -514,10 +559,13 @@ static tome_status odt_master_pages(walk *w, const xmlNode *n)
 }
 
 /* ------------------------------------------------------------ common */
-static tome_status extract_xml(const char *path, const uint8_t *data, size_t len, const char *member,
-                               int odt, tome_doc_text *out)
+/* Reads member of the zip and parses it; *doc is NULL with an error status
+ * when the member is missing, over the caps or not well-formed. */
+static tome_status parse_part(const char *path, const uint8_t *data, size_t len, const char *member,
+                              xmlDoc **doc, size_t *xml_len)
 {
-    pthread_once(&g_xml_once, xml_init);
+    *doc = NULL;
+    *xml_len = 0;
     tome_buf xml = {0};
     size_t cap = TOME_DOC_MAX_XML_BYTES;
     double by_ratio = TOME_DOC_MAX_XML_RATIO * (double)len;
@@ -534,33 +582,106 @@ static tome_status extract_xml(const char *path, const uint8_t *data, size_t len
         tome_buf_free(&xml);
         return tome_set_error(TOME_ERR_LIMIT, "%s: %s too large", path, member);
     }
-    xmlDoc *doc = xmlReadMemory(xml.data ? xml.data : "", (int)xml.len, member, NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                    XML_PARSE_NOCDATA);
-    if (!doc) {
+    *doc = xmlReadMemory(xml.data ? xml.data : "", (int)xml.len, member, NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    *xml_len = xml.len;
+    tome_buf_free(&xml);
+    if (!*doc) {
         const xmlError *e = xmlGetLastError();
         char msg[256] = "";
         if (e && e->message) {
             snprintf(msg, sizeof msg, "%s", e->message);
             msg[strcspn(msg, "\n")] = '\0'; /* libxml2 ends messages with '\n' */
         }
-        st = tome_set_error(TOME_ERR_FORMAT, "%s: %s is not well-formed XML: %s (line %d)", path,
-                            member, *msg ? msg : "parse error", e ? e->line : 0);
-        tome_buf_free(&xml);
-        return st;
+        return tome_set_error(TOME_ERR_FORMAT, "%s: %s is not well-formed XML: %s (line %d)", path,
+                              member, *msg ? msg : "parse error", e ? e->line : 0);
     }
-    walk w = {.b = {.out = out}, .odt = odt, .max_text = 4 * xml.len + ((size_t)1 << 20)};
+    return TOME_OK;
+}
+
+/* A notes/header/footer part after the body: a missing part is nothing; a
+ * part that cannot be read leaves one "[tome: ...]" line (no anchor of its
+ * own); memory exhaustion and the text cap stop the document. */
+static tome_status extra_part(walk *w, const char *path, const uint8_t *data, size_t len,
+                              const char *member, const char *kind)
+{
+    if (!tome_zip_has_member(data, len, member))
+        return TOME_OK;
+    xmlDoc *doc;
+    size_t xml_len;
+    tome_status st = parse_part(path, data, len, member, &doc, &xml_len);
+    if (st == TOME_ERR_NOMEM)
+        return st;
+    if (st != TOME_OK) {
+        const char *why = tome_last_error();
+        size_t skip = strlen(path);
+        if (strncmp(why, path, skip) == 0 && strncmp(why + skip, ": ", 2) == 0)
+            why += skip + 2; /* the path is the file's own: not repeated */
+        char line[400];
+        int n = snprintf(line, sizeof line, "[tome: %s not read: %s]\n", member, why);
+        if (n < 0)
+            n = 0;
+        if ((size_t)n >= sizeof line)
+            n = (int)sizeof line - 1, line[n - 1] = '\n';
+        tome_clear_error();
+        return tome_doc_put(&w->b, line, (size_t)n);
+    }
+    w->max_text += 4 * xml_len;
+    const xmlNode *root = xmlDocGetRootElement(doc);
+    if (strcmp(kind, "styles") == 0) {
+        st = odt_master_pages(w, root);
+    } else if (strcmp(kind, "header") == 0 || strcmp(kind, "footer") == 0) {
+        w->part_prefix = kind[0] == 'h' ? "[header] " : "[footer] ";
+        st = root ? docx_block(w, root) : TOME_OK;
+        w->part_prefix = NULL;
+    } else {
+        w->in_notes = 1;
+        st = docx_notes(w, root, kind);
+        w->in_notes = 0;
+    }
+    xmlFreeDoc(doc);
+    return st;
+}
+
+static tome_status extract_xml(const char *path, const uint8_t *data, size_t len, const char *member,
+                               int odt, tome_doc_text *out)
+{
+    pthread_once(&g_xml_once, xml_init);
+    xmlDoc *doc;
+    size_t xml_len;
+    tome_status st = parse_part(path, data, len, member, &doc, &xml_len);
+    if (st != TOME_OK)
+        return st;
+    walk w = {.b = {.out = out}, .odt = odt, .max_text = 4 * xml_len + ((size_t)1 << 20)};
     const xmlNode *root = xmlDocGetRootElement(doc);
     if (!odt)
         load_styles(&w, path, data, len);
     if (root)
         st = odt ? odt_block(&w, root, 0) : docx_block(&w, root);
+    if (st == TOME_OK && odt) {
+        st = odt_notes(&w);
+        if (st == TOME_OK)
+            st = extra_part(&w, path, data, len, "styles.xml", "styles");
+    } else if (st == TOME_OK) {
+        st = extra_part(&w, path, data, len, "word/footnotes.xml", "footnote");
+        if (st == TOME_OK)
+            st = extra_part(&w, path, data, len, "word/endnotes.xml", "endnote");
+        for (int k = 0; k < 2 * TOME_DOCX_MAX_PARTS && st == TOME_OK; k++) {
+            char name[40];
+            snprintf(name, sizeof name, "word/%s%d.xml", k < TOME_DOCX_MAX_PARTS ? "header" : "footer",
+                     k % TOME_DOCX_MAX_PARTS + 1);
+            st = extra_part(&w, path, data, len, name, k < TOME_DOCX_MAX_PARTS ? "header" : "footer");
+        }
+    }
     free(w.styles);
+    for (size_t k = 0; k < w.n_seen; k++)
+        free(w.seen[k]);
+    free(w.seen);
+    free(w.notes);
     if (st != TOME_OK)
         st = tome_error_prefix(st, "%s: %s", path, member);
     tome_buf_free(&w.para);
     xmlFreeDoc(doc);
-    tome_buf_free(&xml);
     return st;
 }
 

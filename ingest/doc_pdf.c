@@ -4,8 +4,10 @@
  * The bytes are wrapped in a GBytes that borrows the caller's buffer (the
  * document never outlives this call). Each page's text (poppler's reading
  * order, UTF-8) is appended after a TOME_ANCHOR_PAGE anchor numbered from 1;
- * a page always ends with '\n', so an empty page is an empty line and every
- * page anchor has its own offset.
+ * a page always ends with '\n', so every page anchor has its own offset. A
+ * page without any text (a scan, an image, a blank page) is the line
+ * "[tome: no text on this page (an image or scan?)]", so a reader of the
+ * pack knows the page exists and why nothing of it can be quoted.
  *
  * poppler and glib log syntax errors of broken PDFs to stderr by default;
  * library code must not print, so the "Poppler" log domain gets a handler that drops messages (installed once, thread-safe).
@@ -72,23 +74,28 @@ tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t l
             break;
         PopplerPage *page = poppler_document_get_page(doc, i);
         if (!page) {
-            rc = tome_doc_put(&b, "\n", 1);
+            static const char bad[] = "[tome: this page could not be read]\n";
+            rc = tome_doc_put(&b, bad, sizeof bad - 1);
             continue;
         }
         char *txt = poppler_page_get_text(page);
-        if (txt) {
+        size_t k = 0;
+        while (txt && txt[k] && (txt[k] == ' ' || txt[k] == '\n' || txt[k] == '\r' || txt[k] == '\t' || txt[k] == '\f'))
+            k++;
+        if (!txt || !txt[k]) {
+            static const char none[] = "[tome: no text on this page (an image or scan?)]\n";
+            rc = tome_doc_put(&b, none, sizeof none - 1);
+        } else {
             size_t n = strlen(txt);
             /* form feeds (page breaks inside the text) are not line content */
-            for (size_t k = 0; k < n; k++)
-                if (txt[k] == '\f')
-                    txt[k] = '\n';
+            for (size_t j = 0; j < n; j++)
+                if (txt[j] == '\f')
+                    txt[j] = '\n';
             rc = tome_doc_put(&b, txt, n);
             if (rc == TOME_OK && (n == 0 || txt[n - 1] != '\n'))
                 rc = tome_doc_put(&b, "\n", 1);
-            g_free(txt);
-        } else {
-            rc = tome_doc_put(&b, "\n", 1);
         }
+        g_free(txt);
         g_object_unref(page);
     }
     if (rc == TOME_OK && limit < n_pages) {

@@ -791,6 +791,23 @@ tome_status tome_pack_get_redactions(const tome_pack_t *p, size_t i, size_t *n, 
     return TOME_OK;
 }
 
+size_t tome_pack_n_anchors(const tome_pack_t *p, size_t i)
+{
+    return i < p->n_entries ? p->entries[i].n_anchors : 0;
+}
+
+tome_status tome_pack_get_anchor(const tome_pack_t *p, size_t i, size_t k, uint32_t *line, uint32_t *kind,
+                                 uint32_t *number)
+{
+    if (i >= p->n_entries || k >= p->entries[i].n_anchors)
+        return tome_set_error(TOME_ERR_NOT_FOUND, "%s: no anchor %zu of file %zu", p->path, k, i);
+    const tome_pack_anchor *a = &p->entries[i].anchors[k];
+    *line = a->oline;
+    *kind = a->kind;
+    *number = a->number;
+    return TOME_OK;
+}
+
 tome_status tome_pack_text(tome_pack_t *p, const char **text, size_t *len)
 {
     if (!p->text) {

@@ -362,16 +362,18 @@ static void test_odt_paragraphs(void)
               "The processor   shall\tact\nonly on documented instructions.\n"
               "## Sub-processors\n"
               "- First item\n"
-              "- Second item\n"
+              "- Second[footnote 1] item\n"
               "Party | Role\n"
-              "Nimbus | Processor\n");
-    TT_EQ_INT(d.n_anchors, 7);
-    if (d.n_anchors == 7) {
+              "Nimbus | Processor\n"
+              "[footnote 1] NOTE\n"); /* notes after the body, numbered by order without a citation */
+    TT_EQ_INT(d.n_anchors, 8);
+    if (d.n_anchors == 8) {
         TT_EQ_INT(d.anchors[0].kind, TOME_ANCHOR_HEADING);
         TT_EQ_INT(d.anchors[2].kind, TOME_ANCHOR_HEADING);
         TT_EQ_INT(d.anchors[2].number, 3);
         TT_EQ_INT(d.anchors[3].kind, TOME_ANCHOR_PARAGRAPH);
-        TT_CHECK(anchor_at_text(&d, 4, "- Second item"));
+        TT_CHECK(anchor_at_text(&d, 4, "- Second[footnote 1] item"));
+        TT_CHECK(anchor_at_text(&d, 7, "[footnote 1] NOTE"));
     }
     tome_doc_text_free(&d);
     free(b.data);

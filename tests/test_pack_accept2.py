@@ -8,11 +8,15 @@ encoding problem, not "binary"). Archives: non-ASCII member names (zip's
 UTF-8 flag and pax headers, which libarchive gives as NULL under the C
 locale; a name of unknown charset kept as escaped bytes), legacy .lzma
 streams (no magic), zip with data descriptors, zip64, cpio, lz4, an
-encrypted member next to plain ones.
+encrypted member next to plain ones. Documents: a PDF of several pages drawn
+bottom-up, with a page without text, a rotated page, Cyrillic through a
+ToUnicode map and an outline; DOCX and ODT with headings, hyperlinks, lists,
+tables, text boxes, footnotes, headers and footers; a truncated PDF, a DOCX
+with broken XML and one whose document.xml is a bomb.
 Each case: the pack is written, each file has the status/reason expected,
 and `tome cite` returns the original line.
 """
-import gzip, io, json, lzma, os, shutil, subprocess, sys, tarfile, tempfile, zipfile
+import gzip, io, json, lzma, os, shutil, subprocess, sys, tarfile, tempfile, zipfile, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tome_testlib import BIN, ENV, case, exit_code  # noqa: E402
@@ -177,6 +181,173 @@ def test_archive_formats_and_names():
     assert cite(pack, "c.cpio!/c/x.txt:1") == "cpio x\n"
     if lz4:
         assert cite(pack, "l.tar.lz4!/l/x.txt:1") == "lz4 member\n"
+
+
+# ------------------------------------------------------------ documents
+def make_pdf(pages, outline=False, rotate={}):
+    """pages: list of content-stream bytes (None = blank page without text)."""
+    objs = {}
+    n_pages = len(pages)
+    # 1 catalog, 2 pages, 3 font Helvetica, 4 font cyr (with ToUnicode 5), 6.. page/content pairs
+    cmap = b"""/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def
+1 begincodespacerange <00> <FF> endcodespacerange
+6 beginbfchar <41> <041F> <42> <0440> <43> <0438> <44> <0432> <45> <0435> <46> <0442> endbfchar
+endcmap CMapName currentdict /CMap defineresource pop end end"""
+    objs[3] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    objs[5] = b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream"
+    objs[4] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 5 0 R >>"
+    kids = []
+    for i, c in enumerate(pages):
+        po, co = 6 + 2 * i, 7 + 2 * i
+        kids.append(po)
+        c = c or b"0 0 1 rg 100 100 200 200 re f"
+        z = zlib.compress(c)
+        objs[co] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(z) + z + b"\nendstream"
+        rot = b" /Rotate %d" % rotate[i] if i in rotate else b""
+        objs[po] = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents %d 0 R%s >>" % (co, rot)
+    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), n_pages)
+    nxt = 7 + 2 * n_pages
+    cat = b"<< /Type /Catalog /Pages 2 0 R"
+    if outline:
+        o, a, b_ = nxt, nxt + 1, nxt + 2
+        objs[o] = b"<< /Type /Outlines /First %d 0 R /Last %d 0 R /Count 2 >>" % (a, b_)
+        objs[a] = b"<< /Title (Chapter One) /Parent %d 0 R /Next %d 0 R /Dest [%d 0 R /Fit] >>" % (o, b_, kids[0])
+        objs[b_] = b"<< /Title (Chapter Two) /Parent %d 0 R /Prev %d 0 R /Dest [%d 0 R /Fit] >>" % (o, a, kids[-1])
+        cat += b" /Outlines %d 0 R /PageMode /UseOutlines" % o
+    objs[1] = cat + b" >>"
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offs = {}
+    for k in sorted(objs):
+        offs[k] = len(out)
+        out += b"%d 0 obj\n" % k + objs[k] + b"\nendobj\n"
+    xref = len(out)
+    m = max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % m
+    for k in range(1, m):
+        out += b"%010d 00000 n \n" % offs[k] if k in offs else b"0000000000 65535 f \n"
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (m, xref)
+    return bytes(out)
+
+def pdf_text(lines, font=b"F1"):
+    """lines: list of (x, y, bytes) drawn in the given order."""
+    s = b""
+    for x, y, t in lines:
+        s += b"BT /%s 12 Tf %d %d Td (%s) Tj ET\n" % (font, x, y, t)
+    return s
+
+
+
+WNS = ('xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+       'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+       'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"')
+
+
+def wp(t, ppr=""):
+    return f'<w:p>{ppr}<w:r><w:t xml:space="preserve">{t}</w:t></w:r></w:p>'
+
+
+def make_docx(path, document_xml=None, big_body=0):
+    body = (wp("Master Agreement", '<w:pPr><w:pStyle w:val="Heading1"/></w:pPr>') + wp("First paragraph.")
+            + '<w:p><w:r><w:t xml:space="preserve">See the </w:t></w:r><w:hyperlink r:id="rId9"><w:r><w:t>linked site</w:t></w:r>'
+              '</w:hyperlink><w:r><w:t xml:space="preserve"> now.</w:t></w:r></w:p>'
+            + '<w:p><w:r><w:t>A claim</w:t></w:r><w:r><w:footnoteReference w:id="1"/></w:r><w:r><w:t xml:space="preserve"> holds.</w:t></w:r></w:p>'
+            + wp("item one", '<w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr>')
+            + wp("item two", '<w:pPr><w:numPr><w:ilvl w:val="1"/><w:numId w:val="1"/></w:numPr></w:pPr>')
+            + '<w:tbl><w:tr><w:tc>' + wp("Acme") + '</w:tc><w:tc>' + wp("Seller") + '</w:tc></w:tr></w:tbl>'
+            + '<w:p><w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><w:txbxContent>' + wp("In a text box.")
+            + '</w:txbxContent></w:drawing></mc:Choice><mc:Fallback><w:pict><w:txbxContent>' + wp("In a text box.")
+            + '</w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>' + wp("Last paragraph."))
+    doc = document_xml or f'<?xml version="1.0"?><w:document {WNS}><w:body>{body}</w:body></w:document>'
+    notes = (f'<?xml version="1.0"?><w:footnotes {WNS}><w:footnote w:type="separator" w:id="-1">{wp("----")}</w:footnote>'
+             f'<w:footnote w:id="1">{wp("The note explains.")}</w:footnote></w:footnotes>')
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>')
+        if big_body:
+            with z.open("word/document.xml", "w", force_zip64=True) as f:
+                f.write(f'<?xml version="1.0"?><w:document {WNS}><w:body><w:p><w:r><w:t>'.encode())
+                for _ in range(big_body):
+                    f.write(b" " * (1 << 20))
+                f.write(b"</w:t></w:r></w:p></w:body></w:document>")
+        else:
+            z.writestr("word/document.xml", doc)
+        z.writestr("word/footnotes.xml", notes)
+        z.writestr("word/header1.xml", f'<?xml version="1.0"?><w:hdr {WNS}>{wp("CONFIDENTIAL")}</w:hdr>')
+        z.writestr("word/header2.xml", f'<?xml version="1.0"?><w:hdr {WNS}>{wp("CONFIDENTIAL")}</w:hdr>')  # same text: once
+        z.writestr("word/footer1.xml", f'<?xml version="1.0"?><w:ftr {WNS}>{wp("Footer words")}</w:ftr>')
+        z.writestr("word/endnotes.xml", "<broken")
+
+
+def make_odt(path):
+    ns = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+          'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+          'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" xmlns:xlink="http://www.w3.org/1999/xlink"')
+    content = (f'<?xml version="1.0"?><office:document-content {ns}><office:body><office:text>'
+               '<text:h text:outline-level="1">ODT Title</text:h>'
+               '<text:p>With a <text:a xlink:href="https://example.com">link</text:a> inside.</text:p>'
+               '<text:p>A claim<text:note text:note-class="footnote"><text:note-citation>1</text:note-citation>'
+               '<text:note-body><text:p>The ODT note.</text:p></text:note-body></text:note> holds.</text:p>'
+               '<text:list><text:list-item><text:p>odt one</text:p><text:list><text:list-item><text:p>odt nested</text:p>'
+               '</text:list-item></text:list></text:list-item></text:list>'
+               '<table:table><table:table-row><table:table-cell><text:p>A</text:p></table:table-cell>'
+               '<table:table-cell><text:p>B</text:p></table:table-cell></table:table-row></table:table>'
+               '<text:p><draw:frame><draw:text-box><text:p>Boxed words.</text:p></draw:text-box></draw:frame></text:p>'
+               '</office:text></office:body></office:document-content>')
+    styles = (f'<?xml version="1.0"?><office:document-styles {ns}><office:master-styles><style:master-page style:name="S">'
+              '<style:header><text:p>ODT header</text:p></style:header><style:footer><text:p>ODT footer</text:p></style:footer>'
+              '</style:master-page></office:master-styles></office:document-styles>')
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        z.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+        z.writestr("styles.xml", styles, zipfile.ZIP_DEFLATED)
+
+
+@case
+def test_documents():
+    root = os.path.join(tmp, "docs")
+    os.makedirs(root)
+    pages = [
+        pdf_text([(72, 600, b"second line of page one"), (72, 700, b"First line of page one")]),  # drawn bottom first
+        None,  # no text layer
+        pdf_text([(72, 700, b"Rotated page text")]),
+        pdf_text([(72, 700, b"ABCDEF")], b"F2") + pdf_text([(72, 680, b"Cyrillic below")]),
+    ]
+    data = make_pdf(pages, outline=True, rotate={2: 90})
+    write(root, "multi.pdf", data)
+    write(root, "trunc.pdf", data[:len(data) // 2])
+    make_docx(os.path.join(root, "full.docx"))
+    make_docx(os.path.join(root, "broken.docx"), document_xml=f'<?xml version="1.0"?><w:document {WNS}><w:body><w:p>')
+    make_docx(os.path.join(root, "bomb.docx"), big_body=40)
+    make_odt(os.path.join(root, "full.odt"))
+    pack = os.path.join(out_dir, "docs.tpk")
+    tome("pack", root, "-o", pack, "-q")
+    f = files_of(pack)
+    assert f["trunc.pdf"]["status"] == "skipped" and "PDF" in f["trunc.pdf"]["reason"], f["trunc.pdf"]
+    assert f["broken.docx"]["status"] == "skipped" and "not well-formed XML" in f["broken.docx"]["reason"], f["broken.docx"]
+    assert f["bomb.docx"]["status"] == "skipped" and "bytes decompressed" in f["bomb.docx"]["reason"], f["bomb.docx"]
+    # PDF: every page anchored, reading order top-down, a page without text says so
+    pdf = f["multi.pdf"]
+    assert [(a["kind"], a["number"], a["line"]) for a in pdf["anchors"]] == \
+        [("page", 1, 1), ("page", 2, 3), ("page", 3, 4), ("page", 4, 5)], pdf["anchors"]
+    assert cite(pack, "multi.pdf#page=1:1-2") == "First line of page one\nsecond line of page one\n"
+    assert "no text on this page" in cite(pack, "multi.pdf#page=2:3")
+    assert cite(pack, "multi.pdf#page=3:4") == "Rotated page text\n"
+    assert cite(pack, "multi.pdf#page=4:5-6") == "\u041f\u0440\u0438\u0432\u0435\u0442\nCyrillic below\n"
+    assert tome("cite", pack, "multi.pdf#page=1:4", ok=False).returncode == 1  # line 4 is on page 3
+    # DOCX: lists, hyperlink text, table, one copy of the text box, notes, header/footer once, broken endnotes noted
+    want = ["# Master Agreement", "First paragraph.", "See the linked site now.", "A claim[footnote 1] holds.",
+            "- item one", "  - item two", "Acme | Seller", "In a text box.", "Last paragraph.",
+            "[footnote 1] The note explains."]
+    got = cite(pack, "full.docx:1-%d" % f["full.docx"]["lines"]).split("\n")[:-1]
+    assert got[:len(want)] == want, got
+    rest = got[len(want):]
+    assert rest[0].startswith("[tome: word/endnotes.xml not read:") and "not well-formed" in rest[0], rest
+    assert rest[1:] == ["[header] CONFIDENTIAL", "[footer] Footer words"], rest
+    par = [a for a in f["full.docx"]["anchors"]]
+    assert par[0] == {"line": 1, "kind": "heading", "number": 1} and par[9] == {"line": 10, "kind": "paragraph", "number": 10}, par
+    got = cite(pack, "full.odt:1-%d" % f["full.odt"]["lines"]).split("\n")[:-1]
+    assert got == ["# ODT Title", "With a link inside.", "A claim[footnote 1] holds.", "- odt one", "  - odt nested", "A | B",
+                   "Boxed words.", "[footnote 1] The ODT note.", "[header] ODT header", "[footer] ODT footer"], got
 
 
 shutil.rmtree(tmp, ignore_errors=True)

@@ -162,6 +162,13 @@ tome_status tome_pack_get_file(const tome_pack_t *p, size_t i, tome_pack_file *o
 tome_status tome_pack_get_redactions(const tome_pack_t *p, size_t i, size_t *n,
                                      const uint32_t **lines, const char *const **kinds);
 
+/* Document anchors of file i (pages, paragraphs, headings; none for code):
+ * their number, and anchor k: the first original line it covers, its kind
+ * (1 page, 2 paragraph, 3 heading) and its number. */
+size_t tome_pack_n_anchors(const tome_pack_t *p, size_t i);
+tome_status tome_pack_get_anchor(const tome_pack_t *p, size_t i, size_t k, uint32_t *line, uint32_t *kind,
+                                 uint32_t *number);
+
 /* Rendered text / ids, decompressed on first call and kept (borrowed). */
 tome_status tome_pack_text(tome_pack_t *p, const char **text, size_t *len);
 tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n);
