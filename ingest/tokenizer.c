@@ -1016,7 +1016,7 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
             ids = out->ids;
             on = out->n;
             cap = out->cap;
-            if (cap - on < PC_IDS) { /* room for the rest of the batch */
+            if (cap - on < (nb - j) * PC_IDS) { /* room for the rest of the batch: a miss may add many ids */
                 TOME_FORWARD(tokens_reserve(out, (n - i) / 8 + PC_BATCH * PC_IDS));
                 ids = out->ids;
                 cap = out->cap;

@@ -426,6 +426,67 @@ static void test_invalid_utf8_roundtrip(void)
     }
 }
 
+/* Texts with more ids than the encoder reserves up front (about one per 3
+ * bytes: NUL bytes are one id each) and, between pieces the cache holds,
+ * long pieces of many ids (random letters), so the output has to grow in
+ * the middle of a batch of pieces; every prefix length lands the end of the
+ * reserved room somewhere else. Under ASan an id written past the room is
+ * caught (the fuzzer found one such overflow). */
+static void test_output_growth_mid_batch(void)
+{
+    char buf[2048];
+    size_t n = 0;
+    while (n + 40 < sizeof buf) {
+        uint64_t x = rnd();
+        if (x % 4 == 0) {
+            size_t w = 17 + (x >> 8) % 20; /* a long word: many ids, never cached whole */
+            for (size_t k = 0; k < w; k++) buf[n++] = (char)("bcdfghjklmnpqrstvwxzQZX"[rnd() % 23]);
+            buf[n++] = ' ';
+        } else if (x % 4 == 1) {
+            memcpy(buf + n, "\0\0\0 ", 4);
+            n += 4;
+        } else {
+            memcpy(buf + n, "\xd8\xad\xd8\xa7 ab ", 9);
+            n += 9;
+        }
+    }
+    for (size_t len = 1; len <= n; len += 1 + rnd() % 7) check_roundtrip(buf, len);
+    /* appending to ids already there: the room left is whatever the first
+     * encode's growth left over (what the fuzzer's input below hit first) */
+    for (size_t cut = 1; cut < n; cut += 1 + rnd() % 5) {
+        tome_tokens_t t = {0};
+        TT_OK(tome_tokenizer_encode(tok(), buf, cut, NULL, &t));
+        TT_OK(tome_tokenizer_encode(tok(), buf + cut, n - cut, NULL, &t));
+        char *out = NULL;
+        size_t len = 0;
+        TT_OK(tome_tokenizer_decode(tok(), t.ids, t.n, &out, &len));
+        TT_CHECK(len == n && memcmp(out, buf, n) == 0);
+        free(out);
+        tome_tokens_free(&t);
+    }
+    /* the fuzzer's input (tests/fuzz/crashes/), as the fuzz target runs it:
+     * whole, then split at safe points and appended, with and without
+     * special tokens */
+    size_t fn = 0;
+    char *f = tt_read_file(tt_source_path("tests/fuzz/crashes/tokenizer-batch-growth.bin"), &fn);
+    TT_CHECK(f != NULL);
+    for (int special = 0; f && special < 2; special++) {
+        tome_encode_opts o = {.allow_special = special, .n_threads = 1};
+        tome_tokens_t whole = {0};
+        TT_OK(tome_tokenizer_encode(tok(), f, fn, &o, &whole));
+        for (size_t pos = 1; pos < fn; pos++) {
+            if (!tome_tokenizer_safe_split(f, fn, pos)) continue;
+            tome_tokens_t two = {0};
+            TT_OK(tome_tokenizer_encode(tok(), f, pos, &o, &two));
+            TT_OK(tome_tokenizer_encode(tok(), f + pos, fn - pos, &o, &two));
+            TT_CHECK(two.n == whole.n && memcmp(two.ids, whole.ids, whole.n * sizeof(int32_t)) == 0);
+            tome_tokens_free(&two);
+        }
+        tome_tokens_free(&whole);
+    }
+    free(f);
+}
+
 /* a few MB of mixed text: the golden corpus in many copies, with random
  * edits and random bytes, so lines start with every kind of character */
 static char *mixed_text(size_t target, size_t *len)
@@ -556,6 +617,7 @@ int main(int argc, char **argv)
     TT_RUN(test_bos_eos);
     TT_RUN(test_decode_any_ids);
     TT_RUN(test_invalid_utf8_roundtrip);
+    TT_RUN(test_output_growth_mid_batch);
     TT_RUN(test_safe_split_property);
     TT_RUN(test_threads_match_single);
     tome_tokenizer_free(g_tok);
