@@ -240,6 +240,9 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
                 (unsigned long long)s->n_files, (unsigned long long)s->n_full, (unsigned long long)s->n_outline,
                 (unsigned long long)s->n_listed, (unsigned long long)s->n_alias, (unsigned long long)s->n_skipped,
                 (unsigned long long)s->n_tokens, (unsigned long long)info.budget);
+        if (s->n_files == 0)
+            fprintf(stderr, "  warning: no files: the sources are empty, or every file is ignored "
+                            "(.gitignore, .tomeignore, --include/--exclude)\n");
         if (ntop) fprintf(stderr, "  top files by tokens:\n");
         for (size_t k = 0; k < ntop && top[k].tokens; k++) {
             tome_pack_file f;
@@ -325,7 +328,7 @@ int tome_cmd_pack(int argc, char **argv)
         case O_LINES: o.line_numbers = 1; break;
         case O_BUDGET:
             if (tome_cli_parse_u64(optarg, 0, &v) || v == 0)
-                return tome_cli_usage_error("pack", "bad --budget '%s'", optarg);
+                return tome_cli_usage_error("pack", "bad --budget '%s' (a number of tokens from 1 to 2^64-1; K/M ok)", optarg);
             o.budget = v;
             break;
         case O_PRIO: if (strv_push(&prio, optarg)) return TOME_EXIT_FAIL; break;

@@ -2,6 +2,7 @@
  * cli/main.c — entry point of the `tome` tool: dispatches to subcommands.
  */
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,10 +97,11 @@ int tome_cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int tome_cli_parse_u64(const char *s, int binary, unsigned long long *out)
 {
-    if (!s || !*s || *s == '-') return -1;
+    if (!s || !*s || *s == '-' || *s == '+' || (*s >= '\t' && *s <= '\r') || *s == ' ') return -1; /* strtoull would skip space and negate '-' */
     char *end = NULL;
+    errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (end == s) return -1;
+    if (end == s || errno == ERANGE) return -1; /* past 2^64: not silently the maximum */
     unsigned long long mul = 1, k = binary ? 1024ULL : 1000ULL;
     switch (*end) {
     case '\0': break;

@@ -328,6 +328,9 @@ tome_status tome_pack_render_file(tome_buf *out, uint32_t fmt, const tome_render
         free(*runs);
         *runs = NULL;
         *n_runs = 0;
+    } else if (*n_runs && *n_runs < cap) { /* kept per file until the pack is written: no slack */
+        tome_pack_run *fit = realloc(*runs, *n_runs * sizeof *fit);
+        if (fit) *runs = fit;
     }
     return st;
 }

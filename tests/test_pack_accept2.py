@@ -12,7 +12,10 @@ encrypted member next to plain ones. Documents: a PDF of several pages drawn
 bottom-up, with a page without text, a rotated page, Cyrillic through a
 ToUnicode map and an outline; DOCX and ODT with headings, hyperlinks, lists,
 tables, text boxes, footnotes, headers and footers; a truncated PDF, a DOCX
-with broken XML and one whose document.xml is a bomb.
+with broken XML and one whose document.xml is a bomb. CLI: overlapping and
+repeated sources, a symlinked source, -o inside the tree or in a missing
+directory, out-of-range budgets, an unknown format, a pack with no files.
+Ignore rules: .gitignore edge cases compared with `git ls-files`.
 Each case: the pack is written, each file has the status/reason expected,
 and `tome cite` returns the original line.
 """
@@ -348,6 +351,93 @@ def test_documents():
     got = cite(pack, "full.odt:1-%d" % f["full.odt"]["lines"]).split("\n")[:-1]
     assert got == ["# ODT Title", "With a link inside.", "A claim[footnote 1] holds.", "- odt one", "  - odt nested", "A | B",
                    "Boxed words.", "[footnote 1] The ODT note.", "[header] ODT header", "[footer] ODT footer"], got
+
+
+# ------------------------------------------------------------ CLI and ignore rules
+@case
+def test_cli_sources_and_output():
+    root = os.path.join(tmp, "cli")
+    write(root, "tree/a.c", b"int a;\n")
+    write(root, "tree/sub/b.c", b"int b;\n")
+    os.symlink(os.path.join(root, "tree"), os.path.join(root, "link"))
+    o = os.path.join(out_dir, "cli.tpk")
+    # a directory and a file inside it: the file twice, stored once
+    tome("pack", os.path.join(root, "tree"), os.path.join(root, "tree/sub/b.c"), "-o", o, "-q")
+    f = files_of(o)
+    assert f["b.c"]["status"] == "full" and f["tree/sub/b.c"]["status"] == "alias", f
+    # the same source twice: later copies are named duplicates
+    tome("pack", os.path.join(root, "tree"), os.path.join(root, "tree"), "-o", o, "-q")
+    f = files_of(o)
+    assert f["tree/a.c"]["status"] == "full" and "duplicate path" in f["tree/a.c#2"]["reason"], f
+    # a source that is a symlink to a directory is followed (it was named)
+    tome("pack", os.path.join(root, "link"), "-o", o, "-q")
+    assert set(files_of(o)) == {"a.c", "sub/b.c"}
+    # -o inside the packed tree: the pack never packs itself (nor an older one)
+    inner = os.path.join(root, "tree", "self.tpk")
+    for _ in range(2):
+        tome("pack", os.path.join(root, "tree"), "-o", inner, "-q")
+        assert set(files_of(inner)) == {"a.c", "sub/b.c"}, files_of(inner)
+    os.remove(inner)
+    # an output directory that does not exist: the path named once, nothing written
+    p = tome("pack", os.path.join(root, "tree"), "-o", os.path.join(root, "nodir", "x.tpk"), ok=False)
+    err = p.stderr.decode()
+    assert p.returncode != 0 and err.count("nodir/x.tpk") == 1 and "cannot create output file" in err, err
+    assert not os.path.exists(os.path.join(root, "nodir"))
+    # budgets: 0, a negative number behind a space, past 2^64 are refused; 1 is too small for the tree
+    for bad in ("0", " -5", "99999999999999999999", "12Q"):
+        p = tome("pack", os.path.join(root, "tree"), "-o", o, "--budget", bad, ok=False)
+        assert p.returncode == 2 and b"bad --budget" in p.stderr, (bad, p.stderr)
+    p = tome("pack", os.path.join(root, "tree"), "-o", o, "--budget", "1", ok=False)
+    assert p.returncode != 0 and b"too small" in p.stderr, p.stderr
+    tome("pack", os.path.join(root, "tree"), "-o", o, "-q", "--budget", "18446744073709551615")
+    p = tome("pack", os.path.join(root, "tree"), "-o", o, "--format", "json", ok=False)
+    assert p.returncode == 2 and b"unknown format 'json'" in p.stderr, p.stderr
+    # nothing matched: a pack, and a warning that says why it may be empty
+    p = tome("pack", os.path.join(root, "tree"), "-o", o, "--include", "nomatch")
+    assert b"warning: no files" in p.stderr and files_of(o) == {}, p.stderr
+
+
+@case
+def test_gitignore_edges_match_git():
+    git = shutil.which("git")
+    if not git:
+        print("(git not found: skipped)")
+        return
+    root = os.path.join(tmp, "gi")
+    names = ["trail.txt", "sp.log", "sp.log ", "#hash.txt", "!bang.txt", "keep.txt", "a/b/c/deep.md", "a/x/deep.md",
+             "a/deep.md", "ab/deep.md", "docs/z/q.txt", "docs/top.txt", "cls/a1.txt", "cls/B1.txt", "cls/_1.txt",
+             "out/one.txt", "out/sub/two.txt", "out/keep.me", "n/one.tmp", "n/important.tmp", "star*.txt",
+             "starx.txt", "q?.txt", "qx.txt", "dironly/f.txt", "dironly2", "sub/x.c", "sub/y.c", "sub/inner/x.c",
+             "deep/a/b/c/d/x.o", "deep/d/y.o", "y.o", "range/a-b.txt", "range/c.txt", "neg/dir/f.txt",
+             "neg/other.txt", "Foo.TXT", "foo.txt", "tome_only.txt"]
+    for n in names:
+        write(root, n, ("x %s\n" % n).encode())
+    write(root, ".gitignore", b"trail.txt   \n"   # trailing spaces are not part of the pattern
+          b"sp.log\\ \n"                          # an escaped one is
+          b"\\#hash.txt\n\\!bang.txt\n"
+          b"a/**/deep.md\n"                       # ** in the middle: zero or more directories
+          b"docs/**\n!docs/top.txt\n"             # /** at the end, then a negation inside
+          b"cls/[a-z]1.txt\n"
+          b"out/**\n!out/keep.me\n"
+          b"n/*.tmp\n!n/important.tmp\n"
+          b"star\\*.txt\nq\\?.txt\n"              # escaped wildcards are literal
+          b"dironly/\ndironly2/\n"                # directory-only: not the file dironly2
+          b"**/d/*.o\n"
+          b"range/[!c]*.txt\n"
+          b"neg/dir/\n!neg/dir/f.txt\n"           # cannot re-include below an excluded directory
+          b"*.TXT\n")                             # case-sensitive
+    write(root, "sub/.gitignore", b"/x.c\n")     # anchored to its own directory
+    write(root, ".tomeignore", b"tome_only.txt\n")
+    subprocess.run([git, "init", "-q", root], check=True)
+    got_git = subprocess.run([git, "-C", root, "-c", "core.quotePath=false", "ls-files", "-z", "--others", "--cached",
+                              "--exclude-standard"], check=True, capture_output=True).stdout.decode().split("\0")
+    want = {n for n in got_git if n} - {"tome_only.txt"}  # .tomeignore is tome's own
+    o = os.path.join(out_dir, "gi.tpk")
+    tome("pack", root, "-o", o, "-q")
+    assert set(files_of(o)) == want, (sorted(set(files_of(o)) - want), sorted(want - set(files_of(o))))
+    # --include/--exclude on top of .gitignore: both apply
+    tome("pack", root, "-o", o, "-q", "--include", "*.txt", "--exclude", "cls/")
+    assert set(files_of(o)) == {n for n in want if n.endswith(".txt") and not n.startswith("cls/")}, sorted(files_of(o))
 
 
 shutil.rmtree(tmp, ignore_errors=True)
