@@ -19,7 +19,7 @@ Ignore rules: .gitignore edge cases compared with `git ls-files`.
 Each case: the pack is written, each file has the status/reason expected,
 and `tome cite` returns the original line.
 """
-import gzip, io, json, lzma, os, shutil, subprocess, sys, tarfile, tempfile, zipfile, zlib
+import base64, gzip, io, json, lzma, os, shutil, subprocess, sys, tarfile, tempfile, zipfile, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tome_testlib import BIN, ENV, case, exit_code  # noqa: E402
@@ -438,6 +438,52 @@ def test_gitignore_edges_match_git():
     # --include/--exclude on top of .gitignore: both apply
     tome("pack", root, "-o", o, "-q", "--include", "*.txt", "--exclude", "cls/")
     assert set(files_of(o)) == {n for n in want if n.endswith(".txt") and not n.startswith("cls/")}, sorted(files_of(o))
+
+
+# 7z (UTF-16 names), ISO 9660 (gzipped: mostly zeros) and .tar.Z, written by
+# libarchive's writers (no 7z/mkisofs/compress tool on the build machines)
+SEVEN_Z = """
+N3q8ryccAAPN0KLTiAAAAAAAAAAgAAAAAAAAAJqEVT4AG56ABu8RVlMTUWlkziHLVGH3m8/khf/3k2C5Xb8koFz/+gaAAAAAgTMH
+rg/QaX28nz9HQVz2ZxwWBTX1snatYA45xcKoKS+IY08rgVa9d/mXZ0fg/AvMfZ88SYQbioLGx2U5Lc9ZB5LNuvYSNWtSM5BySgqG
+2nPmSzw+65LJ9PX/H/96HUAAFwYmAQliAAcLAQABIwMBAQVdAACAAAxyCgFCQnWWAAA="""
+ISO_GZ = """
+H4sICLCtBGsCA2EuaXNvAO3dW2/TVhwA8ONKG1VhPEzsIsTFICahCWVJihCXp5C41FpuclxUnqoCASr1MnUd6tMknra97evsZd8I
+7SNsdtKIcellGmJd+/u59jmxj885cSL9c1zHCQEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAiJqtarUWhXbaXViMd9ds
+Zb3OHtsn9f32WrJHu8VfOYfp6XBmvOrMmVebPy8Xl8O58aNzYbpMpsOPJ7/47NOrYWqyf8x/qp3ebWTN+fR+Es9WblTqR/zp1qv1
+G7VafbZeq928Xq1Ww1srqm94u4Q37XEn6HBoTO3E/9AOK2E9/BC2Q/zOqRlaIQu90Nll+xvx/6tvkn8c/798tfnsOP5fGD+6sFv8
+36Uvpg81rRbvmodhOWyGR+FZkX8ehsXa2VAJN4q5fij6+P4Kif+I/xwhf07iPwBwbKTduV7c2ViPuxvP4/psXK/drt28fb06Otc5
+s7rycHnz0bOV58Px+V3HCwCOgmj0P/ZoNJ8fLVsOCgAAABy58X8or6+PdnLnQ2T8DwAAAEdv/H9h5yzAVLg4zj12VAAAAOCojf9D
+eX+dqBz/Fy4WOeN/AAAAOGJ+3fce+4P+iej3P0KWfRS96C9ei9YaZbnG2tR4v6k3a5zUl8+djU7vVPZ60kzORfG4VDzZ6+VOsr5f
+f6L32JGwNbrnQSi/9/Du1lpla790Ox9H4fFB2pxUt0ebP4fL40KXZ8bpzFx06pPK1TJbtnm63eveS7KlbiVPFu/Uwk4PzkZhdWP9
+6XBzaX15bbj0ZGV1WNkabm+Vvbryotz5xZXdXuRJg/ncqWjqVWsAHF/r+0XAgwf+A8S+DxvdvwuXxoUunRynJ1+PtCcWK/lifqe2
+E2FnorBd2TpYRJ1ULKIC8L+0/2/s7FsiujL65kAorx54Z4mp8Di09xn1fh1Ww0bx+eBpGIbNsFTklsNakV8KT8JKsW0YKsVofRi2
+iyUA8G/j/96x+yDx/9o+4+yZImqX0VvsBoDDIcleRjP5T1GWpf2l2q1btUY+n8RZr/ltnKWte0mcdvMka843ukW+n/XyXrPXLjP3
+01YyiAcL/X4vy+O5Xhb3e4N0MZ5L20k8eDDIk048SDqNbp42B/120hgkcbPXzRvNPG6lg2bcX7jbTgfzSTbaedBPmulc2mzkaa8b
+D3oLWTOpxEUNyd8KFk0W1c2lZbZbdCLtNLIH8f1ee6GTxEV3msWTyHvjCidtlT9wlHVG1Va83AAwsvL9Rrw2XHs43JxxMADgmCiv
+KY/LK8qFfwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+AAAAAAAADrG/AMago1UAyAUA"""
+TAR_Z = """
+H52QeFzQwUMHgMGDCBMqXMiwocOHECMihEHRBg0aIABQ3AgjI0eKHj9ulNGR4wyLMWKAhKGSJA0AIGBInEmzps2bAOrMoRNGjkaZ
+OIMKFRmSY0ahSJMqXcoU55g3beDIKTNnDog2ZdqIKSNHQdOvYMOKHUu2rNmzaNOqXcu2rdu3cOPKnUu3rt27ePPq3cu3r9+/CwE="""
+
+
+@case
+def test_7z_iso_compress():
+    root = os.path.join(tmp, "arc7")
+    for name, b64 in (("a.7z", SEVEN_Z), ("a.iso.gz", ISO_GZ), ("a.tar.Z", TAR_Z)):
+        write(root, name, base64.b64decode("".join(b64.split())))
+    pack = os.path.join(out_dir, "arc7.tpk")
+    tome("pack", root, "-o", pack, "-q")
+    f = files_of(pack)
+    assert not [p for p, x in f.items() if x["status"] == "skipped"], f
+    assert cite(pack, "a.7z!/d/x.txt:1-2") == "7z member\nsecond\n"
+    assert cite(pack, "a.7z!/d/\u00e9.txt:1") == "accent name\n"  # was 'no readable name' under the C locale
+    assert cite(pack, "a.iso.gz!/d/x.txt:1") == "iso member\n"
+    assert cite(pack, "a.iso.gz!/longer_name_file.text:1") == "long name\n"
+    assert cite(pack, "a.tar.Z!/x.txt:1") == "compress member\n"
 
 
 shutil.rmtree(tmp, ignore_errors=True)
