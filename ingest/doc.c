@@ -265,6 +265,23 @@ tome_doc_kind tome_doc_sniff(const char *path, const uint8_t *data, size_t len)
             return TOME_DOC_DOCX;
         return TOME_DOC_NONE;
     }
+    if (len >= 4 && ((data[0] == 0xFF && data[1] == 0xFE) || (data[0] == 0xFE && data[1] == 0xFF)) &&
+        !(data[2] == 0 && data[3] == 0)) {
+        /* UTF-16 with a BOM (Windows "Unicode" saves): sniff its ASCII
+         * transcription; the HTML parser reads the BOM itself */
+        uint8_t a[512];
+        size_t n = 0, le = data[0] == 0xFF;
+        for (size_t k = 2; k + 1 < len && n < sizeof a; k += 2) {
+            unsigned u = le ? (unsigned)data[k] | (unsigned)data[k + 1] << 8 : (unsigned)data[k] << 8 | data[k + 1];
+            a[n++] = u && u < 0x80 ? (uint8_t)u : (uint8_t)'?';
+        }
+        size_t j = skip_prolog(a, n);
+        if (starts_ci(a + j, n - j, "<!doctype html") || starts_ci(a + j, n - j, "<html") ||
+            (path && (ends_with_ci(path, ".html") || ends_with_ci(path, ".htm") || ends_with_ci(path, ".xhtml")) &&
+             j < n && a[j] == '<'))
+            return TOME_DOC_HTML;
+        return TOME_DOC_NONE;
+    }
     size_t i = skip_prolog(data, len);
     if (starts_ci(data + i, len - i, "<!doctype html") || starts_ci(data + i, len - i, "<html"))
         return TOME_DOC_HTML;

@@ -486,5 +486,27 @@ def test_7z_iso_compress():
     assert cite(pack, "a.tar.Z!/x.txt:1") == "compress member\n"
 
 
+@case
+def test_html_charsets():
+    root = os.path.join(tmp, "html")
+    ru = "Привет, мир."
+    pages = {
+        "cp1251.html": ('<html><head><meta charset="windows-1251"></head><body><h1>Заголовок</h1><p>' + ru + "</p></body></html>").encode("cp1251"),
+        "sjis.html": '<html><head><meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS"></head><body><p>日本語の文書です。</p></body></html>'.encode("shift_jis"),
+        "u16le.html": "\ufeff<html><body><p>utf16 le é</p></body></html>".encode("utf-16-le"),
+        "u16be.htm": "\ufeff<!DOCTYPE html><html><body><h2>Titre</h2><p>utf16 be 日本</p></body></html>".encode("utf-16-be"),
+    }
+    for n, d in pages.items():
+        write(root, n, d)
+    pack = os.path.join(out_dir, "html.tpk")
+    tome("pack", *[os.path.join(root, n) for n in pages], "-o", pack, "-q")  # named: documents
+    f = files_of(pack)
+    assert all(f[n]["encoding"] == "html" for n in pages), f
+    assert cite(pack, "cp1251.html:1-2") == "# Заголовок\n" + ru + "\n"
+    assert cite(pack, "sjis.html:1") == "日本語の文書です。\n"
+    assert cite(pack, "u16le.html:1") == "utf16 le é\n"  # UTF-16 with a BOM was packed as markup
+    assert cite(pack, "u16be.htm:1-2") == "## Titre\nutf16 be 日本\n"
+
+
 shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(exit_code())
