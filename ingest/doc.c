@@ -134,6 +134,25 @@ static int prefix_n(const char *s, size_t n, const char *p)
     return n >= k && memcmp(s, p, k) == 0;
 }
 
+const char *tome_doc_unsupported_office(const uint8_t *data, size_t len)
+{
+    size_t n = 0;
+    const char *mt = odf_mimetype(data, len, &n);
+    static const char odf[] = "application/vnd.oasis.opendocument.";
+    if (mt && prefix_n(mt, n, odf) && !prefix_n(mt, n, "application/vnd.oasis.opendocument.text")) {
+        size_t k = sizeof odf - 1;
+        if (prefix_n(mt + k, n - k, "spreadsheet")) return "OpenDocument spreadsheet";
+        if (prefix_n(mt + k, n - k, "presentation")) return "OpenDocument presentation";
+        if (prefix_n(mt + k, n - k, "graphics")) return "OpenDocument drawing";
+        return "OpenDocument file";
+    }
+    if (!tome_zip_has_member(data, len, "[Content_Types].xml")) return NULL;
+    if (tome_zip_has_member(data, len, "xl/workbook.xml")) return "spreadsheet (XLSX)";
+    if (tome_zip_has_member(data, len, "ppt/presentation.xml")) return "presentation (PPTX)";
+    if (tome_zip_has_member(data, len, "visio/document.xml")) return "drawing (VSDX)";
+    return NULL;
+}
+
 int tome_zip_is_office(const uint8_t *data, size_t len)
 {
     size_t n = 0;

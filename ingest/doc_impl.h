@@ -34,6 +34,10 @@ int tome_zip_has_eocd(const uint8_t *data, size_t len);
  * application/vnd.oasis.opendocument.* type). */
 int tome_zip_is_office(const uint8_t *data, size_t len);
 
+/* What an office zip is when tome does not extract its text (XLSX, PPTX,
+ * ODS, ODP...): a static description, or NULL (not one of those). */
+const char *tome_doc_unsupported_office(const uint8_t *data, size_t len);
+
 /* Reads member name of the zip in data into out (NUL-terminated). Refuses
  * (TOME_ERR_LIMIT) more than max_bytes, measured while decompressing.
  * TOME_ERR_NOT_FOUND when there is no such member; errors name path. */

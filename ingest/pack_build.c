@@ -47,6 +47,7 @@
 
 #include <xxhash.h>
 
+#include "ingest/doc_impl.h"
 #include "ingest/ingest_impl.h"
 #include "ingest/pack_impl.h"
 
@@ -369,6 +370,13 @@ static tome_status process_bytes(const builder *b, const item *it, const uint8_t
         p->encoding = p->kind;
     } else {
         tome_encoding enc = tome_text_detect(data, len);
+        const char *office = enc == TOME_ENC_BINARY ? tome_doc_unsupported_office(data, len) : NULL;
+        if (office) {
+            tome_buf r = {0};
+            tome_buf_appendf(&r, "unsupported document: %s; tome extracts text from PDF, DOCX, ODT and HTML", office);
+            *skip = r.data;
+            return *skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        }
         if (enc == TOME_ENC_BINARY) {
             *skip = strdup(tome_text_legacy_8bit(data, len)
                                ? "unsupported text encoding (not UTF-8, UTF-16 or Latin-1; e.g. Shift-JIS, "

@@ -508,5 +508,25 @@ def test_html_charsets():
     assert cite(pack, "u16be.htm:1-2") == "## Titre\nutf16 be 日本\n"
 
 
+@case
+def test_office_files_not_extracted_say_so():
+    root = os.path.join(tmp, "office")
+    ct = '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>'
+    kinds = {"book.xlsx": ({"[Content_Types].xml": ct, "xl/workbook.xml": "<workbook/>"}, "spreadsheet (XLSX)"),
+             "deck.pptx": ({"[Content_Types].xml": ct, "ppt/presentation.xml": "<p/>"}, "presentation (PPTX)"),
+             "sheet.ods": ({"mimetype": "application/vnd.oasis.opendocument.spreadsheet", "content.xml": "<x/>"},
+                           "OpenDocument spreadsheet")}
+    os.makedirs(root)
+    for n, (members, _) in kinds.items():
+        with zipfile.ZipFile(os.path.join(root, n), "w") as z:
+            for k, v in members.items():
+                z.writestr(k, v)
+    pack = os.path.join(out_dir, "office.tpk")
+    tome("pack", root, "-o", pack, "-q")
+    f = files_of(pack)
+    for n, (_, what) in kinds.items():
+        assert f[n]["status"] == "skipped" and f[n]["reason"].startswith("unsupported document: " + what), f[n]
+
+
 shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(exit_code())
