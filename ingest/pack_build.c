@@ -962,6 +962,19 @@ static tome_status check_boundary(const char *prev, size_t prev_len, const char 
     return TOME_OK;
 }
 
+/* A reason is one line of text: library messages (libarchive, libxml2,
+ * poppler) may end in '\n' or hold tabs and other controls, which would
+ * break the tree's line and the summary. Each becomes a space; trailing
+ * spaces go. */
+static void clean_reason(char *r)
+{
+    if (!r) return;
+    size_t n = 0;
+    for (char *c = r; *c; c++, n++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
+    while (n && r[n - 1] == ' ') r[--n] = '\0';
+}
+
 static tome_status set_entry(tome_pack_entry *e, const item *it)
 {
     e->path = strdup(it->path);
@@ -1337,6 +1350,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     for (size_t i = 0; i < n; i++) {
         by_path[i] = i;
         es[i].path = items[i]->path; /* borrowed until set_entry below */
+        clean_reason(items[i]->skip);
         es[i].reason = items[i]->skip;
     }
     qsort_r(by_path, n, sizeof *by_path, cmp_paths, items);

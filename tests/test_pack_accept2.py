@@ -528,5 +528,46 @@ def test_office_files_not_extracted_say_so():
         assert f[n]["status"] == "skipped" and f[n]["reason"].startswith("unsupported document: " + what), f[n]
 
 
+XAR = """
+eGFyIQAcAAEAAAAAAAABdwAAAAAAAALGAAAAAXicdVLLUsQgELz7FVTukUAIyW7NxptfsF68ETJkKfPYStCKfr3AJlqWeqKnmelh
+moGHdejJG86LncZTwu6zhOCop9aO3Sl5Oj+mVfJQ38Gq5vqOgJu0PwjoGZXzFamzA9Y84zJlLOX5mbMjq44iA/ozJRZdUL8srwNZ
+3HuPp2S5KJaEGwKTMQu62pdtKLKL/QjiQCMIEnTXiJGxPRLb+mdvMqPyrdZ7tzqgEUfWvV+xDrlAI4ykHacWQ8MbiNwQKSkE0OGL
+fLVtSAtHjLtb3O3xEOdjhzJLM5Yyfmb5UUhvwbNX2Wcn0CqnIiLQ49i5iy8BusEbv43Of7qw2cDYtw2e2/9o91Jdr73V0XC6pt2H
+vSZ0S1Wzvtg3bNO//UfFmBQ5ikY3B90KpZAdZKMLgxmvWFHJQ9EUugL6S2h/y+pmpd2/HUpmlJEyb3PRlFiawlSIlWh4yWUpjeKZ
+aVAZDfS30s08ursHNPxj2EQaVxFoXMxP9//Udv0oTq+m8zCDeK8CDMjQVH9KV6rXeJyrSCxSyE3NTUot4gIAGR4D7nicdVLLUsQg
+ELz7FVTukUAIyW7N"""
+
+
+@case
+def test_corrupt_new_formats():
+    root = os.path.join(tmp, "corrupt")
+    srcs = {"a.7z": SEVEN_Z, "a.tar.Z": TAR_Z, "a.iso.gz": ISO_GZ, "a.xar": XAR}
+    datas = {n: base64.b64decode("".join(b.split())) for n, b in srcs.items()}
+    datas["t.tar.lzma"] = lzma.compress(tar_bytes([("d/a.c", b"int a;\n" * 50)]), format=lzma.FORMAT_ALONE)
+    for n, d in datas.items():
+        write(root, "trunc_" + n, d[:len(d) * 2 // 3])
+        x = bytearray(d)
+        for i in range(len(x) // 3, len(x) // 3 + 8):
+            x[i] ^= 0x5A
+        write(root, "flip_" + n, bytes(x))
+    write(root, "ok.txt", b"still packed\n")
+    pack = os.path.join(out_dir, "corrupt.tpk")
+    ren = os.path.join(out_dir, "corrupt.txt")
+    tome("pack", root, "-o", pack, "-q", "--render", ren)
+    f = files_of(pack)
+    assert cite(pack, "ok.txt:1") == "still packed\n"
+    for n in datas:
+        for v in ("trunc_", "flip_"):
+            mine = {p: x for p, x in f.items() if p.startswith(v + n)}
+            assert any(x["status"] == "skipped" for x in mine.values()), (v + n, mine)
+    # reasons are one line (libarchive's xar message ends in a newline): the tree keeps one line per file
+    for p, x in f.items():
+        assert "\n" not in x["reason"] and "\t" not in x["reason"], (p, x["reason"])
+    tree = open(ren, encoding="utf-8").read().split("<tree>\n")[1].split("</tree>")[0].splitlines()
+    for ln in tree:  # a file line, a directory line, or a skipped file with its whole reason on it
+        assert ln.endswith("]") or ln.endswith("/") or ln.strip() in ("ok.txt",), (ln, tree)
+    assert sum("[skipped:" in ln for ln in tree) == sum(x["status"] == "skipped" for x in f.values()), tree
+
+
 shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(exit_code())
