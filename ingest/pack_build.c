@@ -1285,6 +1285,29 @@ static tome_status write_block(tome_pack_writer *w, const char *text, size_t n,
     return TOME_OK;
 }
 
+/* The output may replace an earlier pack or an empty file, never anything
+ * else: "tome pack a.c -o a.c" (or -o naming a file of the packed tree)
+ * would otherwise replace a source with the pack. A directory is refused
+ * here with a clear message rather than at the final rename. */
+static tome_status check_output(const char *out_path)
+{
+    struct stat sb;
+    if (stat(out_path, &sb) != 0) return TOME_OK; /* absent (or unreachable: the writer says why) */
+    if (S_ISDIR(sb.st_mode))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "%s is a directory: -o names the pack file to write", out_path);
+    if (!S_ISREG(sb.st_mode))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "%s is not a regular file: refusing to write the pack over it", out_path);
+    if (sb.st_size == 0) return TOME_OK;
+    char magic[8] = {0};
+    int fd = open(out_path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, magic, sizeof magic) : -1;
+    if (fd >= 0) close(fd);
+    if (got == (ssize_t)sizeof magic && memcmp(magic, "TOMEPACK", 8) == 0) return TOME_OK;
+    return tome_set_error(TOME_ERR_INVALID_ARG,
+                          "%s exists and is not a tome pack: refusing to replace it (remove it or choose another -o)",
+                          out_path);
+}
+
 tome_status tome_pack_build(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
                             const char *out_path, tome_pack_stats *stats)
 {
@@ -1293,6 +1316,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     if (opts->format > TOME_PACK_PLAIN) return tome_set_error(TOME_ERR_INVALID_ARG, "unknown pack format %d", opts->format);
     if (opts->html < TOME_PACK_HTML_AUTO || opts->html > TOME_PACK_HTML_TEXT)
         return tome_set_error(TOME_ERR_INVALID_ARG, "unknown html mode %d", opts->html);
+    TOME_FORWARD(check_output(out_path));
     double t0 = tome_now();
     builder b = {0};
     b.o = opts;

@@ -383,6 +383,14 @@ def test_cli_sources_and_output():
     err = p.stderr.decode()
     assert p.returncode != 0 and err.count("nodir/x.tpk") == 1 and "cannot create output file" in err, err
     assert not os.path.exists(os.path.join(root, "nodir"))
+    # -o never replaces what is not a pack: a source file, a directory, a device
+    src = os.path.join(root, "tree", "a.c")
+    for dest, why in ((src, b"is not a tome pack"), (os.path.join(root, "tree"), b"is a directory"),
+                      (os.devnull, b"not a regular file")):
+        p = tome("pack", os.path.join(root, "tree"), "-o", dest, ok=False)
+        assert p.returncode == 2 and why in p.stderr, (dest, p.stderr)
+    assert open(src, "rb").read() == b"int a;\n" and os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+    tome("pack", os.path.join(root, "tree"), "-o", o, "-q")  # an earlier pack is replaced
     # budgets: 0, a negative number behind a space, past 2^64 are refused; 1 is too small for the tree
     for bad in ("0", " -5", "99999999999999999999", "12Q"):
         p = tome("pack", os.path.join(root, "tree"), "-o", o, "--budget", bad, ok=False)
