@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -286,6 +287,32 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
     return TOME_EXIT_OK;
 }
 
+/* The rendering may replace an earlier rendering or an empty file, never a
+ * source (--render src/a.c would overwrite it, and leave it out of the
+ * pack), the pack itself, a directory or a device. Checked before packing. */
+static tome_status check_render_path(const char *rpath, const char *out)
+{
+    struct stat rs, os_;
+    if (stat(rpath, &rs) != 0) return strcmp(rpath, out) ? TOME_OK : tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is the pack itself", rpath);
+    if (!strcmp(rpath, out) || (stat(out, &os_) == 0 && os_.st_dev == rs.st_dev && os_.st_ino == rs.st_ino))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is the pack itself", rpath);
+    if (S_ISDIR(rs.st_mode))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is a directory: it names the file to write", rpath);
+    if (!S_ISREG(rs.st_mode))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is not a regular file: refusing to replace it", rpath);
+    if (rs.st_size == 0) return TOME_OK;
+    static const char *const open_lines[] = {"<pack tool=\"tome\"", "# Repository pack (tome)", "==== pack (tome) ===="};
+    char head[32] = {0};
+    FILE *f = fopen(rpath, "rb");
+    size_t got = f ? fread(head, 1, sizeof head - 1, f) : 0;
+    if (f) fclose(f);
+    for (size_t k = 0; k < sizeof open_lines / sizeof *open_lines; k++)
+        if (got >= strlen(open_lines[k]) && !memcmp(head, open_lines[k], strlen(open_lines[k]))) return TOME_OK;
+    return tome_set_error(TOME_ERR_INVALID_ARG,
+                          "--render %s exists and is not a tome rendering: refusing to replace it (remove it or choose another file)",
+                          rpath);
+}
+
 int tome_cmd_pack(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_FORMAT, O_RENDER, O_LINES, O_BUDGET, O_PRIO, O_INCL, O_EXCL, O_NOGIT, O_NORED, O_MAXF,
@@ -395,6 +422,12 @@ int tome_cmd_pack(int argc, char **argv)
     o.progress = on_progress;
     o.progress_ud = &pr;
     tome_pack_stats stats;
+    if (rpath && (st = check_render_path(rpath, out))) {
+        free(rpath);
+        tome_tokenizer_free(tok);
+        rc = tome_cli_fail(st);
+        goto done_help;
+    }
     st = tome_pack_build((const char *const *)(argv + optind), (size_t)(argc - optind), &o, out, &stats);
     if (pr.shown) fprintf(stderr, "\r%60s\r", "");
     tome_pack_t *pk = NULL;

@@ -391,6 +391,14 @@ def test_cli_sources_and_output():
         assert p.returncode == 2 and why in p.stderr, (dest, p.stderr)
     assert open(src, "rb").read() == b"int a;\n" and os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
     tome("pack", os.path.join(root, "tree"), "-o", o, "-q")  # an earlier pack is replaced
+    # --render likewise: not over a source (it was also left out of the pack), the pack, a device
+    for dest, why in ((src, b"not a tome rendering"), (o, b"the pack itself"), (os.devnull, b"not a regular file")):
+        p = tome("pack", os.path.join(root, "tree"), "-o", o, "--render", dest, ok=False)
+        assert p.returncode == 2 and why in p.stderr, (dest, p.stderr)
+    assert open(src, "rb").read() == b"int a;\n" and open(o, "rb").read(8) == b"TOMEPACK"
+    for fmt in ("xml", "markdown", "plain"):  # an earlier rendering of any format is replaced
+        for _ in range(2):
+            tome("pack", os.path.join(root, "tree"), "-o", o, "-q", "--format", fmt, "--render", o + ".txt")
     # budgets: 0, a negative number behind a space, past 2^64 are refused; 1 is too small for the tree
     for bad in ("0", " -5", "99999999999999999999", "12Q"):
         p = tome("pack", os.path.join(root, "tree"), "-o", o, "--budget", bad, ok=False)
