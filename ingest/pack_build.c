@@ -355,7 +355,11 @@ static tome_status process_bytes(const builder *b, const item *it, const uint8_t
         if (st) {
             if (st == TOME_ERR_NOMEM) return st;
             tome_buf r = {0};
-            tome_buf_appendf(&r, "%s: %s", doc_kind_name(dk), tome_last_error());
+            const char *why = tome_last_error();
+            size_t plen = strlen(path);
+            if (strncmp(why, path, plen) == 0 && why[plen] == ':' && why[plen + 1] == ' ')
+                why += plen + 2; /* the entry is this path already: "docx: word/document.xml is ..." */
+            tome_buf_appendf(&r, "%s: %s", doc_kind_name(dk), why);
             *skip = r.data ? r.data : strdup("document could not be read");
             tome_doc_text_free(&d);
             return TOME_OK;
