@@ -33,7 +33,9 @@
  * distinct text once (the first-page, even and default headers usually
  * repeat each other). A broken or over-cap notes/header part leaves the
  * line "[tome: word/footnotes.xml not read: why]" instead of failing the
- * document; the caps of the body apply to each part.
+ * document; the ratio cap applies to each part and the size cap
+ * (TOME_DOC_MAX_XML_BYTES) to all parts together, so 128 header parts of
+ * 64 MB each cannot make one document decompress gigabytes.
  */
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -84,6 +86,7 @@ typedef struct walk {
     size_t n_notes, cap_notes;
     char **seen;             /* header/footer paragraphs already written */
     size_t n_seen;
+    size_t xml_left;         /* decompressed XML the remaining parts may still use */
 } walk;
 #define TOME_DOCX_MAX_PARTS 64   /* word/header1..64.xml, footer1..64.xml */
 #define TOME_DOC_MAX_SEEN 256    /* distinct header/footer paragraphs remembered */
@@ -562,22 +565,26 @@ static tome_status odt_master_pages(walk *w, const xmlNode *n)
 /* Reads member of the zip and parses it; *doc is NULL with an error status
  * when the member is missing, over the caps or not well-formed. */
 static tome_status parse_part(const char *path, const uint8_t *data, size_t len, const char *member,
-                              xmlDoc **doc, size_t *xml_len)
+                              size_t *xml_left, xmlDoc **doc, size_t *xml_len)
 {
     *doc = NULL;
     *xml_len = 0;
     tome_buf xml = {0};
-    size_t cap = TOME_DOC_MAX_XML_BYTES;
+    size_t cap = *xml_left;
     double by_ratio = TOME_DOC_MAX_XML_RATIO * (double)len;
     if (by_ratio < (double)(1 << 20))
         by_ratio = (double)(1 << 20);
     if (by_ratio < (double)cap)
         cap = (size_t)by_ratio;
+    if (cap == 0) /* the parts before used up the document's XML cap */
+        return tome_set_error(TOME_ERR_LIMIT, "%s: %s: the document's parts are over %zu bytes of XML together",
+                              path, member, (size_t)TOME_DOC_MAX_XML_BYTES);
     tome_status st = tome_zip_read_member(path, data, len, member, cap, &xml);
     if (st != TOME_OK) {
         tome_buf_free(&xml);
         return st;
     }
+    *xml_left -= xml.len < *xml_left ? xml.len : *xml_left;
     if (xml.len > (size_t)0x7fffffff) {
         tome_buf_free(&xml);
         return tome_set_error(TOME_ERR_LIMIT, "%s: %s too large", path, member);
@@ -609,7 +616,7 @@ static tome_status extra_part(walk *w, const char *path, const uint8_t *data, si
         return TOME_OK;
     xmlDoc *doc;
     size_t xml_len;
-    tome_status st = parse_part(path, data, len, member, &doc, &xml_len);
+    tome_status st = parse_part(path, data, len, member, &w->xml_left, &doc, &xml_len);
     if (st == TOME_ERR_NOMEM)
         return st;
     if (st != TOME_OK) {
@@ -648,11 +655,11 @@ static tome_status extract_xml(const char *path, const uint8_t *data, size_t len
 {
     pthread_once(&g_xml_once, xml_init);
     xmlDoc *doc;
-    size_t xml_len;
-    tome_status st = parse_part(path, data, len, member, &doc, &xml_len);
+    size_t xml_len, xml_left = TOME_DOC_MAX_XML_BYTES;
+    tome_status st = parse_part(path, data, len, member, &xml_left, &doc, &xml_len);
     if (st != TOME_OK)
         return st;
-    walk w = {.b = {.out = out}, .odt = odt, .max_text = 4 * xml_len + ((size_t)1 << 20)};
+    walk w = {.b = {.out = out}, .odt = odt, .max_text = 4 * xml_len + ((size_t)1 << 20), .xml_left = xml_left};
     const xmlNode *root = xmlDocGetRootElement(doc);
     if (!odt)
         load_styles(&w, path, data, len);

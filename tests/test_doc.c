@@ -252,6 +252,50 @@ static void test_docx_paragraphs(void)
     free(b.data);
 }
 
+static void test_docx_notes_headers_and_part_cap(void)
+{
+#define W_NS "xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\""
+    const char *doc = "<?xml version=\"1.0\"?><w:document " W_NS "><w:body>"
+                      "<w:p><w:r><w:t>Claim</w:t></w:r><w:r><w:endnoteReference w:id=\"2\"/></w:r></w:p>"
+                      "<w:p><w:pPr><w:numPr><w:ilvl w:val=\"1\"/><w:numId w:val=\"3\"/></w:numPr></w:pPr><w:r><w:t>deep item</w:t></w:r></w:p>"
+                      "<w:p><w:pPr><w:numPr><w:numId w:val=\"0\"/></w:numPr></w:pPr><w:r><w:t>not a list</w:t></w:r></w:p>"
+                      "</w:body></w:document>";
+    const char *endn = "<?xml version=\"1.0\"?><w:endnotes " W_NS ">"
+                       "<w:endnote w:type=\"separator\" w:id=\"0\"><w:p><w:r><w:t>sep</w:t></w:r></w:p></w:endnote>"
+                       "<w:endnote w:id=\"2\"><w:p><w:r><w:t>End text.</w:t></w:r></w:p></w:endnote></w:endnotes>";
+    const char *ftr = "<?xml version=\"1.0\"?><w:ftr " W_NS "><w:p><w:r><w:t>Page footer</w:t></w:r></w:p></w:ftr>";
+    /* three 25 MB headers (each under the ratio cap): two fit the document's
+     * 64 MB of XML together, the third does not and leaves a note */
+    size_t big = (size_t)25 << 20;
+    char *hdr = malloc(big + 256);
+    TT_CHECK(hdr != NULL);
+    if (!hdr) return;
+    int k = sprintf(hdr, "<?xml version=\"1.0\"?><w:hdr " W_NS "><w:p><w:r><w:t>");
+    memset(hdr + k, ' ', big);
+    strcpy(hdr + k + big, "H</w:t></w:r></w:p></w:hdr>");
+    fx_member m[] = {{"[Content_Types].xml", k_ct, strlen(k_ct)},
+                     {"word/document.xml", doc, strlen(doc)},
+                     {"word/endnotes.xml", endn, strlen(endn)},
+                     {"word/header1.xml", hdr, strlen(hdr)},
+                     {"word/header2.xml", hdr, strlen(hdr)},
+                     {"word/header3.xml", hdr, strlen(hdr)},
+                     {"word/footer1.xml", ftr, strlen(ftr)}};
+    fx_bytes b = fx_archive("zip", NULL, NULL, m, 7);
+    free(hdr);
+    tome_doc_text d;
+    TT_OK(tome_doc_extract(TOME_DOC_DOCX, "n.docx", b.data, b.len, &d));
+    const char *t = d.text.data ? d.text.data : "";
+    TT_CHECK(strncmp(t, "Claim[endnote 2]\n  - deep item\nnot a list\n[endnote 2] End text.\n[header] ", 73) == 0);
+    TT_CHECK(!strstr(t, "header2.xml not read"));
+    TT_CONTAINS(t, "[tome: word/header3.xml not read: ");
+    TT_CHECK(strstr(t, "[footer] Page footer\n") != NULL);
+    TT_CHECK(!strstr(t, "sep"));
+    TT_CHECK(d.text.len < ((size_t)51 << 20)); /* two headers' spaces, not three */
+    tome_doc_text_free(&d);
+    free(b.data);
+#undef W_NS
+}
+
 static void test_docx_styles_part(void)
 {
     /* heading styles come from word/styles.xml: a localized id named
@@ -504,6 +548,7 @@ int main(void)
     TT_RUN(test_pdf_encrypted);
     TT_RUN(test_docx_paragraphs);
     TT_RUN(test_docx_styles_part);
+    TT_RUN(test_docx_notes_headers_and_part_cap);
     TT_RUN(test_docx_bad);
     TT_RUN(test_docx_no_entity_expansion);
     TT_RUN(test_odt_paragraphs);
