@@ -9,12 +9,21 @@
  * "[tome: no text on this page (an image or scan?)]", so a reader of the
  * pack knows the page exists and why nothing of it can be quoted.
  *
+ * poppler's page text joins two runs of one line with nothing when the gap
+ * between them is wide (table cells, a label and its value, two columns:
+ * "NameValue", "Fee100"). separate_runs puts a tab there: with the page's
+ * text layout (one rectangle per character of that same text), two
+ * neighbouring non-space characters on one line whose gap is wider than
+ * 0.6 x the character height get '\t' between them. If the layout does not
+ * match the text character for character, the text is kept as it is.
+ *
  * poppler and glib log syntax errors of broken PDFs to stderr by default;
  * library code must not print, so the "Poppler" log domain gets a handler that drops messages (installed once, thread-safe).
  * Encrypted PDFs that need a password are TOME_ERR_UNSUPPORTED; unparsable
  * ones TOME_ERR_FORMAT, both naming the path and poppler's message.
  */
 #include <glib.h>
+#include <math.h>
 #include <poppler.h>
 #include <pthread.h>
 #include <string.h>
@@ -37,6 +46,39 @@ static void quiet_poppler(void)
 {
     GLogLevelFlags all = (GLogLevelFlags)(G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION);
     g_log_set_handler("Poppler", all, drop_log, NULL);
+}
+
+/* txt with a tab between wide-apart runs of a line (see the top), newly
+ * allocated (g_free), or NULL to keep txt. */
+static char *separate_runs(PopplerPage *page, const char *txt)
+{
+    PopplerRectangle *r = NULL;
+    guint n = 0;
+    if (!g_utf8_validate(txt, -1, NULL) || !poppler_page_get_text_layout(page, &r, &n) || !r)
+        return NULL;
+    if ((glong)n != g_utf8_strlen(txt, -1)) {
+        g_free(r);
+        return NULL;
+    }
+    GString *out = g_string_sized_new(strlen(txt) + 64);
+    gunichar prev = '\n';
+    guint i = 0;
+    int changed = 0;
+    for (const char *p = txt; *p; p = g_utf8_next_char(p), i++) {
+        gunichar c = g_utf8_get_char(p);
+        if (i > 0 && !g_unichar_isspace(c) && !g_unichar_isspace(prev)) {
+            const PopplerRectangle *a = &r[i - 1], *b = &r[i];
+            double h = fabs(b->y2 - b->y1), gap = b->x1 - a->x2;
+            if (h > 0 && fabs(b->y1 - a->y1) < 0.5 * h && gap > 0.6 * h) {
+                g_string_append_c(out, '\t');
+                changed = 1;
+            }
+        }
+        g_string_append_len(out, p, g_utf8_next_char(p) - p);
+        prev = c;
+    }
+    g_free(r);
+    return g_string_free(out, !changed);
 }
 
 tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t len, tome_doc_text *out)
@@ -79,6 +121,11 @@ tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t l
             continue;
         }
         char *txt = poppler_page_get_text(page);
+        char *sep = txt ? separate_runs(page, txt) : NULL;
+        if (sep) {
+            g_free(txt);
+            txt = sep;
+        }
         size_t k = 0;
         while (txt && txt[k] && (txt[k] == ' ' || txt[k] == '\n' || txt[k] == '\r' || txt[k] == '\t' || txt[k] == '\f'))
             k++;

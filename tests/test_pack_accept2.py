@@ -318,6 +318,9 @@ def test_documents():
     data = make_pdf(pages, outline=True, rotate={2: 90})
     write(root, "multi.pdf", data)
     write(root, "trunc.pdf", data[:len(data) // 2])
+    # a table: runs far apart on one line were glued ("NameValue"); a tab now
+    write(root, "table.pdf", make_pdf([pdf_text([(72, 700, b"Name"), (200, 700, b"Value"), (72, 680, b"Fee"), (200, 680, b"100"),
+                                                  (72, 650, b"word"), (110, 650, b"gap")])]))
     make_docx(os.path.join(root, "full.docx"))
     make_docx(os.path.join(root, "broken.docx"), document_xml=f'<?xml version="1.0"?><w:document {WNS}><w:body><w:p>')
     make_docx(os.path.join(root, "bomb.docx"), big_body=40)
@@ -337,6 +340,7 @@ def test_documents():
     assert cite(pack, "multi.pdf#page=3:4") == "Rotated page text\n"
     assert cite(pack, "multi.pdf#page=4:5-6") == "\u041f\u0440\u0438\u0432\u0435\u0442\nCyrillic below\n"
     assert tome("cite", pack, "multi.pdf#page=1:4", ok=False).returncode == 1  # line 4 is on page 3
+    assert cite(pack, "table.pdf:1-3") == "Name\tValue\nFee\t100\nword gap\n"
     # DOCX: lists, hyperlink text, table, one copy of the text box, notes, header/footer once, broken endnotes noted
     want = ["# Master Agreement", "First paragraph.", "See the linked site now.", "A claim[footnote 1] holds.",
             "- item one", "  - item two", "Acme | Seller", "In a text box.", "Last paragraph.",
