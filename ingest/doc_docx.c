@@ -20,7 +20,8 @@
  * indented two spaces per nesting level. The text may not grow past 4x the XML + 1 MiB
  * (ODT's <text:s text:c="N"/> expands). Elements are matched by local name (prefixes vary
  * between producers); DOCX mc:Fallback (a copy of mc:Choice, e.g. of a text
- * box), deleted text, field codes and ODT annotations are skipped.
+ * box), deleted text, the old place of moved text (w:moveFrom; it is read at
+ * its w:moveTo), field codes and ODT annotations are skipped.
  *
  * Notes, headers and footers come after the body, so the body's paragraph
  * numbers do not depend on them: a footnote or endnote reference in the
@@ -189,8 +190,8 @@ static tome_status docx_inline(walk *w, const xmlNode *n)
                                               (const char *)id));
         }
         else if (is(c, "pPr") || is(c, "rPr") || is(c, "instrText") || is(c, "delText") ||
-                 is(c, "Fallback") || is(c, "del") || is(c, "commentReference"))
-            continue;
+                 is(c, "Fallback") || is(c, "del") || is(c, "moveFrom") || is(c, "commentReference"))
+            continue; /* moveFrom: tracked move, the text is also under its moveTo */
         else if (is(c, "p")) { /* a paragraph nested in a text box or cell */
             if (w->para.len && w->para.data[w->para.len - 1] != ' ')
                 TOME_FORWARD(tome_buf_putc(&w->para, ' '));
@@ -357,7 +358,7 @@ static tome_status docx_table(walk *w, const xmlNode *tbl)
 static tome_status docx_block(walk *w, const xmlNode *n)
 {
     for (const xmlNode *c = n->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE || is(c, "sectPr"))
+        if (c->type != XML_ELEMENT_NODE || is(c, "sectPr") || is(c, "del") || is(c, "moveFrom"))
             continue;
         if (is(c, "p")) {
             TOME_FORWARD(docx_inline(w, c));

@@ -258,7 +258,9 @@ static void test_docx_notes_headers_and_part_cap(void)
     const char *doc = "<?xml version=\"1.0\"?><w:document " W_NS "><w:body>"
                       "<w:p><w:r><w:t>Claim</w:t></w:r><w:r><w:endnoteReference w:id=\"2\"/></w:r></w:p>"
                       "<w:p><w:pPr><w:numPr><w:ilvl w:val=\"1\"/><w:numId w:val=\"3\"/></w:numPr></w:pPr><w:r><w:t>deep item</w:t></w:r></w:p>"
-                      "<w:p><w:pPr><w:numPr><w:numId w:val=\"0\"/></w:numPr></w:pPr><w:r><w:t>not a list</w:t></w:r></w:p>"
+                      "<w:p><w:pPr><w:numPr><w:numId w:val=\"0\"/></w:numPr></w:pPr><w:r><w:t>not a list</w:t></w:r>"
+                      "<w:moveFrom w:id=\"7\"><w:r><w:t> MOVED</w:t></w:r></w:moveFrom></w:p>"
+                      "<w:p><w:moveTo w:id=\"8\"><w:r><w:t>moved here</w:t></w:r></w:moveTo></w:p>"
                       "</w:body></w:document>";
     const char *endn = "<?xml version=\"1.0\"?><w:endnotes " W_NS ">"
                        "<w:endnote w:type=\"separator\" w:id=\"0\"><w:p><w:r><w:t>sep</w:t></w:r></w:p></w:endnote>"
@@ -285,7 +287,7 @@ static void test_docx_notes_headers_and_part_cap(void)
     tome_doc_text d;
     TT_OK(tome_doc_extract(TOME_DOC_DOCX, "n.docx", b.data, b.len, &d));
     const char *t = d.text.data ? d.text.data : "";
-    TT_CHECK(strncmp(t, "Claim[endnote 2]\n  - deep item\nnot a list\n[endnote 2] End text.\n[header] ", 73) == 0);
+    TT_CHECK(strncmp(t, "Claim[endnote 2]\n  - deep item\nnot a list\nmoved here\n[endnote 2] End text.\n[header] ", 84) == 0);
     TT_CHECK(!strstr(t, "header2.xml not read"));
     TT_CONTAINS(t, "[tome: word/header3.xml not read: ");
     TT_CHECK(strstr(t, "[footer] Page footer\n") != NULL);
