@@ -637,7 +637,9 @@ static tome_status extra_part(walk *w, const char *path, const uint8_t *data, si
     w->max_text += 4 * xml_len;
     const xmlNode *root = xmlDocGetRootElement(doc);
     if (strcmp(kind, "styles") == 0) {
+        w->in_notes = 1; /* a note in a header: its body is not read, so no marker either */
         st = odt_master_pages(w, root);
+        w->in_notes = 0;
     } else if (strcmp(kind, "header") == 0 || strcmp(kind, "footer") == 0) {
         w->part_prefix = kind[0] == 'h' ? "[header] " : "[footer] ";
         st = root ? docx_block(w, root) : TOME_OK;
