@@ -162,6 +162,10 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len);
  * encoding it does not decode (no NUL, few control bytes, bytes >= 0x80). */
 int tome_text_legacy_8bit(const uint8_t *data, size_t len);
 
+/* Makes r (NULL ok) one line in place: control characters become spaces,
+ * trailing spaces go (skip reasons quote library messages). */
+void tome_text_one_line(char *r);
+
 /* Converts to UTF-8 (BOM dropped, "\r\n" kept as is). */
 tome_status tome_text_to_utf8(const uint8_t *data, size_t len, tome_encoding enc, tome_buf *out);
 

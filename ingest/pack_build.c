@@ -966,19 +966,6 @@ static tome_status check_boundary(const char *prev, size_t prev_len, const char 
     return TOME_OK;
 }
 
-/* A reason is one line of text: library messages (libarchive, libxml2,
- * poppler) may end in '\n' or hold tabs and other controls, which would
- * break the tree's line and the summary. Each becomes a space; trailing
- * spaces go. */
-static void clean_reason(char *r)
-{
-    if (!r) return;
-    size_t n = 0;
-    for (char *c = r; *c; c++, n++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
-    while (n && r[n - 1] == ' ') r[--n] = '\0';
-}
-
 static tome_status set_entry(tome_pack_entry *e, const item *it)
 {
     e->path = strdup(it->path);
@@ -1289,29 +1276,6 @@ static tome_status write_block(tome_pack_writer *w, const char *text, size_t n,
     return TOME_OK;
 }
 
-/* The output may replace an earlier pack or an empty file, never anything
- * else: "tome pack a.c -o a.c" (or -o naming a file of the packed tree)
- * would otherwise replace a source with the pack. A directory is refused
- * here with a clear message rather than at the final rename. */
-static tome_status check_output(const char *out_path)
-{
-    struct stat sb;
-    if (stat(out_path, &sb) != 0) return TOME_OK; /* absent (or unreachable: the writer says why) */
-    if (S_ISDIR(sb.st_mode))
-        return tome_set_error(TOME_ERR_INVALID_ARG, "%s is a directory: -o names the pack file to write", out_path);
-    if (!S_ISREG(sb.st_mode))
-        return tome_set_error(TOME_ERR_INVALID_ARG, "%s is not a regular file: refusing to write the pack over it", out_path);
-    if (sb.st_size == 0) return TOME_OK;
-    char magic[8] = {0};
-    int fd = open(out_path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, magic, sizeof magic) : -1;
-    if (fd >= 0) close(fd);
-    if (got == (ssize_t)sizeof magic && memcmp(magic, "TOMEPACK", 8) == 0) return TOME_OK;
-    return tome_set_error(TOME_ERR_INVALID_ARG,
-                          "%s exists and is not a tome pack: refusing to replace it (remove it or choose another -o)",
-                          out_path);
-}
-
 tome_status tome_pack_build(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
                             const char *out_path, tome_pack_stats *stats)
 {
@@ -1320,7 +1284,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     if (opts->format > TOME_PACK_PLAIN) return tome_set_error(TOME_ERR_INVALID_ARG, "unknown pack format %d", opts->format);
     if (opts->html < TOME_PACK_HTML_AUTO || opts->html > TOME_PACK_HTML_TEXT)
         return tome_set_error(TOME_ERR_INVALID_ARG, "unknown html mode %d", opts->html);
-    TOME_FORWARD(check_output(out_path));
+    TOME_FORWARD(tome_pack_check_output(out_path));
     double t0 = tome_now();
     builder b = {0};
     b.o = opts;
@@ -1378,7 +1342,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     for (size_t i = 0; i < n; i++) {
         by_path[i] = i;
         es[i].path = items[i]->path; /* borrowed until set_entry below */
-        clean_reason(items[i]->skip);
+        tome_text_one_line(items[i]->skip);
         es[i].reason = items[i]->skip;
     }
     qsort_r(by_path, n, sizeof *by_path, cmp_paths, items);

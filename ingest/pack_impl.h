@@ -72,6 +72,11 @@ typedef struct tome_pack_meta {
 /* ---------------------------------------------------------- writer */
 typedef struct tome_pack_writer tome_pack_writer;
 
+/* OK when out_path is absent, empty or an earlier pack; INVALID_ARG (named)
+ * for a directory, a device or a file of other content, so that a pack never
+ * replaces a source ("tome pack a.c -o a.c") or /dev/null. */
+tome_status tome_pack_check_output(const char *out_path);
+
 /* Opens out_path atomically and writes a placeholder header. */
 tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_threads,
                                   tome_pack_writer **out);

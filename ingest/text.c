@@ -392,6 +392,19 @@ tome_status tome_text_to_utf8(const uint8_t *data, size_t len, tome_encoding enc
                           tome_encoding_name(enc));
 }
 
+/* A reason is one line of text: library messages (libarchive, libxml2,
+ * poppler) may end in '\n' or hold tabs and other controls, which would
+ * break the tree's line and the summary. Each becomes a space; trailing
+ * spaces go. */
+void tome_text_one_line(char *r)
+{
+    if (!r) return;
+    size_t n = 0;
+    for (char *c = r; *c; c++, n++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
+    while (n && r[n - 1] == ' ') r[--n] = '\0';
+}
+
 static int escaped_cp(uint32_t cp)
 {
     return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
