@@ -200,6 +200,20 @@ static void test_path_escape(void)
     tome_buf_free(&b);
 }
 
+static void test_one_line(void)
+{
+    char a[] = "XML error: extra content\n";
+    tome_text_one_line(a);
+    TT_EQ_STR(a, "XML error: extra content");
+    char b[] = "a\tb\r\nc\x01d  \n\n";
+    tome_text_one_line(b);
+    TT_EQ_STR(b, "a b  c d");
+    char c[] = "caf\xC3\xA9 \xFF"; /* bytes >= 0x80 are left alone */
+    tome_text_one_line(c);
+    TT_EQ_STR(c, "caf\xC3\xA9 \xFF");
+    tome_text_one_line(NULL);
+}
+
 int main(void)
 {
     TT_RUN(test_detect_plain);
@@ -211,6 +225,7 @@ int main(void)
     TT_RUN(test_convert);
     TT_RUN(test_detect_then_convert_is_valid_utf8);
     TT_RUN(test_path_escape);
+    TT_RUN(test_one_line);
     tome_buf_free(&g_conv);
     tome_buf_free(&g_esc);
     return tt_finish();
