@@ -205,7 +205,7 @@ static void test_one_line(void)
     char a[] = "XML error: extra content\n";
     tome_text_one_line(a);
     TT_EQ_STR(a, "XML error: extra content");
-    char b[] = "a\tb\r\nc\x01d  \n\n";
+    char b[] = "a\tb\r\nc\x01" "d  \n\n";
     tome_text_one_line(b);
     TT_EQ_STR(b, "a b  c d");
     char c[] = "caf\xC3\xA9 \xFF"; /* bytes >= 0x80 are left alone */
