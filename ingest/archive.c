@@ -284,12 +284,13 @@ static tome_status report_archive(arc_state *st, const char *display, const char
                                   uint64_t n_entries, const char *at, const char *msg)
 {
     char reason[768];
+    const char *noun = n_entries == 1 ? "entry" : "entries";
     if (at && *at)
-        snprintf(reason, sizeof reason, "%s after %llu entries (at '%s'): %s", what,
-                 (unsigned long long)n_entries, at, msg);
+        snprintf(reason, sizeof reason, "%s after %llu %s (at '%s'): %s", what,
+                 (unsigned long long)n_entries, noun, at, msg);
     else
-        snprintf(reason, sizeof reason, "%s after %llu entries: %s", what,
-                 (unsigned long long)n_entries, msg);
+        snprintf(reason, sizeof reason, "%s after %llu %s: %s", what,
+                 (unsigned long long)n_entries, noun, msg);
     return report(st, display, 0, reason, NULL, 0);
 }
 
