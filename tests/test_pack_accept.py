@@ -20,18 +20,14 @@ nothing is written outside -o.
 import base64, io, json, os, random, re, shutil, subprocess, sys, tarfile, tempfile, zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tome_testlib import BIN, ENV, case, exit_code  # noqa: E402
+from tome_testlib import BIN, ENV, case, exit_code, run_bytes  # noqa: E402
 
 BIN = os.path.abspath(BIN) if os.sep in BIN else BIN  # the test runs commands from other directories
 
 TOKFILE = ENV["TOME_TOKENIZER"]
 
 
-def tome(*args, cwd=None, env=None, ok=True):
-    p = subprocess.run([BIN, *args], capture_output=True, cwd=cwd, env=env or ENV)
-    if ok and p.returncode != 0:
-        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr.decode('utf-8', 'replace')}")
-    return p
+tome = run_bytes
 
 
 def unescape(s):

@@ -22,16 +22,12 @@ and `tome cite` returns the original line.
 import base64, gzip, io, json, lzma, os, shutil, subprocess, sys, tarfile, tempfile, zipfile, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tome_testlib import BIN, ENV, case, exit_code  # noqa: E402
+from tome_testlib import BIN, ENV, case, exit_code, run_bytes  # noqa: E402
 
 BIN = os.path.abspath(BIN) if os.sep in BIN else BIN
 
 
-def tome(*args, cwd=None, env=None, ok=True):
-    p = subprocess.run([BIN, *args], capture_output=True, cwd=cwd, env=env or ENV)
-    if ok and p.returncode != 0:
-        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr.decode('utf-8', 'replace')}")
-    return p
+tome = run_bytes
 
 
 def files_of(pack):

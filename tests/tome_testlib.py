@@ -24,6 +24,16 @@ def run(*args, ok=True, env=None, lenient=False):
     return p
 
 
+def run_bytes(*args, cwd=None, env=None, ok=True):
+    """Runs tome with args from cwd (the binary's path made absolute);
+    stdout/stderr stay bytes. Raises when ok and the exit status is not 0."""
+    exe = os.path.abspath(BIN) if os.sep in BIN else BIN
+    p = subprocess.run([exe, *args], capture_output=True, cwd=cwd, env=env or ENV)
+    if ok and p.returncode != 0:
+        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr.decode('utf-8', 'replace')}")
+    return p
+
+
 def case(fn):
     """Decorator: runs the test at once and prints [ ok ] or [FAIL]."""
     global _failed
