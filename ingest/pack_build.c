@@ -36,12 +36,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +51,7 @@
 
 #define CACHE_IDS (24u << 20)       /* full-block ids kept from prepare to emit */
 #define DEFAULT_MAX_FILE (16u << 20) /* bytes */
+#define MAX_PIECE (256u << 10)       /* bytes in one pre-tokenizer piece */
 #define EMIT_BATCH 256
 
 typedef struct item {
@@ -144,88 +143,6 @@ static void progress(builder *b, const char *phase, uint64_t done, uint64_t tota
 }
 
 /* ------------------------------------------------------------ priority tiers */
-static int ieq_prefix(const char *s, const char *pre) { return strncasecmp(s, pre, strlen(pre)) == 0; }
-
-static int has_component(const char *path, const char *const *names)
-{
-    const char *s = path;
-    for (;;) {
-        const char *slash = strchr(s, '/');
-        if (!slash) return 0; /* last component is the file name */
-        size_t len = (size_t)(slash - s);
-        for (size_t k = 0; names[k]; k++)
-            if (strlen(names[k]) == len && !strncasecmp(s, names[k], len)) return 1;
-        s = slash + 1;
-    }
-}
-
-static int ends_with(const char *s, const char *suf)
-{
-    size_t n = strlen(s), m = strlen(suf);
-    return n >= m && !strcasecmp(s + n - m, suf);
-}
-
-/* Default order: 0 root README, 1 docs, 2 entry points, 3 build/config,
- * 4 other source, 5 tests, 6 volatile (lockfiles, changelogs, generated,
- * vendored, test data). --priority globs come before all of them. */
-static int default_tier(const char *path)
-{
-    static const char *const volatile_dirs[] = {"vendor", "third_party", "third-party", "node_modules", "dist",
-                                                "build", "testdata", "test-data", "fixtures", "__snapshots__",
-                                                "generated", "po", "locale", "locales", "i18n", NULL};
-    static const char *const test_dirs[] = {"test", "tests", "t", "spec", "specs", "__tests__", "testing", NULL};
-    static const char *const doc_dirs[] = {"doc", "docs", "documentation", NULL};
-    static const char *const volatile_names[] = {
-        "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "cargo.lock", "poetry.lock", "pipfile.lock",
-        "go.sum", "composer.lock", "gemfile.lock", "uv.lock", "flake.lock", NULL};
-    static const char *const config_names[] = {
-        "makefile", "gnumakefile", "cmakelists.txt", "package.json", "cargo.toml", "pyproject.toml", "setup.py",
-        "setup.cfg", "go.mod", "dockerfile", "meson.build", "configure.ac", "build", "build.bazel", "workspace",
-        "tsconfig.json", "requirements.txt", "gemfile", "pom.xml", "build.gradle", NULL};
-    static const char *const entry_stems[] = {"main.", "__main__.", "index.", "app.", "lib.rs", "mod.rs", "cli.",
-                                              "server.", NULL};
-    const char *inner = path;
-    for (const char *q = strstr(path, "!/"); q; q = strstr(q + 2, "!/")) inner = q + 2;
-    const char *base = strrchr(inner, '/');
-    base = base ? base + 1 : inner;
-    int root = base == inner;
-    for (size_t k = 0; volatile_names[k]; k++)
-        if (!strcasecmp(base, volatile_names[k])) return 6;
-    if (ieq_prefix(base, "changelog") || ieq_prefix(base, "news") || ieq_prefix(base, "history") ||
-        ends_with(base, ".min.js") || ends_with(base, ".min.css") || ends_with(base, ".map") ||
-        ends_with(base, ".pb.go") || ends_with(base, "_pb2.py") || strstr(base, ".generated.") ||
-        ends_with(base, ".po") || ends_with(base, ".pot") || ends_with(base, ".svg") ||
-        has_component(inner, volatile_dirs))
-        return 6;
-    if (ieq_prefix(base, "readme")) return root ? 0 : 1;
-    if (has_component(inner, test_dirs) || ieq_prefix(base, "test_") || strstr(base, "_test.") ||
-        strstr(base, ".test.") || strstr(base, "_spec.") || strstr(base, ".spec."))
-        return 5;
-    if (has_component(inner, doc_dirs) || (root && (ieq_prefix(base, "license") || ieq_prefix(base, "contributing") ||
-                                                    ends_with(base, ".md") || ends_with(base, ".rst"))))
-        return 1;
-    for (size_t k = 0; entry_stems[k]; k++)
-        if (ieq_prefix(base, entry_stems[k])) return 2;
-    for (size_t k = 0; config_names[k]; k++)
-        if (!strcasecmp(base, config_names[k])) return 3;
-    if (ends_with(base, ".toml") || ends_with(base, ".cmake") || ends_with(base, ".yaml") || ends_with(base, ".yml") ||
-        ends_with(base, ".ini") || ends_with(base, ".cfg"))
-        return 3;
-    return 4;
-}
-
-static int path_tier(const char *path, const char *const *prio)
-{
-    size_t np = 0;
-    for (; prio && prio[np]; np++) {
-    }
-    for (size_t k = 0; k < np; k++) {
-        const char *base = strrchr(path, '/');
-        if (fnmatch(prio[k], path, 0) == 0 || (base && fnmatch(prio[k], base + 1, 0) == 0)) return (int)k;
-    }
-    return (int)np + default_tier(path);
-}
-
 /* ------------------------------------------------------------ items */
 static tome_status add_item(builder *b, const char *path, const char *fs_path, uint64_t size, const char *skip,
                             int member, item **out)
@@ -458,7 +375,10 @@ static uint32_t *shrink_u32(uint32_t *p, size_t n)
 
 static tome_status encode_block(const builder *b, const tome_buf *text, tome_tokens_t *ids)
 {
-    tome_encode_opts eo = {0};
+    /* one piece (a run of spaces, letters or punctuation without a break)
+     * over MAX_PIECE fails: its BPE would cost ~0.5 s and ~40 bytes of memory
+     * per byte; the file is skipped with that reason (prepare_text) */
+    tome_encode_opts eo = {.max_piece_bytes = MAX_PIECE};
     tome_status st = tome_tokenizer_encode(b->o->tok, text->data ? text->data : "", text->len, &eo, ids);
     /* The encoder reserves ahead (at least 256 ids, then doubling). Blocks are
      * kept until the pack is written, so the slack is given back: 100,000
@@ -538,7 +458,15 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     if ((st = anchors_to_lines(&p, &it->anchors, &it->n_anchors))) goto done;
     /* full block */
     if ((st = render_full(b, it, &p, &blk, &it->full_runs, &it->n_full_runs))) goto done;
-    if ((st = encode_block(b, &blk, &it->full))) goto done;
+    if ((st = encode_block(b, &blk, &it->full)) == TOME_ERR_LIMIT) {
+        char why[400];
+        snprintf(why, sizeof why, "not tokenized: %s", strstr(tome_last_error(), "a piece of") ? strstr(tome_last_error(), "a piece of") : tome_last_error());
+        tome_tokens_free(&it->full);
+        it->skip = strdup(why);
+        st = it->skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (st) goto done;
     it->full_tokens = it->full.n;
     pthread_mutex_lock(&b->mu);
     int keep = it->member || b->cached_ids + it->full.n <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
@@ -1328,7 +1256,7 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
     for (size_t i = 0; i < b.n; i++) {
         item *it = b.items[i];
         if (it->container) continue;
-        it->tier = path_tier(it->path, opts->priority);
+        it->tier = tome_pack_path_tier(it->path, opts->priority);
         items[n++] = it;
     }
     qsort(items, n, sizeof *items, cmp_items);

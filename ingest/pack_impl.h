@@ -145,4 +145,9 @@ tome_status tome_pack_render_alias(tome_buf *out, uint32_t fmt, const char *path
 /* Display path: escaped (tome_path_escape) then, for xml, attribute-escaped. */
 tome_status tome_pack_display_path(tome_buf *out, const char *path, int xml_attr);
 
+/* Priority tier of a file path (lower first): the first --priority glob
+ * (prio, NULL-terminated, may be NULL) it matches, else the number of globs
+ * plus a default tier from the path (ingest/pack_priority.c). */
+int tome_pack_path_tier(const char *path, const char *const *prio);
+
 #endif /* TOME_PACK_IMPL_H */

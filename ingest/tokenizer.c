@@ -922,9 +922,19 @@ static __attribute__((noinline)) tome_status encode_piece_miss(const struct tome
     return TOME_OK;
 }
 
-/* last_begin (may be NULL): set to the index in out of the first token of
- * the last piece encoded. */
-static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
+/* A piece longer than the caller's limit (tome_encode_opts.max_piece_bytes):
+ * BPE of one piece costs time and memory in proportion to its length. */
+static __attribute__((noinline)) tome_status piece_too_long(const uint8_t *s, size_t at, size_t len, size_t maxp)
+{
+    return tome_set_error(TOME_ERR_LIMIT,
+                          "encode: a piece of %zu bytes (a run of one kind of character without a break, "
+                          "starting with byte 0x%02x) is over the limit of %zu bytes",
+                          len, s[at], maxp);
+}
+
+/* maxp: longest piece allowed (0: any). last_begin (may be NULL): set to the
+ * index in out of the first token of the last piece encoded. */
+static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8_t *s, size_t n, size_t maxp,
                                    tome_tokens_t *out, size_t *last_begin)
 {
     if (n == 0) return TOME_OK;
@@ -939,6 +949,7 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
         while (i < n) {
             size_t e = tome_pretok_next_fast(s, n, i);
             begin = out->n;
+            if (maxp && e - i > maxp) return piece_too_long(s, i, e - i, maxp);
             TOME_FORWARD(encode_piece(tok, s + i, e - i, end, out));
             i = e;
         }
@@ -1011,6 +1022,7 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
                 TOME_FORWARD(encode_piece_miss(tok, pc, ce, ps, len, bh[j], bw0[j], bw1[j], end, out));
             } else {
                 out->n = on;
+                if (maxp && bw0[j] > maxp) return piece_too_long(s, bo[j], (size_t)bw0[j], maxp);
                 TOME_FORWARD(encode_piece_long(tok, pc, ps, (size_t)bw0[j], end, out));
             }
             ids = out->ids;
@@ -1047,22 +1059,22 @@ static int32_t special_at(const struct tome_tokenizer *tok, const uint8_t *s, si
  * ordinary piece, SIZE_MAX when the range ends with a special token or is
  * empty. */
 static tome_status encode_range(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
-                                int allow_special, tome_tokens_t *out, size_t *last_begin)
+                                int allow_special, size_t maxp, tome_tokens_t *out, size_t *last_begin)
 {
     if (last_begin) *last_begin = SIZE_MAX;
-    if (!allow_special || tok->vocab_size == tok->n_ranks) return encode_ordinary(tok, s, n, out, last_begin);
+    if (!allow_special || tok->vocab_size == tok->n_ranks) return encode_ordinary(tok, s, n, maxp, out, last_begin);
     size_t seg = 0;
     for (size_t p = 0; p < n; p++) {
         if (!tok->spec_first[s[p]]) continue;
         size_t l;
         int32_t id = special_at(tok, s + p, n - p, &l);
         if (id < 0) continue;
-        TOME_FORWARD(encode_ordinary(tok, s + seg, p - seg, out, NULL));
+        TOME_FORWARD(encode_ordinary(tok, s + seg, p - seg, maxp, out, NULL));
         TOME_FORWARD(tokens_push(out, id));
         seg = p + l;
         p = seg - 1;
     }
-    return encode_ordinary(tok, s + seg, n - seg, out, last_begin);
+    return encode_ordinary(tok, s + seg, n - seg, maxp, out, last_begin);
 }
 
 /* ------------------------------------------------------------ parallel */
@@ -1072,13 +1084,14 @@ typedef struct par_job {
     const size_t *cut; /* (n_chunks + 1) */
     tome_tokens_t *parts;
     int allow_special;
+    size_t maxp;
 } par_job;
 
 static tome_status par_chunk(void *ctx, size_t item, int thread_index)
 {
     (void)thread_index;
     par_job *j = ctx;
-    return encode_range(j->tok, j->s + j->cut[item], j->cut[item + 1] - j->cut[item], j->allow_special,
+    return encode_range(j->tok, j->s + j->cut[item], j->cut[item + 1] - j->cut[item], j->allow_special, j->maxp,
                         &j->parts[item], NULL);
 }
 
@@ -1102,11 +1115,11 @@ static tome_status par_copy_part(void *ctx, size_t item, int thread_index)
 #define PAR_MIN_CHUNK (256u * 1024u)
 
 static tome_status encode_parallel(const struct tome_tokenizer *tok, const uint8_t *s, size_t n,
-                                   int allow_special, int n_threads, tome_tokens_t *out)
+                                   int allow_special, size_t maxp, int n_threads, tome_tokens_t *out)
 {
     size_t want = (size_t)n_threads * 4;
     if (want > n / PAR_MIN_CHUNK) want = n / PAR_MIN_CHUNK;
-    if (want < 2) return encode_range(tok, s, n, allow_special, out, NULL);
+    if (want < 2) return encode_range(tok, s, n, allow_special, maxp, out, NULL);
     size_t *cut = malloc((want + 1) * sizeof *cut);
     if (!cut) return tome_set_error(TOME_ERR_NOMEM, "encode: out of memory");
     size_t nc = 0;
@@ -1135,7 +1148,7 @@ static tome_status encode_parallel(const struct tome_tokenizer *tok, const uint8
         free(cut);
         return tome_set_error(TOME_ERR_NOMEM, "encode: out of memory");
     }
-    par_job job = {tok, s, cut, parts, allow_special};
+    par_job job = {tok, s, cut, parts, allow_special, maxp};
     st = tome_parallel_for(nc, n_threads, par_chunk, &job);
     if (!st) {
         size_t total = 0;
@@ -1194,12 +1207,12 @@ static tome_status encode_truncated(const struct tome_tokenizer *tok, const uint
     }
     if (p > 0) {
         if (parallel)
-            TOME_FORWARD(encode_parallel(tok, s, p, o->allow_special, o->n_threads, out));
+            TOME_FORWARD(encode_parallel(tok, s, p, o->allow_special, o->max_piece_bytes, o->n_threads, out));
         else
-            TOME_FORWARD(encode_range(tok, s, p, o->allow_special, out, NULL));
+            TOME_FORWARD(encode_range(tok, s, p, o->allow_special, o->max_piece_bytes, out, NULL));
     }
     size_t last = SIZE_MAX;
-    TOME_FORWARD(encode_range(tok, s + p, m - p, o->allow_special, out, &last));
+    TOME_FORWARD(encode_range(tok, s + p, m - p, o->allow_special, o->max_piece_bytes, out, &last));
     size_t begin = out->n;
     if (last != SIZE_MAX && last < out->n) {
         begin = last;
@@ -1217,7 +1230,8 @@ static tome_status encode_truncated(const struct tome_tokenizer *tok, const uint
     }
     memcpy(buf + w, s + m, tail);
     out->n = begin;
-    tome_status st = encode_piece(tok, buf, len, buf + len, out);
+    tome_status st = o->max_piece_bytes && len > o->max_piece_bytes ? piece_too_long(buf, 0, len, o->max_piece_bytes)
+                                                                    : encode_piece(tok, buf, len, buf + len, out);
     free(buf);
     return st;
 }
@@ -1239,9 +1253,9 @@ tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text,
     size_t tail = trailing_incomplete(s, n_bytes);
     if (!tail) {
         if (parallel)
-            TOME_FORWARD(encode_parallel(tok, s, n_bytes, o.allow_special, o.n_threads, out));
+            TOME_FORWARD(encode_parallel(tok, s, n_bytes, o.allow_special, o.max_piece_bytes, o.n_threads, out));
         else
-            TOME_FORWARD(encode_range(tok, s, n_bytes, o.allow_special, out, NULL));
+            TOME_FORWARD(encode_range(tok, s, n_bytes, o.allow_special, o.max_piece_bytes, out, NULL));
     } else {
         TOME_FORWARD(encode_truncated(tok, s, n_bytes, tail, &o, parallel, out));
     }

@@ -586,4 +586,26 @@ def test_corrupt_new_formats():
 
 
 shutil.rmtree(tmp, ignore_errors=True)
+@case
+def test_run_without_a_break_is_not_tokenized():
+    # one pre-tokenizer piece over 256 KiB (a run of spaces or letters with
+    # no break): its BPE would take ~0.5 s and ~40 bytes of memory a byte, so
+    # the file is skipped with why; a run just under the limit is packed
+    base = tempfile.mkdtemp(prefix="tome_runs_")
+    root = os.path.join(base, "runs")
+    write(root, "spaces.txt", b" " * (2 << 20) + b"x\n")
+    write(root, "letters.txt", b"a" * (300 << 10) + b"\n")
+    write(root, "under.txt", b"b" * (200 << 10) + b"\nend\n")
+    write(root, "ok.txt", b"fine\n")
+    pack = os.path.join(base, "runs.tpk")
+    tome("pack", root, "-o", pack, "-q")
+    f = files_of(pack)
+    for n in ("spaces.txt", "letters.txt"):
+        assert f[n]["status"] == "skipped" and f[n]["reason"].startswith("not tokenized: a piece of"), f[n]
+        assert "over the limit of 262144 bytes" in f[n]["reason"], f[n]
+    assert f["under.txt"]["status"] == "full" and cite(pack, "under.txt:2") == "end\n", f["under.txt"]
+    assert f["ok.txt"]["status"] == "full"
+    shutil.rmtree(base)
+
+
 sys.exit(exit_code())

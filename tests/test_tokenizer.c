@@ -487,6 +487,49 @@ static void test_output_growth_mid_batch(void)
     free(f);
 }
 
+/* max_piece_bytes: a piece over the limit fails with TOME_ERR_LIMIT (single
+ * and multi-thread, with and without the piece cache's long-piece path),
+ * one at the limit is encoded exactly as without a limit */
+static void test_max_piece_bytes(void)
+{
+    size_t n = 600000;
+    char *t = malloc(n);
+    TT_CHECK(t != NULL);
+    if (!t) return;
+    for (size_t i = 0; i < n; i++) t[i] = "ab cd\n"[i % 6];
+    memset(t + 300000, ' ', 5000); /* with the space after it: one piece of 5,000 spaces (the last goes with "cd") */
+    for (int threads = 1; threads <= 2; threads++) {
+        tome_encode_opts o = {.n_threads = threads, .max_piece_bytes = 4999};
+        tome_tokens_t ids = {0}, ref = {0};
+        TT_EQ_INT(tome_tokenizer_encode(tok(), t, n, &o, &ids), TOME_ERR_LIMIT);
+        TT_CONTAINS(tome_last_error(), "a piece of 5000 bytes");
+        TT_CONTAINS(tome_last_error(), "0x20");
+        tome_tokens_free(&ids);
+        o.max_piece_bytes = 5000;
+        TT_OK(tome_tokenizer_encode(tok(), t, n, &o, &ids));
+        o.max_piece_bytes = 0;
+        TT_OK(tome_tokenizer_encode(tok(), t, n, &o, &ref));
+        TT_CHECK(ids.n == ref.n && memcmp(ids.ids, ref.ids, ref.n * sizeof(int32_t)) == 0);
+        tome_tokens_free(&ids);
+        tome_tokens_free(&ref);
+    }
+    /* short pieces never hit the limit, whatever it is */
+    tome_encode_opts o = {.max_piece_bytes = 16};
+    tome_tokens_t ids = {0};
+    TT_OK(tome_tokenizer_encode(tok(), "hello, world: short pieces only\n", 32, &o, &ids));
+    tome_tokens_free(&ids);
+    /* a run of letters, and an input cut inside a character (the
+     * truncated-text path), over the limit */
+    memset(t, 'q', 3000);
+    memcpy(t + 3000, "\xe4\xbd", 2);
+    o.max_piece_bytes = 1000;
+    TT_EQ_INT(tome_tokenizer_encode(tok(), t, 3000, &o, &ids), TOME_ERR_LIMIT);
+    tome_tokens_free(&ids);
+    TT_EQ_INT(tome_tokenizer_encode(tok(), t, 3002, &o, &ids), TOME_ERR_LIMIT);
+    tome_tokens_free(&ids);
+    free(t);
+}
+
 /* a few MB of mixed text: the golden corpus in many copies, with random
  * edits and random bytes, so lines start with every kind of character */
 static char *mixed_text(size_t target, size_t *len)
@@ -618,6 +661,7 @@ int main(int argc, char **argv)
     TT_RUN(test_decode_any_ids);
     TT_RUN(test_invalid_utf8_roundtrip);
     TT_RUN(test_output_growth_mid_batch);
+    TT_RUN(test_max_piece_bytes);
     TT_RUN(test_safe_split_property);
     TT_RUN(test_threads_match_single);
     tome_tokenizer_free(g_tok);

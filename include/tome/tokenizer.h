@@ -39,6 +39,10 @@ typedef struct tome_encode_opts {
     int add_eos;       /* append <|end_of_text|> */
     int n_threads;     /* 0 or 1: single thread; >1: split the input only where
                           the result cannot change and encode pieces in parallel */
+    size_t max_piece_bytes; /* 0: any; else a pre-tokenizer piece longer than this
+                          (a run of spaces, letters or punctuation without a
+                          break: its BPE costs time and memory in proportion)
+                          fails with TOME_ERR_LIMIT instead of being encoded */
 } tome_encode_opts;
 
 /* path: a tokenizer.model, a tokenizer.json, or a directory containing one. */
