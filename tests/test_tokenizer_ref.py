@@ -34,6 +34,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import unicodedata
 
 import regex
 import tiktoken
@@ -232,8 +233,17 @@ def run_invalid(enc, seed):
     for _ in range(3000):
         parts = [rng.choice(junk) if rng.random() < 0.3 else rng.choice(words) for _ in range(rng.randint(1, 10))]
         cases.append((b"".join(parts), False))
-    for _ in range(500):
-        cases.append((bytes(rng.randint(0, 255) for _ in range(rng.randint(1, 40))), False))
+    while len(cases) < 3500:
+        b = bytes(rng.randint(0, 255) for _ in range(rng.randint(1, 40)))
+        # The reference classifies characters with the `regex` module, whose
+        # Unicode is newer than tiktoken's (and tome's, probed from it): a
+        # character assigned since (U+0558 is a letter to regex 2026.11.15,
+        # unassigned to tiktoken) would make them disagree on a valid
+        # character, which is not what this checks. Such bytes are drawn again.
+        if any(unicodedata.category(c) == "Cn" for c in b.decode("utf-8", "surrogateescape")
+               if not 0xDC80 <= ord(c) <= 0xDCFF):
+            continue
+        cases.append((b, False))
     want = [ref_invalid(enc, b) for b, _ in cases]
     compare("invalid UTF-8 (documented rule)", cases, want, tome_encode(cases), enc)
 
