@@ -785,10 +785,23 @@ typedef struct lc_entry {
     int32_t ids[LC_IDS];
     uint8_t key[LC_KEY];
 } lc_entry;
+/* The middle level: pieces of PC_KEY+1..MC_KEY bytes (runs of spaces,
+ * long identifiers) with up to MC_IDS ids, direct-mapped, one 64-byte line
+ * an entry: the key as four zero-padded words, the ids with the length and
+ * id count in the top bytes of the first two (as in pc_entry). */
+#define MC_BITS 14
+#define MC_KEY 32
+#define MC_IDS 8
+typedef struct mc_entry {
+    uint64_t w[4];
+    uint32_t ids[MC_IDS];
+} mc_entry;
+#define PC_ROOM 8 /* most ids a cache hit writes (MC_IDS; PC_IDS is fewer) */
 typedef struct piece_cache {
     uint64_t serial;
     _Alignas(64) pc_entry e[1u << PC_BITS]; /* 2-way sets: e[2 s], e[2 s + 1] share a cache line */
     _Alignas(64) pc_entry hot[1u << PC_HOT_BITS];
+    _Alignas(64) mc_entry mid[1u << MC_BITS];
     lc_entry l[1u << LC_BITS];
 } piece_cache;
 
@@ -819,6 +832,7 @@ static piece_cache *pc_get(const struct tome_tokenizer *tok)
     if (pc->serial != tok->serial) {
         for (size_t i = 0; i < TOME_ARRAY_LEN(pc->e); i++) pc->e[i].w[0] = 0;
         for (size_t i = 0; i < TOME_ARRAY_LEN(pc->hot); i++) pc->hot[i].w[0] = 0;
+        for (size_t i = 0; i < TOME_ARRAY_LEN(pc->mid); i++) pc->mid[i].ids[0] = 0;
         for (size_t i = 0; i < TOME_ARRAY_LEN(pc->l); i++) pc->l[i].len = 0;
         pc->serial = tok->serial;
     }
@@ -837,6 +851,7 @@ static inline void copy_ids(int32_t *dst, const uint32_t *w)
 
 #define PC_SLOT(h) ((size_t)((h) >> (64 - PC_BITS)) & ~(size_t)1) /* way 0 of the set */
 #define PC_HOT(h) ((size_t)(h) & ((1u << PC_HOT_BITS) - 1))
+#define MC_SLOT(h) ((size_t)((h) >> (64 - MC_BITS)))
 
 /* Encode one piece s[0..len) (s inside a buffer ending at end) without the
  * cache: one hash-table lookup, else BPE. */
@@ -967,7 +982,8 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
     enum { PC_BATCH = 32 };
     size_t bo[PC_BATCH];
     uint32_t bl[PC_BATCH];
-    uint64_t bw0[PC_BATCH], bw1[PC_BATCH], bh[PC_BATCH];
+    uint64_t bw0[PC_BATCH], bw1[PC_BATCH], bw2[PC_BATCH], bw3[PC_BATCH], bh[PC_BATCH];
+    size_t blong[PC_BATCH]; /* length of a piece over PC_KEY bytes */
     while (i < n) {
         size_t nb = 0, p = i;
         do {
@@ -982,14 +998,20 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
                 if (((he->w0 ^ bw0[nb]) | (he->w1 ^ bw1[nb]) | (PC_LEN(he) ^ l)) != 0)
                     __builtin_prefetch(&pc->e[PC_SLOT(bh[nb])]);
             } else {
-                bw0[nb] = (uint64_t)l; /* a long piece: its length */
+                blong[nb] = l;
+                if (l <= MC_KEY) { /* the middle level's key, hash and line */
+                    key_words(s + p, 16, end, &bw0[nb], &bw1[nb]);
+                    key_words(s + p + 16, l - 16, end, &bw2[nb], &bw3[nb]);
+                    bh[nb] = hash_words(bw0[nb] ^ bw2[nb], bw1[nb] ^ (bw3[nb] * 0x9E3779B97F4A7C15ull), l);
+                    __builtin_prefetch(&pc->mid[MC_SLOT(bh[nb])]);
+                }
             }
             nb++;
             p = e;
         } while (nb < PC_BATCH && p < n);
-        if (cap - on < PC_BATCH * PC_IDS) {
+        if (cap - on < PC_BATCH * PC_ROOM) {
             out->n = on;
-            TOME_FORWARD(tokens_reserve(out, (n - i) / 8 + PC_BATCH * PC_IDS));
+            TOME_FORWARD(tokens_reserve(out, (n - i) / 8 + PC_BATCH * PC_ROOM));
             ids = out->ids;
             cap = out->cap;
         }
@@ -1021,15 +1043,34 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
                 out->n = on;
                 TOME_FORWARD(encode_piece_miss(tok, pc, ce, ps, len, bh[j], bw0[j], bw1[j], end, out));
             } else {
+                size_t L = blong[j];
+                mc_entry *me = L <= MC_KEY ? &pc->mid[MC_SLOT(bh[j])] : NULL;
+                if (me && ((me->w[0] ^ bw0[j]) | (me->w[1] ^ bw1[j]) | (me->w[2] ^ bw2[j]) | (me->w[3] ^ bw3[j]) |
+                           ((me->ids[0] >> 24) ^ L)) == 0) {
+                    copy_ids(ids + on, me->ids); /* room for PC_ROOM ids checked */
+                    copy_ids(ids + on + 4, me->ids + 4);
+                    on += me->ids[1] >> 24;
+                    continue;
+                }
                 out->n = on;
-                if (maxp && bw0[j] > maxp) return piece_too_long(s, bo[j], (size_t)bw0[j], maxp);
-                TOME_FORWARD(encode_piece_long(tok, pc, ps, (size_t)bw0[j], end, out));
+                if (maxp && L > maxp) return piece_too_long(s, bo[j], L, maxp);
+                TOME_FORWARD(encode_piece_long(tok, pc, ps, L, end, out));
+                size_t k = out->n - on;
+                if (me && k <= MC_IDS) {
+                    me->w[0] = bw0[j];
+                    me->w[1] = bw1[j];
+                    me->w[2] = bw2[j];
+                    me->w[3] = bw3[j];
+                    for (size_t q = 0; q < MC_IDS; q++) me->ids[q] = q < k ? (uint32_t)out->ids[on + q] : 0;
+                    me->ids[0] |= (uint32_t)L << 24;
+                    me->ids[1] |= (uint32_t)k << 24;
+                }
             }
             ids = out->ids;
             on = out->n;
             cap = out->cap;
-            if (cap - on < (nb - j) * PC_IDS) { /* room for the rest of the batch: a miss may add many ids */
-                TOME_FORWARD(tokens_reserve(out, (n - i) / 8 + PC_BATCH * PC_IDS));
+            if (cap - on < (nb - j) * PC_ROOM) { /* room for the rest of the batch: a miss may add many ids */
+                TOME_FORWARD(tokens_reserve(out, (n - i) / 8 + PC_BATCH * PC_ROOM));
                 ids = out->ids;
                 cap = out->cap;
             }
