@@ -91,6 +91,11 @@ int tome_cmd_report(int argc, char **argv)
         snprintf(md_path, sizeof md_path, "%.*s.md", (int)(l > 5 && !strcmp(out + l - 5, ".html") ? l - 5 : l), out);
         md = md_path;
     }
+    /* never over a source, the policy or a README: only an earlier report
+     * (or an empty file) is replaced; checked before the model runs */
+    if (!strcmp(out, md)) return tome_cli_usage_error("report", "-o and --md name the same file '%s'", out);
+    if (tome_report_check_output(out) || tome_report_check_output(md))
+        return tome_cli_usage_error("report", "%s", tome_last_error());
 
     tome_report rep;
     memset(&rep, 0, sizeof rep);

@@ -13,9 +13,12 @@
 #include "tome/report.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core_impl.h"
 #include "core/error_impl.h"
@@ -166,9 +169,31 @@ static void esc(tome_buf *b, const char *s, size_t n)
     }
 }
 
+#define REPORT_MARK "<!-- tome report -->"
+
+tome_status tome_report_check_output(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return TOME_OK; /* absent (or unreachable: the writer says why) */
+    if (S_ISDIR(sb.st_mode)) return tome_set_error(TOME_ERR_INVALID_ARG, "%s is a directory, not a report file", path);
+    if (!S_ISREG(sb.st_mode))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "%s is not a regular file: refusing to write a report over it", path);
+    if (sb.st_size == 0) return TOME_OK;
+    char head[512];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, head, sizeof head) : -1;
+    if (fd >= 0) close(fd);
+    if (got > 0 && memmem(head, (size_t)got, REPORT_MARK, strlen(REPORT_MARK))) return TOME_OK;
+    return tome_set_error(TOME_ERR_INVALID_ARG,
+                          "%s exists and is not a tome report: refusing to replace it (remove it or choose another "
+                          "-o / --md)",
+                          path);
+}
+
 static tome_status write_buf(const char *path, tome_buf *b)
 {
     if (!b->data) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    TOME_FORWARD(tome_report_check_output(path));
     tome_atomic_file *f = NULL;
     TOME_FORWARD(tome_atomic_open(path, &f));
     tome_status st = tome_atomic_write(f, b->data, b->len);
@@ -188,7 +213,8 @@ static void counts(const tome_report_item *it, size_t *ok, size_t *bad)
 tome_status tome_report_render_md(const tome_report *r, const char *path)
 {
     tome_buf b = {0};
-    tome_buf_appendf(&b, "# %s\n\nTask: %s. Sources: %s. Model: %s.\n\n## Findings\n\n", r->title, r->task, r->sources,
+    tome_buf_appendf(&b, "# %s\n\n" REPORT_MARK "\n\nTask: %s. Sources: %s. Model: %s.\n\n## Findings\n\n", r->title,
+                     r->task, r->sources,
                      r->model);
     int comp = !strcmp(r->task, "compliance");
     tome_buf_appendf(&b, comp ? "| item | severity | valid citations | invalid citations |\n|---|---|---|---|\n"
@@ -220,7 +246,7 @@ tome_status tome_report_render_html(const tome_report *r, const char *path)
 {
     tome_buf b = {0};
     int comp = !strcmp(r->task, "compliance");
-    tome_buf_appendf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    tome_buf_appendf(&b, "<!DOCTYPE html>\n" REPORT_MARK "\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
     esc(&b, r->title, (size_t)-1);
     tome_buf_appendf(&b,
                      "</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.45}"

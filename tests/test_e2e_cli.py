@@ -97,6 +97,19 @@ def test_report_compliance_and_refactor():
     assert open(os.path.join(TMP, "ref.html")).read().count('<h2 id="item-') == 4
     assert run("report", "--task", "compliance", "--model", model, os.path.join(SRC, "samples", "repo"),
                "-o", html, ok=False).returncode == 2
+    # a report replaces an earlier report (just done above: rep.html / rep.md
+    # again) but never another file: "-o README" would write README.md
+    run("report", "--task", "compliance", "--policy", pol, "--model", model, "-n", "2",
+        os.path.join(SRC, "samples", "repo"), "-o", html)
+    readme = os.path.join(TMP, "README.md")
+    open(readme, "w").write("# my notes\n")
+    p = run("report", "--task", "refactor", "--model", model, "-n", "2", os.path.join(SRC, "samples", "repo"),
+            "-o", os.path.join(TMP, "README"), ok=False)
+    assert p.returncode == 2 and "is not a tome report" in p.stderr, p.stderr
+    assert open(readme).read() == "# my notes\n"
+    p = run("report", "--task", "compliance", "--policy", pol, "--model", model, "-n", "2",
+            os.path.join(SRC, "samples", "repo"), "-o", html, "--md", pol, ok=False)
+    assert p.returncode == 2 and open(pol).read().startswith("# Policy"), p.stderr
 
 
 @case

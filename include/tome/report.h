@@ -45,6 +45,13 @@ tome_status tome_report_plan(tome_report *r, const char *task, const char *polic
  * anywhere, else "unknown". Returns a static string. */
 const char *tome_report_severity(const char *answer);
 
+/* A report output may replace only an earlier tome report (marked by the
+ * comment "<!-- tome report -->" near its start) or an empty file: a source,
+ * the policy or a README that happens to sit at the path is refused
+ * (TOME_ERR_INVALID_ARG, naming the path), as is a directory or a device.
+ * The renderers check it too; the CLI checks before running the model. */
+tome_status tome_report_check_output(const char *path);
+
 tome_status tome_report_render_md(const tome_report *r, const char *path);
 tome_status tome_report_render_html(const tome_report *r, const char *path);
 void tome_report_clear(tome_report *r); /* frees everything inside r */
