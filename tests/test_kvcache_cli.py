@@ -72,6 +72,11 @@ def main():
         check("tokens" in p.stderr, "summary printed")
         p = run(base + ["-o", full], check_rc=0)
         check("already complete" in p.stderr, "second run sees a complete snapshot")
+        # -o naming the pack (or any file that is not a snapshot) is refused,
+        # even with --fresh, and the file is left as it was
+        before = open(pack, "rb").read()
+        p = run(base + ["-o", pack, "--fresh"], check_rc=2)
+        check("is not a KV snapshot" in p.stderr and open(pack, "rb").read() == before, "-o over the pack refused")
 
         # tiers do not change the snapshot
         spill = os.path.join(tmp, "spill.tkv")
