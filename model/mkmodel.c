@@ -15,7 +15,9 @@
  */
 #include "model/model_impl.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,8 +161,44 @@ static tome_status write_shard(const char *path, const tensor_spec *t, size_t n,
     return st;
 }
 
+/* The output directory: created, or an existing one that is empty or was
+ * made by mkmodel before (it holds the marker file). Anything else — a real
+ * model's directory above all — is refused: mkmodel would replace its
+ * config.json and weights. */
+#define MKMODEL_MARK ".tome-mkmodel"
+static tome_status prepare_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) != 0) {
+        if (errno != EEXIST) return tome_set_errno(TOME_ERR_IO, errno, "%s", dir);
+        DIR *d = opendir(dir);
+        if (!d) return tome_set_errno(TOME_ERR_IO, errno, "%s", dir);
+        int foreign = 0, marked = 0;
+        for (struct dirent *e; (e = readdir(d));) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            if (!strcmp(e->d_name, MKMODEL_MARK)) marked = 1;
+            else foreign = 1;
+        }
+        closedir(d);
+        if (foreign && !marked)
+            return tome_set_error(TOME_ERR_INVALID_ARG,
+                                  "mkmodel: %s exists and was not made by tome mkmodel: refusing to write a model "
+                                  "into it (choose a new or empty directory)",
+                                  dir);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" MKMODEL_MARK, dir);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs("made by tome mkmodel; it may replace the files here\n", f) < 0 || fclose(f) != 0) {
+        int e = errno;
+        if (f) fclose(f);
+        return tome_set_errno(TOME_ERR_IO, e, "%s", path);
+    }
+    return TOME_OK;
+}
+
 tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uint64_t shard_bytes, int config_only)
 {
+    TOME_FORWARD(prepare_dir(dir));
     const char *cfg_text = !strcmp(preset, "tiny")    ? TINY_CONFIG
                            : !strcmp(preset, "small") ? SMALL_CONFIG
                            : !strcmp(preset, "scout") ? SCOUT_CONFIG
@@ -171,7 +209,6 @@ tome_status tome_mkmodel(const char *preset, uint64_t seed, const char *dir, uin
     if (shard_bytes == 0) shard_bytes = 2ULL << 30;
     tome_model_config_t c;
     TOME_FORWARD(tome_model_config_parse(cfg_text, strlen(cfg_text), preset, &c));
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return tome_set_errno(TOME_ERR_IO, errno, "%s", dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     tome_atomic_file *f = NULL;

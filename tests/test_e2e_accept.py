@@ -86,7 +86,7 @@ def test_niah_lengths_checked_before_any_cell():
     assert p.returncode != 0 and "max_position_embeddings" in p.stderr, p.stderr
     assert run("niah", "--model", "synthetic", "--lengths", "nan", "-o", out, ok=False).returncode == 2
     # a model whose vocabulary the tokenizer overruns: refused before any cell
-    tiny = os.path.join(TMP, "tiny")
+    tiny = os.path.join(TMP, "tiny-model")
     run("mkmodel", "--preset", "tiny", "-o", tiny)
     p = run("niah", "--model", tiny, "--lengths", "1K", "-o", out, ok=False)
     assert p.returncode == 6 and "vocab_size 512" in p.stderr and "niah cell" not in p.stderr, p.stderr

@@ -46,6 +46,19 @@ def test_niah_log_spaced_lengths_and_usage_errors():
 
 
 @case
+def test_mkmodel_never_writes_into_a_foreign_directory():
+    real = os.path.join(TMP, "real-model")
+    os.makedirs(real)
+    open(os.path.join(real, "config.json"), "w").write('{"mine": true}')
+    p = run("mkmodel", "--preset", "tiny", "--config-only", "-o", real, ok=False)
+    assert p.returncode == 2 and "not made by tome mkmodel" in p.stderr, p.stderr
+    assert open(os.path.join(real, "config.json")).read() == '{"mine": true}'
+    again = os.path.join(TMP, "made")
+    run("mkmodel", "--preset", "tiny", "--config-only", "-o", again)
+    run("mkmodel", "--preset", "tiny", "--config-only", "-o", again)  # its own: replaced
+
+
+@case
 def test_ask_json_and_context_mismatch():
     model = os.path.join(TMP, "rm")
     run("mkmodel", "--preset", "retrieval", "-o", model)
