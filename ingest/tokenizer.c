@@ -989,6 +989,10 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
         do {
             size_t e = tome_pretok_next_fast(s, n, p);
             size_t l = e - p;
+            if (__builtin_expect(maxp && l > maxp, 0)) {
+                out->n = on;
+                return piece_too_long(s, p, l, maxp);
+            }
             bo[nb] = p;
             bl[nb] = l <= PC_KEY ? (uint32_t)l : 0;
             if (l <= PC_KEY) {
@@ -1053,7 +1057,6 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
                     continue;
                 }
                 out->n = on;
-                if (maxp && L > maxp) return piece_too_long(s, bo[j], L, maxp);
                 TOME_FORWARD(encode_piece_long(tok, pc, ps, L, end, out));
                 size_t k = out->n - on;
                 if (me && k <= MC_IDS) {

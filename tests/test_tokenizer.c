@@ -513,11 +513,24 @@ static void test_max_piece_bytes(void)
         tome_tokens_free(&ids);
         tome_tokens_free(&ref);
     }
-    /* short pieces never hit the limit, whatever it is */
+    /* short pieces pass a short limit; a piece just over it fails even when
+     * the piece cache already holds it (encoded before without a limit) */
     tome_encode_opts o = {.max_piece_bytes = 16};
     tome_tokens_t ids = {0};
     TT_OK(tome_tokenizer_encode(tok(), "hello, world: short pieces only\n", 32, &o, &ids));
     tome_tokens_free(&ids);
+    static const char *cached[] = {" internationalization", " abcdefghijklmnopqrstuvwxyzab", " Hello"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t l = strlen(cached[k]);
+        TT_OK(tome_tokenizer_encode(tok(), cached[k], l, NULL, &ids)); /* now in the cache */
+        tome_tokens_free(&ids);
+        o.max_piece_bytes = l - 1;
+        TT_EQ_INT(tome_tokenizer_encode(tok(), cached[k], l, &o, &ids), TOME_ERR_LIMIT);
+        tome_tokens_free(&ids);
+        o.max_piece_bytes = l;
+        TT_OK(tome_tokenizer_encode(tok(), cached[k], l, &o, &ids));
+        tome_tokens_free(&ids);
+    }
     /* a run of letters, and an input cut inside a character (the
      * truncated-text path), over the limit */
     memset(t, 'q', 3000);
