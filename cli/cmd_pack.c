@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "core/core_impl.h"
 #include "core/error_impl.h"
 #include "tome/pack.h"
 
@@ -296,16 +297,18 @@ static tome_status check_render_path(const char *rpath, const char *out)
     if (stat(rpath, &rs) != 0) return strcmp(rpath, out) ? TOME_OK : tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is the pack itself", rpath);
     if (!strcmp(rpath, out) || (stat(out, &os_) == 0 && os_.st_dev == rs.st_dev && os_.st_ino == rs.st_ino))
         return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is the pack itself", rpath);
-    if (S_ISDIR(rs.st_mode))
-        return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is a directory: it names the file to write", rpath);
-    if (!S_ISREG(rs.st_mode))
-        return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is not a regular file: refusing to replace it", rpath);
-    if (rs.st_size == 0) return TOME_OK;
     static const char *const open_lines[] = {"<pack tool=\"tome\"", "# Repository pack (tome)", "==== pack (tome) ===="};
-    char head[32] = {0};
-    FILE *f = fopen(rpath, "rb");
-    size_t got = f ? fread(head, 1, sizeof head - 1, f) : 0;
-    if (f) fclose(f);
+    char head[32];
+    size_t got;
+    switch (tome_output_probe(rpath, head, sizeof head, &got)) {
+    case TOME_OUT_ABSENT:
+    case TOME_OUT_EMPTY: return TOME_OK;
+    case TOME_OUT_DIR:
+        return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is a directory: it names the file to write", rpath);
+    case TOME_OUT_SPECIAL:
+        return tome_set_error(TOME_ERR_INVALID_ARG, "--render %s is not a regular file: refusing to replace it", rpath);
+    case TOME_OUT_FILE: break;
+    }
     for (size_t k = 0; k < sizeof open_lines / sizeof *open_lines; k++)
         if (got >= strlen(open_lines[k]) && !memcmp(head, open_lines[k], strlen(open_lines[k]))) return TOME_OK;
     return tome_set_error(TOME_ERR_INVALID_ARG,

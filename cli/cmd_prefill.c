@@ -130,16 +130,13 @@ int tome_cmd_prefill(int argc, char **argv)
         /* -o names a snapshot: an existing file there is resumed, or with
          * --fresh replaced, only when it is one (or empty) — never the pack,
          * a weight file or anything else */
-        struct stat ob;
-        if (stat(out, &ob) == 0) {
-            char magic[8] = {0};
-            FILE *f = S_ISREG(ob.st_mode) && ob.st_size > 0 ? fopen(out, "rb") : NULL;
-            size_t got = f ? fread(magic, 1, sizeof magic, f) : 0;
-            if (f) fclose(f);
-            if (!S_ISREG(ob.st_mode) || (ob.st_size > 0 && (got != 8 || memcmp(magic, "TOMEKVS1", 8) != 0)))
-                return tome_cli_usage_error("prefill", "%s exists and is not a KV snapshot: refusing to replace it "
-                                            "(remove it or choose another -o)", out);
-        }
+        char magic[8];
+        size_t got;
+        tome_out_state os = tome_output_probe(out, magic, sizeof magic, &got);
+        if (os == TOME_OUT_DIR || os == TOME_OUT_SPECIAL ||
+            (os == TOME_OUT_FILE && (got != sizeof magic || memcmp(magic, "TOMEKVS1", 8) != 0)))
+            return tome_cli_usage_error("prefill", "%s exists and is not a KV snapshot: refusing to replace it "
+                                        "(remove it or choose another -o)", out);
     }
 
     /* test hook: SIGKILL this process right after writing checkpoint N */

@@ -55,6 +55,14 @@ FILE *tome_atomic_stream(tome_atomic_file *f);      /* for fseeko/ftello; do not
 tome_status tome_atomic_commit(tome_atomic_file *f); /* frees f in all cases */
 void tome_atomic_abort(tome_atomic_file *f);         /* frees f; NULL ok */
 
+/* What an output path holds before a command replaces it, for the rule
+ * every writer follows — replace only an absent or empty file or the
+ * command's own earlier output, never a source, a directory or a device:
+ * for a non-empty regular file, its first bytes (up to cap) are read into
+ * head (*got of them) for the caller to recognise. */
+typedef enum { TOME_OUT_ABSENT, TOME_OUT_EMPTY, TOME_OUT_FILE, TOME_OUT_DIR, TOME_OUT_SPECIAL } tome_out_state;
+tome_out_state tome_output_probe(const char *path, char *head, size_t cap, size_t *got);
+
 /* ------------------------------------------------------------ threads */
 /* Default number of worker threads: $TOME_THREADS if set and > 0, else the
  * number of online CPUs (at least 1). */

@@ -200,3 +200,20 @@ void tome_atomic_abort(tome_atomic_file *f)
     free(f->path);
     free(f);
 }
+
+tome_out_state tome_output_probe(const char *path, char *head, size_t cap, size_t *got)
+{
+    struct stat sb;
+    *got = 0;
+    if (stat(path, &sb) != 0) return TOME_OUT_ABSENT; /* (or unreachable: the writer says why) */
+    if (S_ISDIR(sb.st_mode)) return TOME_OUT_DIR;
+    if (!S_ISREG(sb.st_mode)) return TOME_OUT_SPECIAL;
+    if (sb.st_size == 0) return TOME_OUT_EMPTY;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, head, cap);
+        if (n > 0) *got = (size_t)n;
+        close(fd);
+    }
+    return TOME_OUT_FILE;
+}

@@ -27,11 +27,8 @@
  * use. Every error names the file and the section.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 #include <zstd.h>
@@ -800,18 +797,18 @@ tome_status tome_pack_get_redactions(const tome_pack_t *p, size_t i, size_t *n, 
  * here with a clear message rather than at the final rename. */
 tome_status tome_pack_check_output(const char *out_path)
 {
-    struct stat sb;
-    if (stat(out_path, &sb) != 0) return TOME_OK; /* absent (or unreachable: the writer says why) */
-    if (S_ISDIR(sb.st_mode))
+    char magic[8];
+    size_t got;
+    switch (tome_output_probe(out_path, magic, sizeof magic, &got)) {
+    case TOME_OUT_ABSENT:
+    case TOME_OUT_EMPTY: return TOME_OK;
+    case TOME_OUT_DIR:
         return tome_set_error(TOME_ERR_INVALID_ARG, "%s is a directory: -o names the pack file to write", out_path);
-    if (!S_ISREG(sb.st_mode))
+    case TOME_OUT_SPECIAL:
         return tome_set_error(TOME_ERR_INVALID_ARG, "%s is not a regular file: refusing to write the pack over it", out_path);
-    if (sb.st_size == 0) return TOME_OK;
-    char magic[8] = {0};
-    int fd = open(out_path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, magic, sizeof magic) : -1;
-    if (fd >= 0) close(fd);
-    if (got == (ssize_t)sizeof magic && memcmp(magic, "TOMEPACK", 8) == 0) return TOME_OK;
+    case TOME_OUT_FILE: break;
+    }
+    if (got == sizeof magic && memcmp(magic, "TOMEPACK", 8) == 0) return TOME_OK;
     return tome_set_error(TOME_ERR_INVALID_ARG,
                           "%s exists and is not a tome pack: refusing to replace it (remove it or choose another -o)",
                           out_path);

@@ -13,12 +13,9 @@
 #include "tome/report.h"
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/core_impl.h"
 #include "core/error_impl.h"
@@ -173,17 +170,17 @@ static void esc(tome_buf *b, const char *s, size_t n)
 
 tome_status tome_report_check_output(const char *path)
 {
-    struct stat sb;
-    if (stat(path, &sb) != 0) return TOME_OK; /* absent (or unreachable: the writer says why) */
-    if (S_ISDIR(sb.st_mode)) return tome_set_error(TOME_ERR_INVALID_ARG, "%s is a directory, not a report file", path);
-    if (!S_ISREG(sb.st_mode))
-        return tome_set_error(TOME_ERR_INVALID_ARG, "%s is not a regular file: refusing to write a report over it", path);
-    if (sb.st_size == 0) return TOME_OK;
     char head[512];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, head, sizeof head) : -1;
-    if (fd >= 0) close(fd);
-    if (got > 0 && memmem(head, (size_t)got, REPORT_MARK, strlen(REPORT_MARK))) return TOME_OK;
+    size_t got;
+    switch (tome_output_probe(path, head, sizeof head, &got)) {
+    case TOME_OUT_ABSENT:
+    case TOME_OUT_EMPTY: return TOME_OK;
+    case TOME_OUT_DIR: return tome_set_error(TOME_ERR_INVALID_ARG, "%s is a directory, not a report file", path);
+    case TOME_OUT_SPECIAL:
+        return tome_set_error(TOME_ERR_INVALID_ARG, "%s is not a regular file: refusing to write a report over it", path);
+    case TOME_OUT_FILE: break;
+    }
+    if (memmem(head, got, REPORT_MARK, strlen(REPORT_MARK))) return TOME_OK;
     return tome_set_error(TOME_ERR_INVALID_ARG,
                           "%s exists and is not a tome report: refusing to replace it (remove it or choose another "
                           "-o / --md)",
