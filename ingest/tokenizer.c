@@ -850,6 +850,12 @@ static inline void copy_ids(int32_t *dst, const uint32_t *w)
 }
 
 #define PC_SLOT(h) ((size_t)((h) >> (64 - PC_BITS)) & ~(size_t)1) /* way 0 of the set */
+
+/* Whether entry e holds the piece with key words w0, w1 and length len. */
+static inline int pc_holds(const pc_entry *e, uint64_t w0, uint64_t w1, size_t len)
+{
+    return ((e->w0 ^ w0) | (e->w1 ^ w1) | (PC_LEN(e) ^ len)) == 0;
+}
 #define PC_HOT(h) ((size_t)(h) & ((1u << PC_HOT_BITS) - 1))
 #define MC_SLOT(h) ((size_t)((h) >> (64 - MC_BITS)))
 
@@ -999,8 +1005,7 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
                 key_words(s + p, l, end, &bw0[nb], &bw1[nb]);
                 bh[nb] = hash_words(bw0[nb], bw1[nb], l);
                 const pc_entry *he = &pc->hot[PC_HOT(bh[nb])];
-                if (((he->w0 ^ bw0[nb]) | (he->w1 ^ bw1[nb]) | (PC_LEN(he) ^ l)) != 0)
-                    __builtin_prefetch(&pc->e[PC_SLOT(bh[nb])]);
+                if (!pc_holds(he, bw0[nb], bw1[nb], l)) __builtin_prefetch(&pc->e[PC_SLOT(bh[nb])]);
             } else {
                 blong[nb] = l;
                 if (l <= MC_KEY) { /* the middle level's key, hash and line */
@@ -1026,19 +1031,21 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
             if (len) {
                 /* the hot path: one compare, one copy */
                 pc_entry *he = &pc->hot[PC_HOT(bh[j])];
-                if (((he->w0 ^ bw0[j]) | (he->w1 ^ bw1[j]) | (PC_LEN(he) ^ len)) == 0) {
+                if (pc_holds(he, bw0[j], bw1[j], len)) {
                     copy_ids(ids + on, he->w); /* capacity checked above */
                     on += PC_N(he);
                     continue;
                 }
+                /* (kept as separate branches: one select over the three
+                 * tables measured ~8% slower on the warm benchmark) */
                 pc_entry *ce = &pc->e[PC_SLOT(bh[j])];
-                if (((ce->w0 ^ bw0[j]) | (ce->w1 ^ bw1[j]) | (PC_LEN(ce) ^ len)) == 0) {
+                if (pc_holds(ce, bw0[j], bw1[j], len)) {
                     copy_ids(ids + on, ce->w);
                     on += PC_N(ce);
                     *he = *ce;
                     continue;
                 }
-                if (((ce[1].w0 ^ bw0[j]) | (ce[1].w1 ^ bw1[j]) | (PC_LEN(&ce[1]) ^ len)) == 0) {
+                if (pc_holds(ce + 1, bw0[j], bw1[j], len)) {
                     copy_ids(ids + on, ce[1].w);
                     on += PC_N(&ce[1]);
                     *he = ce[1];
