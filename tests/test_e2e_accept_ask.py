@@ -8,20 +8,14 @@ is a regression test for a bug found by trying it."""
 import json, os, subprocess, sys, tempfile
 import xml.etree.ElementTree as ET
 
-from tome_testlib import BIN, ENV, SHARED, SRC, case, exit_code, n_failed, run as _run
-
-
-def run(*args, ok=True):
-    return _run(*args, ok=ok, lenient=True)
-
+from tome_testlib import BIN, ENV, SHARED, SRC, case, exit_code, mkdir_under, n_failed
+from tome_testlib import run_lenient as run
 
 TMP = tempfile.mkdtemp(prefix="tome-accept-")
 
 
 def mkdir(*parts):
-    d = os.path.join(TMP, *parts)
-    os.makedirs(d, exist_ok=True)
-    return d
+    return mkdir_under(TMP, *parts)
 
 
 def models():

@@ -24,6 +24,18 @@ def run(*args, ok=True, env=None, lenient=False):
     return p
 
 
+def run_lenient(*args, ok=True):
+    """run() for commands whose output may hold any bytes."""
+    return run(*args, ok=ok, lenient=True)
+
+
+def mkdir_under(root, *parts):
+    """os.path.join(root, *parts), created (with parents) if missing."""
+    d = os.path.join(root, *parts)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
 def run_bytes(*args, cwd=None, env=None, ok=True):
     """Runs tome with args from cwd (the binary's path made absolute);
     stdout/stderr stay bytes. Raises when ok and the exit status is not 0."""
