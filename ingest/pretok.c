@@ -279,3 +279,178 @@ int tome_tokenizer_safe_split(const char *text, size_t n_bytes, size_t pos)
     }
     return 1;
 }
+
+/* ------------------------------------------------------------ bulk scanner */
+/*
+ * tome_pretok_bulk finds the pieces of up to 64 bytes of ASCII text at once:
+ * class bit masks (bit k = byte p + k), then each rule of the pattern as bit
+ * operations, so a piece costs a few instructions and no mispredicted branch
+ * (the one-piece scanner above pays one or two a piece). It is only ever
+ * asked to start where a piece starts: the pattern has no look-behind, so the
+ * window is scanned as if the text began at p. The window ends at the first
+ * byte >= 0x80 or after 64 bytes; position W (that end) is a "nothing"
+ * character, so only the boundaries that nothing at or after W can change
+ * are reported (see `cut`). With S the window's bytes and prev(x) = x << 1:
+ *
+ *   words     a letter run starts a piece, and a piece starts at every
+ *             lower→upper change inside one (A* B+ | A+ B* in ASCII); a
+ *             letter run's first letter joins the piece before it when that
+ *             is a space or tab (always the last of its whitespace run, which
+ *             always starts a piece) or a one-character punctuation piece;
+ *   contractions  ' after a letter followed by s t m d / re ve ll (any case)
+ *             ends the word after them, even inside a letter run;
+ *   digits    a digit run starts a piece every three digits from its start;
+ *   punctuation   a run of other characters starts a piece (' '? Q+), joined
+ *             to a space right before it; when the run is followed by \r or
+ *             \n, the piece takes the whole run of \r \n / after it (tail);
+ *   whitespace    a run starts a piece (unless a tail took its start); one
+ *             starts right after its last \r/\n; and, when what follows the
+ *             last \r/\n is two or more spaces/tabs, at the last of them.
+ */
+#ifdef TOME_PRETOK_SSE2
+static inline uint64_t bulk_mask(__m128i v0, __m128i v1, __m128i v2, __m128i v3,
+                                 unsigned (*f)(__m128i, int, int), int lo, int hi)
+{
+    return (uint64_t)f(v0, lo, hi) | (uint64_t)f(v1, lo, hi) << 16 | (uint64_t)f(v2, lo, hi) << 32 |
+           (uint64_t)f(v3, lo, hi) << 48;
+}
+static unsigned bulk_in(__m128i v, int lo, int hi) { return tome_pt_in(v, lo, hi); }
+static unsigned bulk_eq(__m128i v, int c, int unused)
+{
+    (void)unused;
+    return tome_pt_eq(v, c);
+}
+
+size_t tome_pretok_bulk(const uint8_t *s, size_t n, size_t p, size_t *ends, size_t *resume)
+{
+    *resume = p;
+    if (n - p < 64) return 0;
+    const uint8_t *w = s + p;
+    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)w);
+    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(w + 16));
+    __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(w + 32));
+    __m128i v3 = _mm_loadu_si128((const __m128i *)(const void *)(w + 48));
+    uint64_t hi = (uint64_t)(unsigned)_mm_movemask_epi8(v0) | (uint64_t)(unsigned)_mm_movemask_epi8(v1) << 16 |
+                  (uint64_t)(unsigned)_mm_movemask_epi8(v2) << 32 | (uint64_t)(unsigned)_mm_movemask_epi8(v3) << 48;
+    unsigned W = hi ? (unsigned)__builtin_ctzll(hi) : 64;
+    if (W < 12) { /* not worth it: the caller scans past the last byte >= 0x80 one piece at a time */
+        *resume = p + 64 - (size_t)__builtin_clzll(hi);
+        return 0;
+    }
+    uint64_t V = W == 64 ? ~0ull : (1ull << W) - 1;
+    uint64_t U = bulk_mask(v0, v1, v2, v3, bulk_in, 'A', 'Z') & V;
+    uint64_t Lo = bulk_mask(v0, v1, v2, v3, bulk_in, 'a', 'z') & V;
+    uint64_t D = bulk_mask(v0, v1, v2, v3, bulk_in, '0', '9') & V;
+    uint64_t S = bulk_mask(v0, v1, v2, v3, bulk_eq, ' ', 0) & V;
+    uint64_t C9 = bulk_mask(v0, v1, v2, v3, bulk_in, 0x09, 0x0D) & V; /* \t \n \v \f \r */
+    uint64_t N = (bulk_mask(v0, v1, v2, v3, bulk_eq, '\n', 0) | bulk_mask(v0, v1, v2, v3, bulk_eq, '\r', 0)) & V;
+    uint64_t SL = bulk_mask(v0, v1, v2, v3, bulk_eq, '/', 0) & V;
+    uint64_t AP = bulk_mask(v0, v1, v2, v3, bulk_eq, '\'', 0) & V;
+    uint64_t Le = U | Lo, SP = S | C9, Wt = C9 & ~N;
+    uint64_t Q = V & ~(Le | D | SP);
+
+    /* tails: after a run of Q that is followed by \r or \n, the run of \r \n /
+     * from there belongs to the punctuation piece (segmented prefix-OR) */
+    uint64_t TL = N | SL;
+    uint64_t X = (Q << 1) & ~Q & N;
+    uint64_t TC = X, m = TL;
+    TC |= (TC << 1) & m;
+    m &= m << 1;
+    TC |= (TC << 2) & m;
+    m &= m << 2;
+    TC |= (TC << 4) & m;
+    m &= m << 4;
+    TC |= (TC << 8) & m;
+    m &= m << 8;
+    TC |= (TC << 16) & m;
+    m &= m << 16;
+    TC |= (TC << 32) & m;
+    uint64_t TE = (TC << 1) & ~TL;
+
+    /* punctuation runs: a run's start, or where a tail stopped inside one */
+    uint64_t QS = ((Q & ~(Q << 1)) | (TE & Q)) & ~TC;
+
+    /* words */
+    uint64_t LS = Le & ~(Le << 1);
+    uint64_t CT = U & (Lo << 1);
+    uint64_t PFX = S | Wt | (QS & ~(S << 1));
+    uint64_t B = 1 | (LS & ~(PFX << 1)) | CT | (QS & ~(S << 1)) | TE;
+
+    /* digits: a piece every three digits from the start of a run */
+    uint64_t DS = D & ~(D << 1);
+    if (D & ~DS) {
+        uint64_t D3 = D & (D << 1) & (D << 2), t = DS;
+        uint64_t g = DS;
+        while ((t = (t << 3) & D3)) g |= t;
+        B |= g;
+    } else {
+        B |= DS;
+    }
+
+    /* whitespace runs: h = "a \r or \n at or after this place in its run" */
+    uint64_t h = N, r = SP;
+    h |= (h >> 1) & r;
+    r &= r >> 1;
+    h |= (h >> 2) & r;
+    r &= r >> 2;
+    h |= (h >> 4) & r;
+    r &= r >> 4;
+    h |= (h >> 8) & r;
+    r &= r >> 8;
+    h |= (h >> 16) & r;
+    r &= r >> 16;
+    h |= (h >> 32) & r;
+    uint64_t RS = SP & ~(SP << 1);
+    uint64_t NB = (N & ~(h >> 1)) << 1;          /* right after the last \r/\n of a run */
+    uint64_t T = SP & ~h;                        /* spaces and tabs after it */
+    uint64_t LT2 = SP & ~(SP >> 1) & T & (T << 1); /* last of two or more of them */
+    B |= (RS | NB | LT2) & ~TC;
+
+    /* what nothing after W can change: bits below W - 4 (a contraction looks
+     * 3 bytes ahead), and before a whitespace run that reaches W */
+    unsigned cut = W - 4;
+    if (SP >> (W - 1) & 1) {
+        uint64_t rs = RS & ((W == 64 ? ~0ull : (1ull << W) - 1));
+        unsigned last_rs = 63u - (unsigned)__builtin_clzll(rs);
+        if (last_rs < cut) cut = last_rs;
+    }
+
+    /* contractions, left to right: the apostrophe and the letters after it
+     * stay in the word; the next piece starts after them (an apostrophe right
+     * after a contraction starts a piece of its own) */
+    uint64_t CA = AP & (Le << 1) & ((1ull << cut) - 1);
+    unsigned after = 0;
+    while (CA) {
+        unsigned k = (unsigned)__builtin_ctzll(CA);
+        CA &= CA - 1;
+        if (k < after) continue;
+        int c1 = w[k + 1] | 0x20, c2 = w[k + 2] | 0x20;
+        unsigned len = 0;
+        if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') len = 2;
+        else if (((c1 == 'r' || c1 == 'v') && c2 == 'e') || (c1 == 'l' && c2 == 'l')) len = 3;
+        if (!len) continue;
+        B &= ~(((1ull << len) - 1) << k);
+        B |= 1ull << (k + len);
+        after = k + len + 1;
+    }
+
+    /* report the pieces that end below the cut */
+    uint64_t E = B & ((1ull << cut) - 1) & ~1ull;
+    size_t cnt = 0;
+    while (E) {
+        ends[cnt++] = p + (size_t)__builtin_ctzll(E);
+        E &= E - 1;
+    }
+    if (cnt) *resume = ends[cnt - 1];
+    return cnt;
+}
+#else
+size_t tome_pretok_bulk(const uint8_t *s, size_t n, size_t p, size_t *ends, size_t *resume)
+{
+    (void)s;
+    (void)n;
+    (void)ends;
+    *resume = p;
+    return 0;
+}
+#endif

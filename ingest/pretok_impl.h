@@ -24,6 +24,14 @@ extern const char tome_pretok_pattern[];
 /* End (exclusive) of the piece that starts at s[i], i < n. Always > i. */
 size_t tome_pretok_next(const uint8_t *s, size_t n, size_t i);
 
+/* The pieces of the ASCII text from s[p] (p must start a piece) found 64
+ * bytes at a time with bit masks: writes the ends of up to 60 consecutive
+ * pieces to ends[] and returns how many (0: none could be decided here: a
+ * piece of 60+ bytes, a byte >= 0x80 near p, fewer than 64 bytes left, or no
+ * SSE2). *resume: where trying again is worth it (past the bytes >= 0x80
+ * near p; else the last end, or p). Same pieces as tome_pretok_next. */
+size_t tome_pretok_bulk(const uint8_t *s, size_t n, size_t p, size_t *ends, size_t *resume);
+
 /* The ASCII fast path, inline for the encoder's loop (pretok.c has the
  * reasoning behind each alternative). */
 #define TOME_PRETOK_NO_MATCH ((size_t)-1)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/core_impl.h"
+#include "ingest/pretok_impl.h"
 #include "tome/tokenizer.h"
 #include "tt.h"
 
@@ -579,6 +580,92 @@ static char *mixed_text(size_t target, size_t *len)
     return b.data;
 }
 
+/* The bulk scanner (64 bytes of ASCII at a time, bit masks) against the
+ * one-piece scanner: random strings over the characters each rule of the
+ * pattern turns on (case changes, contractions in any case and after one
+ * another, digit runs, spaces/tabs/\v/\f before letters and punctuation,
+ * \r\n runs, punctuation followed by \r \n / tails, control characters) and
+ * some non-ASCII ones (letters, NBSP, an Arabic digit, the long s of the
+ * contractions, a dash), each drawn from a random subset so that every rule
+ * meets every neighbour, in single characters and runs; and the golden
+ * corpus. The piece ends must be identical. */
+static void pieces_both_ways(const uint8_t *s, size_t n, size_t *a, size_t *b, size_t *na, size_t *nb,
+                             size_t *n_bulk)
+{
+    size_t i = 0;
+    *na = *nb = 0;
+    while (i < n) a[(*na)++] = i = tome_pretok_next(s, n, i);
+    size_t p = 0, q[64], qh = 0, qn = 0, at = 0;
+    while (p < n) {
+        size_t e;
+        if (qh < qn) {
+            e = q[qh++];
+        } else if (p >= at && (qn = tome_pretok_bulk(s, n, p, q, &at)) != 0) {
+            TT_CHECK(qn <= 60);
+            *n_bulk += qn;
+            qh = 1;
+            e = q[0];
+        } else {
+            qh = qn = 0;
+            e = tome_pretok_next(s, n, p);
+        }
+        TT_CHECK(e > p && e <= n);
+        if (e <= p || e > n) return;
+        b[(*nb)++] = p = e;
+    }
+}
+
+static void test_bulk_scanner(void)
+{
+    static const char *alpha[] = {"a", "b", "s", "t", "m", "d", "r", "e", "v", "l", "S", "T", "M", "D", "R", "E", "V",
+                                  "L", "A", "Z", "x", "X", "0", "1", "9", " ", " ", "\t", "\n", "\r", "\v", "\f", "'",
+                                  "/", ".", ";", "{", "(", "-", "=", "\x01", "\x1c", "\x7f", "\xc3\xa9", "\xc2\xa0",
+                                  "\xe4\xb8\xad", "\xd9\xa3", "\xc5\xbf", "\xe2\x80\x94"};
+    enum { N_ALPHA = sizeof alpha / sizeof *alpha, MAXN = 1024 };
+    uint8_t buf[MAXN + 64];
+    size_t *a = malloc(2 * (MAXN + 64) * sizeof *a), *b = a + MAXN + 64;
+    if (!a) return;
+    size_t n_bulk = 0, n_pieces = 0, fails = 0;
+    for (int it = 0; it < 60000 && fails < 3; it++) {
+        uint64_t subset = rnd();
+        if (rnd() % 2) subset |= subset >> 1;
+        subset |= 1; /* never empty */
+        int ascii_only = rnd() % 4 != 0;
+        size_t n = 0, target = 64 + rnd() % 700;
+        while (n < target) {
+            unsigned ai = rnd() % N_ALPHA;
+            if (!(subset >> ai & 1) || (ascii_only && (uint8_t)alpha[ai][0] >= 0x80)) continue;
+            size_t l = strlen(alpha[ai]), reps = rnd() % 5 == 0 ? 1 + rnd() % 8 : 1;
+            for (size_t k = 0; k < reps && n + l <= MAXN; k++, n += l) memcpy(buf + n, alpha[ai], l);
+            if (n + 4 > MAXN) break;
+        }
+        size_t na, nb;
+        pieces_both_ways(buf, n, a, b, &na, &nb, &n_bulk);
+        n_pieces += na;
+        if (na != nb || memcmp(a, b, na * sizeof *a) != 0) {
+            size_t k = 0;
+            while (k < na && k < nb && a[k] == b[k]) k++;
+            tt_fail(__FILE__, __LINE__, "bulk scanner: case %d, piece %zu: ends at %zu, not %zu", it, k,
+                    k < nb ? b[k] : 0, k < na ? a[k] : 0);
+            fails++;
+        }
+    }
+    /* the golden corpus, whole */
+    size_t n = 0;
+    char *text = mixed_text(200000, &n);
+    size_t *ga = text ? malloc(2 * (n + 1) * sizeof *ga) : NULL;
+    if (ga) {
+        size_t na, nb;
+        pieces_both_ways((const uint8_t *)text, n, ga, ga + n + 1, &na, &nb, &n_bulk);
+        TT_CHECK(na == nb && memcmp(ga, ga + n + 1, na * sizeof *ga) == 0);
+    }
+    free(ga);
+    free(text);
+    /* the bulk scanner did most of the work (else this test tests little) */
+    TT_CHECK(n_bulk > n_pieces / 2);
+    free(a);
+}
+
 static void test_safe_split_property(void)
 {
     size_t n = 0;
@@ -676,6 +763,7 @@ int main(int argc, char **argv)
     TT_RUN(test_output_growth_mid_batch);
     TT_RUN(test_max_piece_bytes);
     TT_RUN(test_safe_split_property);
+    TT_RUN(test_bulk_scanner);
     TT_RUN(test_threads_match_single);
     tome_tokenizer_free(g_tok);
     return tt_finish();

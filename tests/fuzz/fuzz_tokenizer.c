@@ -5,7 +5,8 @@
  * without special-token parsing; a multi-threaded encode (forced to split by
  * repeating the input past the parallel threshold; inputs starting "T!")
  * equals the single-thread one; and at every safe split point found in the input, encoding the two
- * halves gives the ids of the whole. The tokenizer comes from
+ * halves gives the ids of the whole; and the bulk scanner (tome_pretok_bulk)
+ * finds the same pieces as the one-piece scanner. The tokenizer comes from
  * $TOME_TOKENIZER (default ../shared/llama4/tokenizer.model relative to the
  * working directory). Run by bench/fuzz_tokenizer.sh, not by ctest.
  */
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/pretok_impl.h"
 #include "tome/tokenizer.h"
 
 static tome_tokenizer_t *g_tok;
@@ -45,9 +47,35 @@ static int same(const tome_tokens_t *a, const tome_tokens_t *b)
     return a->n == b->n && (a->n == 0 || memcmp(a->ids, b->ids, a->n * sizeof(int32_t)) == 0);
 }
 
+/* Pieces found by the bulk scanner where it can (else one at a time) equal
+ * those of the one-piece scanner. */
+static void check_bulk(const uint8_t *s, size_t n)
+{
+    size_t i = 0, p = 0, q[64], qh = 0, qn = 0, at = 0;
+    while (i < n) {
+        i = tome_pretok_next(s, n, i);
+        size_t e;
+        if (qh < qn) {
+            e = q[qh++];
+        } else if (p >= at && (qn = tome_pretok_bulk(s, n, p, q, &at)) != 0) {
+            qh = 1;
+            e = q[0];
+        } else {
+            qh = qn = 0;
+            e = tome_pretok_next(s, n, p);
+        }
+        if (e != i) {
+            fprintf(stderr, "bulk scanner: piece from %zu ends at %zu, not %zu\n", p, e, i);
+            abort();
+        }
+        p = e;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
+    check_bulk(data, size);
     for (int special = 0; special < 2; special++) {
         tome_tokens_t t = {0};
         encode(s, size, special, 1, &t);
