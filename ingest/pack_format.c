@@ -93,16 +93,22 @@ const char *tome_file_status_name(tome_file_status s)
 }
 
 /* ------------------------------------------------------------ varint manifest */
+/* LEB128 into room the caller reserved (at most 10 bytes); returns the end */
+static inline uint8_t *var_at(uint8_t *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (uint8_t)v;
+    return o;
+}
 static tome_status put_var(tome_buf *b, uint64_t v)
 {
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        uint8_t c = v & 0x7f;
-        v >>= 7;
-        tmp[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return tome_buf_append(b, tmp, n);
+    TOME_FORWARD(tome_buf_reserve(b, 10));
+    b->len = (size_t)(var_at((uint8_t *)b->data + b->len, v) - (uint8_t *)b->data);
+    b->data[b->len] = '\0';
+    return TOME_OK;
 }
 static tome_status put_str(tome_buf *b, const char *s)
 {
@@ -142,10 +148,15 @@ static tome_status manifest_serialize(const tome_pack_meta *meta, const tome_pac
             TOME_FORWARD(put_var(b, e->runs[k].prefix));
         }
         TOME_FORWARD(put_var(b, e->n_rlines));
+        /* the line table (most of the manifest): room for all of it at once */
+        if (e->n_rlines) TOME_FORWARD(tome_buf_reserve(b, (size_t)e->n_rlines * 10));
+        uint8_t *o = (uint8_t *)b->data + b->len;
         for (uint32_t k = 0; k < e->n_rlines; k++) {
-            TOME_FORWARD(put_var(b, k ? e->line_off[k] - e->line_off[k - 1] : e->line_off[k]));
-            TOME_FORWARD(put_var(b, k ? e->line_tok[k] - e->line_tok[k - 1] : e->line_tok[k]));
+            o = var_at(o, k ? e->line_off[k] - e->line_off[k - 1] : e->line_off[k]);
+            o = var_at(o, k ? e->line_tok[k] - e->line_tok[k - 1] : e->line_tok[k]);
         }
+        b->len = (size_t)(o - (uint8_t *)b->data);
+        if (b->data) b->data[b->len] = '\0';
         TOME_FORWARD(put_var(b, e->n_anchors));
         for (uint32_t k = 0; k < e->n_anchors; k++) {
             TOME_FORWARD(put_var(b, e->anchors[k].oline));
@@ -443,7 +454,7 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
     if (!st) st = manifest_serialize(meta, entries, n_entries, &man);
     if (!st) st = tome_buf_reserve(&manz, ZSTD_compressBound(man.len));
     if (!st) {
-        size_t zn = ZSTD_compress(manz.data, manz.cap, man.data ? man.data : "", man.len, 3);
+        size_t zn = ZSTD_compress(manz.data, manz.cap, man.data ? man.data : "", man.len, 2);
         if (ZSTD_isError(zn)) st = zerr(zn, "manifest");
         else manz.len = zn;
     }
