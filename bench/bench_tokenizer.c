@@ -6,9 +6,13 @@
  * Prints one line per measurement (load time, single-thread encode — wall
  * clock and per CPU-second, the latter less disturbed by a busy machine; best
  * of 3, and the first run alone, whose per-thread piece cache starts empty —,
- * encode with each thread count given, decode), best of 3 runs each; checks
+ * then "unseen text": the text cut into 64 KB blocks at line ends, the cache
+ * warmed on the even blocks and the odd ones timed, and the other way round,
+ * with a fresh tokenizer (an empty cache) each time — the steady state of a
+ * long run over new text of the same kind —, encode with each thread count
+ * given, decode), best of 3 runs each; checks
  * that every multi-threaded encode gives exactly the single-thread ids.
- * bench/tokenizer_vs_tiktoken.sh runs it next to Python tiktoken.
+ * bench/tokenizer_vs_tiktoken.py runs it next to Python tiktoken.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +81,41 @@ int main(int argc, char **argv)
      * across calls): what a single pass over new text gets */
     printf("encode 1T first run %6.1f MB/s  (cold piece cache; %.1f MB per CPU-second)\n", mb / first,
            mb / first_cpu);
+    {
+        /* unseen text: halves of interleaved 64 KB blocks (cut after a
+         * newline, so each half is text of the same kinds) */
+        tome_buf half[2] = {{0}, {0}};
+        size_t pos = 0;
+        for (int k = 0; pos < text.len; k ^= 1) {
+            size_t e = pos + 65536 < text.len ? pos + 65536 : text.len;
+            while (e < text.len && text.data[e - 1] != '\n') e++;
+            if (tome_buf_append(&half[k], text.data + pos, e - pos)) return 1;
+            pos = e;
+        }
+        double t_unseen = 0, c_unseen = 0;
+        size_t n_unseen = 0;
+        for (int k = 0; k < 2; k++) {
+            tome_tokenizer_t *fresh = NULL;
+            if (tome_tokenizer_open(argv[1], &fresh)) {
+                fprintf(stderr, "open: %s\n", tome_last_error());
+                return 1;
+            }
+            tome_tokens_t w = {0}, t = {0};
+            if (tome_tokenizer_encode(fresh, half[k].data, half[k].len, NULL, &w)) return 1; /* warm-up */
+            double t0 = tome_now(), c0 = thread_cpu();
+            if (tome_tokenizer_encode(fresh, half[!k].data, half[!k].len, NULL, &t)) return 1;
+            t_unseen += tome_now() - t0;
+            c_unseen += thread_cpu() - c0;
+            n_unseen += half[!k].len;
+            tome_tokens_free(&w);
+            tome_tokens_free(&t);
+            tome_tokenizer_free(fresh);
+        }
+        printf("encode 1T unseen text %6.1f MB/s  (cache warmed on the other half; %.1f MB per CPU-second)\n",
+               (double)n_unseen / 1e6 / t_unseen, (double)n_unseen / 1e6 / c_unseen);
+        tome_buf_free(&half[0]);
+        tome_buf_free(&half[1]);
+    }
     int rc = 0;
     for (int a = 3; a < argc; a++) {
         int nt = atoi(argv[a]);
