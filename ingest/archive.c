@@ -458,13 +458,26 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
                     tome_buf_free(&t);
                     goto nomem;
                 }
-                if (why)
+                if (why) {
                     snprintf(reason, sizeof reason, "hardlink pointing outside the archive (%s; not followed)", why);
-                else
+                    tome_buf_free(&t);
+                    skip = reason;
+                } else {
                     snprintf(reason, sizeof reason, "hardlink to %s!/%.*s (its content is packed under that name)",
                              display, (int)(t.len < 400 ? t.len : 400), t.data ? t.data : "");
-                tome_buf_free(&t);
-                skip = reason;
+                    /* reported with the target's path: the pack lists it as
+                     * an alias of that member */
+                    tome_buf target = {0};
+                    tome_status ts = tome_buf_appendf(&target, "%s!/%.*s", display, (int)t.len, t.data ? t.data : "");
+                    tome_buf_free(&t);
+                    if (ts != TOME_OK) goto nomem;
+                    tome_archive_entry le = {.path = path.data, .mtime = mtime, .skip_reason = reason,
+                                             .link_to = target.data};
+                    rc = st->cb(st->ud, &le);
+                    tome_buf_free(&target);
+                    if (rc != TOME_OK) goto done;
+                    continue;
+                }
             }
             else if (type == AE_IFLNK)
                 skip = "symlink (not followed)";

@@ -90,6 +90,10 @@ typedef struct tome_archive_entry {
     size_t len;
     int64_t mtime;
     const char *skip_reason;
+    /* a hard link to an earlier member: that member's path (as path is
+     * written, "outer.tar!/dir/file"); skip_reason is set too (the link has
+     * no data of its own), for readers that do not follow links */
+    const char *link_to;
 } tome_archive_entry;
 
 typedef tome_status (*tome_archive_cb)(void *ud, const tome_archive_entry *e);

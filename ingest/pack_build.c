@@ -59,6 +59,8 @@ typedef struct item {
     char *fs_path;  /* openable path (disk files), NULL for archive members */
     uint64_t size;
     char *skip;     /* skip reason or NULL */
+    char *link_to;  /* archive members: a hard link to this member's path */
+    int linked;     /* a hard link resolved to its target: an alias of it */
     int container;  /* an archive that was expanded: not in the manifest */
     int member;     /* from inside an archive */
     int named;      /* a file named directly as a source (not found by a walk) */
@@ -114,6 +116,7 @@ static void item_free(item *it)
     free(it->path);
     free(it->fs_path);
     free(it->skip);
+    free(it->link_to);
     free(it->redact);
     free(it->anchors);
     tome_tokens_free(&it->full);
@@ -525,6 +528,7 @@ static tome_status on_member(void *ud, const tome_archive_entry *e)
     }
     TOME_FORWARD(add_item(mc->b, e->path, NULL, e->len, e->skip_reason, 1, &it));
     it->seq = (c->seq & ~(uint64_t)UINT32_MAX) | ++c->n_members;
+    if (e->link_to && !(it->link_to = strdup(e->link_to))) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     if (e->skip_reason) return TOME_OK;
     return prepare_text(mc->b, it, e->data, e->len);
 }
@@ -752,7 +756,47 @@ static int cmp_hash(const void *x, const void *y, void *ctx)
     size_t i = *(const size_t *)x, j = *(const size_t *)y;
     int c = same_content(items[i], items[j]);
     if (c) return c;
+    /* a hard link has no text of its own: never the stored copy */
+    if (items[i]->linked != items[j]->linked) return items[i]->linked - items[j]->linked;
     return i < j ? -1 : i > j;
+}
+
+/* Hard links inside archives whose target was packed become aliases of it
+ * (plan's dedup then lists them like any identical copy); the others keep
+ * their skip reason. by_path: the items' indices sorted by path. */
+static void resolve_links(item **items, size_t n, const size_t *by_path)
+{
+    for (size_t i = 0; i < n; i++) {
+        item *it = items[i];
+        if (!it->link_to) continue;
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(items[by_path[mid]]->path, it->link_to) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == n || strcmp(items[by_path[lo]]->path, it->link_to) != 0) continue;
+        const item *t = items[by_path[lo]];
+        if (!t->ok || t->link_to) {
+            if (t->skip) { /* say why the link's content is not in the pack either */
+                tome_buf r = {0};
+                if (tome_buf_appendf(&r, "hardlink to %s, which is not packed (%s)", t->path, t->skip) == TOME_OK) {
+                    tome_text_one_line(r.data);
+                    free(it->skip);
+                    it->skip = r.data;
+                }
+            }
+            continue;
+        }
+        memcpy(it->hash, t->hash, 16);
+        it->encoding = t->encoding;
+        it->size = t->size;
+        it->n_lines = t->n_lines;
+        it->full_tokens = t->full_tokens;
+        free(it->skip);
+        it->skip = NULL;
+        it->linked = it->ok = 1;
+    }
 }
 
 static tome_status encode_str(const builder *b, const tome_buf *s, uint64_t *n_tokens, tome_tokens_t *keep)
@@ -1274,6 +1318,8 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
         es[i].reason = items[i]->skip;
     }
     qsort_r(by_path, n, sizeof *by_path, cmp_paths, items);
+    resolve_links(items, n, by_path);
+    for (size_t i = 0; i < n; i++) es[i].reason = items[i]->skip; /* (a resolved link has none) */
     if ((st = tome_pack_render_open(&env_open, b.fmt, n))) goto out;
     if ((st = tome_pack_render_close(&env_close, b.fmt))) goto out;
     if ((st = plan(&b, items, n, es, by_path, &env_open, &env_close, &tree))) goto out;

@@ -608,4 +608,37 @@ def test_run_without_a_break_is_not_tokenized():
     shutil.rmtree(base)
 
 
+@case
+def test_tar_hardlinks_are_aliases():
+    # a hard link inside a tar names an earlier member and has no data of its
+    # own: packed as an alias of that member (cite through either name); a
+    # link to a member that is not packed says why; one pointing outside the
+    # archive is refused as before
+    base = tempfile.mkdtemp(prefix="tome_hl_")
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for n, d in (("src/main.c", b"int main(void)\n{\n    return 42;\n}\n"), ("bin/blob", b"\x00\x01\x02" * 50)):
+            ti = tarfile.TarInfo(n)
+            ti.size = len(d)
+            t.addfile(ti, io.BytesIO(d))
+        for n, target in (("copy/main.c", "src/main.c"), ("copy/blob", "bin/blob"), ("up", "../../etc/passwd")):
+            ti = tarfile.TarInfo(n)
+            ti.type = tarfile.LNKTYPE
+            ti.linkname = target
+            t.addfile(ti)
+    root = os.path.join(base, "in")
+    write(root, "links.tar", bio.getvalue())
+    pack = os.path.join(base, "hl.tpk")
+    tome("pack", root, "-o", pack, "-q")
+    f = files_of(pack)
+    assert f["links.tar!/src/main.c"]["status"] == "full", f
+    link = f["links.tar!/copy/main.c"]
+    assert link["status"] == "alias", link
+    assert cite(pack, "links.tar!/copy/main.c:3") == "    return 42;\n"
+    blob = f["links.tar!/copy/blob"]
+    assert blob["status"] == "skipped" and "not packed" in blob["reason"] and "binary" in blob["reason"], blob
+    assert f["links.tar!/up"]["status"] == "skipped" and "outside the archive" in f["links.tar!/up"]["reason"]
+    shutil.rmtree(base)
+
+
 sys.exit(exit_code())
