@@ -19,7 +19,7 @@ Ignore rules: .gitignore edge cases compared with `git ls-files`.
 Each case: the pack is written, each file has the status/reason expected,
 and `tome cite` returns the original line.
 """
-import base64, gzip, io, json, lzma, os, shutil, subprocess, sys, tarfile, tempfile, zipfile, zlib
+import base64, gzip, io, json, lzma, os, resource, shutil, signal, subprocess, sys, tarfile, tempfile, zipfile, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tome_testlib import BIN, ENV, case, exit_code, run_bytes  # noqa: E402
@@ -638,6 +638,39 @@ def test_tar_hardlinks_are_aliases():
     blob = f["links.tar!/copy/blob"]
     assert blob["status"] == "skipped" and "not packed" in blob["reason"] and "binary" in blob["reason"], blob
     assert f["links.tar!/up"]["status"] == "skipped" and "outside the archive" in f["links.tar!/up"]["reason"]
+    shutil.rmtree(base)
+
+
+@case
+def test_disk_full_keeps_the_previous_pack():
+    # the file system refuses to grow the new pack (RLIMIT_FSIZE stands in
+    # for a full disk: writes fail with EFBIG as they would with ENOSPC):
+    # exit 5 with a message naming the output, the earlier pack byte for
+    # byte, no temp file left; then a run with room replaces it
+    base = tempfile.mkdtemp(prefix="tome_dfull_")
+    root = os.path.join(base, "src")
+    write(root, "small.txt", b"the first pack\n")
+    pack = os.path.join(base, "p.tpk")
+    tome("pack", root, "-o", pack, "-q")
+    first = open(pack, "rb").read()
+    # incompressible text, so the new pack is far over the limit
+    rnd = base64.b64encode(os.urandom(3 << 20))
+    write(root, "big.txt", b"\n".join(rnd[i:i + 76] for i in range(0, len(rnd), 76)) + b"\n")
+    limit = len(first) + 64 * 1024
+
+    def limit_fsize():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    p = subprocess.run([BIN, "pack", root, "-o", pack, "-q"], capture_output=True, env=ENV, preexec_fn=limit_fsize)
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 5, (p.returncode, err)
+    assert pack in err and ("write failed" in err or "File too large" in err), err
+    assert open(pack, "rb").read() == first, "the earlier pack was changed"
+    assert not [f for f in os.listdir(base) if ".tmp." in f], os.listdir(base)
+    tome("pack", root, "-o", pack, "-q")
+    f = files_of(pack)
+    assert f["big.txt"]["status"] == "full" and f["small.txt"]["status"] == "full", f
     shutil.rmtree(base)
 
 
