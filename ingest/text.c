@@ -12,6 +12,9 @@
  *      unless it is UTF-16 without a BOM: an even length, a zero byte in
  *      at least half of the odd (LE) or even (BE) positions and at most
  *      1/4 as many in the others, and the units pass the check of 2.;
+ *      or UTF-16 without a BOM in CJK and the like (utf16_wide_without_bom:
+ *      128+ bytes, >= 97% of the units in the ranges text is written in,
+ *      in one byte order only);
  *   4. control-byte density: bytes < 0x20 other than \t \n \r \f \v ESC,
  *      plus DEL, counted over the buffer; more than 1 in 64 → binary;
  *   5. valid UTF-8 (shortest forms, no surrogates, ≤ U+10FFFF) → UTF-8;
@@ -198,6 +201,59 @@ static int utf16_without_bom(const uint8_t *d, size_t len)
     return -1;
 }
 
+/* Whether unit u (UTF-16) is in the ranges text is written in: tab, CR, LF,
+ * printable ASCII, Latin-1 and Latin Extended, Greek, Cyrillic, Hebrew,
+ * Arabic, Thai, general punctuation and common symbols, CJK punctuation,
+ * kana, bopomofo, CJK ideographs, Hangul syllables, compatibility and
+ * full-width forms. Surrogates are checked by the caller. */
+static int utf16_text_unit(uint16_t u)
+{
+    if (u < 0x80) return u == '\t' || u == '\n' || u == '\r' || (u >= 0x20 && u < 0x7F);
+    return (u >= 0xA0 && u <= 0x24F) || (u >= 0x370 && u <= 0x52F) || (u >= 0x590 && u <= 0x6FF) ||
+           (u >= 0xE00 && u <= 0xE7F) || (u >= 0x2000 && u <= 0x27BF) || (u >= 0x3000 && u <= 0x33FF) ||
+           (u >= 0x3400 && u <= 0x4DBF) || (u >= 0x4E00 && u <= 0x9FFF) || (u >= 0xAC00 && u <= 0xD7A3) ||
+           (u >= 0xF900 && u <= 0xFAFF) || (u >= 0xFE30 && u <= 0xFE4F) || (u >= 0xFF00 && u <= 0xFFEF);
+}
+
+/* Units of d read in one byte order that are text (utf16_text_unit, or a
+ * valid surrogate pair); -1 at a U+0000. */
+static long utf16_text_units(const uint8_t *d, size_t units, int le)
+{
+    long ok = 0;
+    for (size_t i = 0; i < units; i++) {
+        uint16_t u = le ? (uint16_t)(d[2 * i] | d[2 * i + 1] << 8) : (uint16_t)(d[2 * i] << 8 | d[2 * i + 1]);
+        if (u == 0) return -1;
+        if (u >= 0xD800 && u <= 0xDBFF && i + 1 < units) {
+            uint16_t v = le ? (uint16_t)(d[2 * i + 2] | d[2 * i + 3] << 8) : (uint16_t)(d[2 * i + 2] << 8 | d[2 * i + 3]);
+            if (v >= 0xDC00 && v <= 0xDFFF) {
+                ok += 2;
+                i++;
+            }
+            continue;
+        }
+        ok += utf16_text_unit(u);
+    }
+    return ok;
+}
+
+/* UTF-16 without a BOM whose text is mostly past the first 256 code points
+ * (Chinese, Japanese, Korean): its only zero bytes are the high bytes of
+ * newlines, spaces and ASCII, too few for utf16_without_bom. Asked only of
+ * data that holds a zero byte (ASCII or Latin-1 text has none, and read as
+ * UTF-16 it would look like CJK). At least 128 bytes, >= 97% of the units
+ * text in one byte order and < 90% in the other: a binary file passes with a
+ * chance below 1e-9 (about 2/3 of all units are in those ranges). Returns 1
+ * for LE, 0 for BE, -1 for neither. */
+static int utf16_wide_without_bom(const uint8_t *d, size_t len)
+{
+    if (len < 128 || (len & 1)) return -1;
+    size_t units = len / 2;
+    long le = utf16_text_units(d, units, 1), be = utf16_text_units(d, units, 0);
+    if (le >= 0 && (size_t)le * 100 >= units * 97 && (be < 0 || (size_t)be * 100 < units * 90)) return 1;
+    if (be >= 0 && (size_t)be * 100 >= units * 97 && (le < 0 || (size_t)le * 100 < units * 90)) return 0;
+    return -1;
+}
+
 int tome_text_legacy_8bit(const uint8_t *data, size_t len)
 {
     if (len == 0 || memchr(data, 0, len)) return 0;
@@ -220,6 +276,7 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
     int bom = len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF;
     if (memchr(data, 0, len)) {
         int le = utf16_without_bom(data, len);
+        if (le < 0) le = utf16_wide_without_bom(data, len);
         return le < 0 ? TOME_ENC_BINARY : le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE;
     }
 

@@ -59,6 +59,9 @@ def test_text_shapes():
     for name, data in {
         "u16le.txt": u16.encode("utf-16-le"),
         "u16be.txt": u16.encode("utf-16-be"),
+        # CJK in UTF-16 without a BOM: few zero bytes (the newlines' only)
+        "jp16le.txt": (jp * 4).encode("utf-16-le"),
+        "zh16be.txt": ("这是中文文本，没有字节顺序标记。\n第二行。\n" * 4).encode("utf-16-be"),
         "mac.txt": b"one\rtwo\rthree\r",
         "mixed.txt": b"a1\r\na2\na3\r\na4\n",
         "bomcrlf.txt": b"\xef\xbb\xbfline1\r\nline2\r\n",
@@ -75,6 +78,8 @@ def test_text_shapes():
     assert f["u16le.txt"]["encoding"] == "utf-16le" and f["u16be.txt"]["encoding"] == "utf-16be", (f["u16le.txt"], f["u16be.txt"])
     assert cite(pack, "u16le.txt:2") == "second line \u00e9\n"
     assert cite(pack, "u16be.txt:1") == "hello, UTF-16 without a BOM\n"
+    assert f["jp16le.txt"]["encoding"] == "utf-16le" and f["zh16be.txt"]["encoding"] == "utf-16be", (f["jp16le.txt"], f["zh16be.txt"])
+    assert cite(pack, "jp16le.txt:4") == "二行目です。\n" and cite(pack, "zh16be.txt:2") == "第二行。\n"
     # classic Mac line ends are lines, as an editor numbers them
     assert f["mac.txt"]["lines"] == 3, f["mac.txt"]
     assert cite(pack, "mac.txt:2") == "two\n"

@@ -1,5 +1,6 @@
 /* tests/test_text.c — encoding detection, conversion to UTF-8, path escaping. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ingest/ingest_impl.h"
 #include "tt.h"
@@ -87,6 +88,88 @@ static void test_detect_utf16(void)
     TT_EQ_INT(DET("a\0b\0\0\0c\0"), TOME_ENC_BINARY);                    /* U+0000 */
     TT_EQ_INT(DET("a\0b\0c\0d"), TOME_ENC_BINARY);                         /* odd length */
     TT_EQ_INT(DET("a\0\0b\0c\0d\0"), TOME_ENC_BINARY);                     /* misaligned */
+}
+
+/* UTF-16 without a BOM in Chinese, Japanese, Korean: few zero bytes (the
+ * newlines' and ASCII's), not enough for the zero-byte rule */
+static void utf16_of(const char *utf8, int le, tome_buf *out) /* appends */
+{
+    const uint8_t *s = (const uint8_t *)utf8;
+    while (*s) {
+        uint32_t cp;
+        size_t n = *s < 0x80 ? 1 : *s < 0xE0 ? 2 : *s < 0xF0 ? 3 : 4;
+        cp = n == 1 ? s[0] : n == 2 ? (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F)
+                  : n == 3 ? (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F)
+                           : (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 | (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+        s += n;
+        uint16_t u[2];
+        int k = 1;
+        if (cp >= 0x10000) {
+            u[0] = (uint16_t)(0xD800 + ((cp - 0x10000) >> 10));
+            u[1] = (uint16_t)(0xDC00 + ((cp - 0x10000) & 0x3FF));
+            k = 2;
+        } else {
+            u[0] = (uint16_t)cp;
+        }
+        for (int j = 0; j < k; j++) {
+            char b[2] = {(char)(le ? u[j] & 0xFF : u[j] >> 8), (char)(le ? u[j] >> 8 : u[j] & 0xFF)};
+            tome_buf_append(out, b, 2);
+        }
+    }
+}
+
+static void test_detect_utf16_cjk_without_bom(void)
+{
+    static const char *texts[] = {
+        "\xe4\xba\xba\xe5\xb7\xa5\xe6\x99\xba\xe8\x83\xbd\xe6\x98\xaf\xe8\xae\xa1\xe7\xae\x97\xe6\x9c\xba\xe7\xa7\x91\xe5\xad\xa6\xe7\x9a\x84"
+        "\xe4\xb8\x80\xe4\xb8\xaa\xe5\x88\x86\xe6\x94\xaf\xef\xbc\x8c\xe5\xae\x83\xe4\xbc\x81\xe5\x9b\xbe\xe4\xba\x86\xe8\xa7\xa3\xe6\x99\xba"
+        "\xe8\x83\xbd\xe7\x9a\x84\xe5\xae\x9e\xe8\xb4\xa8\xe3\x80\x82\n\xe8\xaf\xa5\xe9\xa2\x86\xe5\x9f\x9f\xe7\x9a\x84\xe7\xa0\x94\xe7\xa9\xb6"
+        "\xe5\x8c\x85\xe6\x8b\xac\xe6\x9c\xba\xe5\x99\xa8\xe4\xba\xba\xe3\x80\x81\xe8\xaf\xad\xe8\xa8\x80\xe8\xaf\x86\xe5\x88\xab 2024\n",
+        "\xe5\x90\xbe\xe8\xbc\xa9\xe3\x81\xaf\xe7\x8c\xab\xe3\x81\xa7\xe3\x81\x82\xe3\x82\x8b\xe3\x80\x82\xe5\x90\x8d\xe5\x89\x8d\xe3\x81\xaf"
+        "\xe3\x81\xbe\xe3\x81\xa0\xe7\x84\xa1\xe3\x81\x84\xe3\x80\x82\n\xe3\x81\xa9\xe3\x81\x93\xe3\x81\xa7\xe7\x94\x9f\xe3\x82\x8c\xe3\x81\x9f"
+        "\xe3\x81\x8b\xe3\x81\xa8\xe3\x82\x93\xe3\x81\xa8\xe8\xa6\x8b\xe5\xbd\x93\xe3\x81\x8c\xe3\x81\xa4\xe3\x81\x8b\xe3\x81\xac\xe3\x80\x82"
+        "\xe3\x83\x8b\xe3\x83\xa3\xe3\x83\xbc\xe3\x83\x8b\xe3\x83\xa3\xe3\x83\xbc \xf0\x9f\x98\xba\n",
+        "\xeb\x8c\x80\xed\x95\x9c\xeb\xaf\xbc\xea\xb5\xad\xec\x9d\x80 \xeb\x8f\x99\xec\x95\x84\xec\x8b\x9c\xec\x95\x84\xec\x9d\x98 "
+        "\xed\x95\x9c\xeb\xb0\x98\xeb\x8f\x84 \xeb\x82\xa8\xeb\xb6\x80\xec\x97\x90 \xec\x9c\x84\xec\xb9\x98\xed\x95\x9c "
+        "\xeb\xaf\xbc\xec\xa3\xbc\xea\xb3\xb5\xed\x99\x94\xea\xb5\xad\xec\x9d\xb4\xeb\x8b\xa4.\n\xec\x84\x9c\xec\x9a\xb8\xed\x8a\xb9\xeb\xb3\x84"
+        "\xec\x8b\x9c\xeb\x8a\x94 \xeb\x8c\x80\xed\x95\x9c\xeb\xaf\xbc\xea\xb5\xad\xec\x9d\x98 \xec\x88\x98\xeb\x8f\x84\xec\x9d\xb4\xeb\x8b\xa4.\n",
+    };
+    tome_buf b = {0};
+    for (size_t t = 0; t < TOME_ARRAY_LEN(texts); t++)
+        for (int le = 0; le < 2; le++) {
+            b.len = 0;
+            utf16_of(texts[t], le, &b);
+            utf16_of(texts[t], le, &b);
+            TT_CHECK(b.len >= 128);
+            TT_EQ_INT(det(b.data, b.len), le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
+            const char *back = conv(b.data, b.len, le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
+            size_t tl = strlen(texts[t]);
+            TT_CHECK(back && strlen(back) == 2 * tl && !memcmp(back, texts[t], tl) && !memcmp(back + tl, texts[t], tl));
+            /* under 128 bytes the evidence is too thin: binary */
+            TT_EQ_INT(det(b.data, 100), TOME_ENC_BINARY);
+            /* one unit in 20 that no text holds (a control character) tips it */
+            for (size_t k = 0; k + 1 < b.len; k += 40) {
+                b.data[k + (le ? 0 : 1)] = 0x01;
+                b.data[k + (le ? 1 : 0)] = 0x00;
+            }
+            TT_EQ_INT(det(b.data, b.len), TOME_ENC_BINARY);
+        }
+    /* random bytes with zeros in them (a compressed or encrypted file) */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int wrong = 0;
+    for (int r = 0; r < 2000; r++) {
+        b.len = 0;
+        size_t n = 128 + (size_t)(r % 64) * 2;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            char c = (char)(i % 37 == 5 ? 0 : x);
+            tome_buf_append(&b, &c, 1);
+        }
+        tome_encoding e = det(b.data, b.len);
+        wrong += e == TOME_ENC_UTF16LE || e == TOME_ENC_UTF16BE;
+    }
+    TT_EQ_INT(wrong, 0);
+    tome_buf_free(&b);
 }
 
 static void test_legacy_8bit(void)
@@ -220,6 +303,7 @@ int main(void)
     TT_RUN(test_detect_binary);
     TT_RUN(test_detect_word_fast_path);
     TT_RUN(test_detect_utf16);
+    TT_RUN(test_detect_utf16_cjk_without_bom);
     TT_RUN(test_detect_latin1);
     TT_RUN(test_legacy_8bit);
     TT_RUN(test_convert);
