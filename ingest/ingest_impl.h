@@ -202,4 +202,10 @@ typedef struct tome_outline_line {
 tome_status tome_outline(const char *path, const char *text, size_t len,
                          tome_outline_line **out, size_t *n_out);
 
+/* The outline of an extracted document from its anchors (sorted by offset):
+ * its heading paragraphs, else the first line with text of each page; n_out
+ * 0 when the anchors have neither. *out is malloc'd. */
+tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *anchors, size_t n_anchors,
+                             tome_outline_line **out, size_t *n_out);
+
 #endif /* TOME_INGEST_IMPL_H */

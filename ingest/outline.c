@@ -492,3 +492,62 @@ tome_status tome_outline(const char *path, const char *text, size_t len, tome_ou
     *n_out = o.n;
     return TOME_OK;
 }
+
+/* The outline of an extracted document from its anchors: the heading
+ * paragraphs (DOCX/ODT/HTML headings); without any, the first line with text
+ * of each page (PDF: often its title or section heading). The line of an
+ * anchor is the one that holds its offset. Nothing (n_out 0) when the anchors
+ * give neither: the caller uses tome_outline. */
+tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a, size_t n_a,
+                             tome_outline_line **out, size_t *n_out)
+{
+    TOME_RETURN_IF(!out || !n_out || (!text && len) || (!a && n_a), TOME_ERR_INVALID_ARG, "outline: bad arguments");
+    *out = NULL;
+    *n_out = 0;
+    uint32_t want = TOME_ANCHOR_PAGE;
+    for (size_t k = 0; k < n_a; k++)
+        if (a[k].kind == TOME_ANCHOR_HEADING) want = TOME_ANCHOR_HEADING;
+    outv o = {0};
+    size_t pos = 0; /* start of line `line` */
+    uint32_t line = 1;
+    for (size_t k = 0; k < n_a; k++) {
+        if (a[k].kind != want || a[k].offset > len) continue;
+        while (pos < len) { /* the line that holds the offset */
+            const char *nl = memchr(text + pos, '\n', len - pos);
+            size_t e = nl ? (size_t)(nl - text) + 1 : len;
+            if (e > a[k].offset) break;
+            pos = e;
+            line++;
+        }
+        if (want == TOME_ANCHOR_PAGE) { /* first line with text from there, on this page */
+            size_t end = len;
+            for (size_t q = k + 1; q < n_a; q++)
+                if (a[q].kind == want) {
+                    end = a[q].offset;
+                    break;
+                }
+            while (pos < end) {
+                const char *nl = memchr(text + pos, '\n', len - pos);
+                size_t e = nl ? (size_t)(nl - text) : len;
+                size_t j = pos;
+                while (j < e && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r')) j++;
+                if (j < e) break;
+                pos = e < len ? e + 1 : len;
+                line++;
+            }
+            if (pos >= end) continue; /* a page of blank lines */
+        }
+        if (pos >= len || (o.n && o.v[o.n - 1].line >= line)) continue;
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t e = nl ? (size_t)(nl - text) : len;
+        if (e > pos && text[e - 1] == '\r') e--;
+        tome_status st = emit(&o, line, pos, e - pos);
+        if (st) {
+            free(o.v);
+            return st;
+        }
+    }
+    *out = o.v;
+    *n_out = o.n;
+    return TOME_OK;
+}

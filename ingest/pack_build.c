@@ -411,7 +411,13 @@ static tome_status render_outline(const builder *b, item *it, const proc *p, tom
     tome_outline_line *ol = NULL;
     size_t n_ol = 0;
     *has = 0;
-    TOME_FORWARD(tome_outline(it->path, p->text.data, p->text.len, &ol, &n_ol));
+    if (p->kind && p->n_anchors) /* a document: its headings, or each page's first line */
+        TOME_FORWARD(tome_outline_doc(p->text.data, p->text.len, p->anchors, p->n_anchors, &ol, &n_ol));
+    if (!n_ol) {
+        free(ol);
+        ol = NULL;
+        TOME_FORWARD(tome_outline(it->path, p->text.data, p->text.len, &ol, &n_ol));
+    }
     tome_render_line *olines = n_ol ? malloc(n_ol * sizeof *olines) : NULL;
     tome_status st = TOME_OK;
     if (n_ol && !olines) st = tome_set_error(TOME_ERR_NOMEM, "out of memory");

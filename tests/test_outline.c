@@ -1,6 +1,7 @@
 /* tests/test_outline.c — outlines per language: the kept lines and their
  * original line numbers, offsets and lengths. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ingest/ingest_impl.h"
 #include "tt.h"
@@ -149,6 +150,51 @@ static void test_fallback_and_edges(void)
     }
 }
 
+/* Documents: the outline comes from the extraction's anchors. */
+static char *doc_outline_str(const char *text, const tome_anchor *a, size_t n_a)
+{
+    tome_outline_line *v = NULL;
+    size_t n = 0;
+    if (tome_outline_doc(text, strlen(text), a, n_a, &v, &n) != TOME_OK) {
+        tt_fail(__FILE__, __LINE__, "tome_outline_doc: %s", tome_last_error());
+        return NULL;
+    }
+    tome_buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        TT_CHECK(v[i].offset + v[i].len <= strlen(text));
+        tome_buf_appendf(&b, "%u:%.*s\n", v[i].line, (int)v[i].len, text + v[i].offset);
+    }
+    free(v);
+    if (!b.data) tome_buf_append(&b, "", 0);
+    return b.data;
+}
+
+static void test_documents(void)
+{
+    /* DOCX/ODT/HTML: the heading paragraphs, not the first line */
+    const char *docx = "Preamble text.\n# Terms\nBody one.\r\nBody two.\n## Payment\nPay now.\n";
+    tome_anchor h[] = {{0, TOME_ANCHOR_PARAGRAPH, 1}, {15, TOME_ANCHOR_HEADING, 2}, {23, TOME_ANCHOR_PARAGRAPH, 3},
+                       {34, TOME_ANCHOR_PARAGRAPH, 4}, {44, TOME_ANCHOR_HEADING, 5}, {55, TOME_ANCHOR_PARAGRAPH, 6}};
+    char *got = doc_outline_str(docx, h, TOME_ARRAY_LEN(h));
+    TT_EQ_STR(got, "2:# Terms\n5:## Payment\n");
+    free(got);
+    /* PDF: each page's first line with text (blank lines skipped, not past
+     * the page); a page that is only blank lines gives nothing */
+    const char *pdf = "\n  \nTITLE ONE\nbody\n\n\n\t\nPAGE TWO\r\nmore\nlast page\n";
+    tome_anchor pg[] = {{0, TOME_ANCHOR_PAGE, 1}, {20, TOME_ANCHOR_PAGE, 2}, {21, TOME_ANCHOR_PAGE, 3},
+                        {45, TOME_ANCHOR_PAGE, 4}};
+    got = doc_outline_str(pdf, pg, TOME_ARRAY_LEN(pg));
+    TT_EQ_STR(got, "3:TITLE ONE\n8:PAGE TWO\n10:last page\n");
+    free(got);
+    /* paragraphs only: nothing here (the caller falls back to tome_outline) */
+    got = doc_outline_str(docx, h, 1);
+    TT_EQ_STR(got, "");
+    free(got);
+    got = doc_outline_str("", NULL, 0);
+    TT_EQ_STR(got, "");
+    free(got);
+}
+
 int main(void)
 {
     TT_RUN(test_c);
@@ -158,5 +204,6 @@ int main(void)
     TT_RUN(test_markdown);
     TT_RUN(test_rst_adoc);
     TT_RUN(test_fallback_and_edges);
+    TT_RUN(test_documents);
     return tt_finish();
 }

@@ -679,4 +679,32 @@ def test_disk_full_keeps_the_previous_pack():
     shutil.rmtree(base)
 
 
+@case
+def test_document_outlines():
+    # under a tight budget a document keeps its structure: DOCX headings
+    # (not just its first line), a PDF's first line of each page with text
+    base = tempfile.mkdtemp(prefix="tome_docoutl_")
+    root = os.path.join(base, "in")
+    os.makedirs(root)
+    body = ""
+    for sec in range(1, 4):
+        body += wp(f"Section {sec}", '<w:pPr><w:pStyle w:val="Heading1"/></w:pPr>')
+        body += "".join(wp(f"Clause {sec}.{k}: the supplier shall deliver the goods on time and in full.") for k in range(12))
+    make_docx(os.path.join(root, "contract.docx"),
+              f'<?xml version="1.0"?><w:document {WNS}><w:body>{body}</w:body></w:document>')
+    pages = [pdf_text([(72, 720, b"ARTICLE %d" % p)] + [(72, 700 - 14 * i, b"The buyer pays invoice %d.%d in thirty days." % (p, i)) for i in range(25)])
+             for p in (1, 2)]
+    write(root, "terms.pdf", make_pdf(pages[:1] + [None] + pages[1:]))
+    pack = os.path.join(base, "o.tpk")
+    tome("pack", root, "-o", pack, "-q", "--budget", "400", "--format", "plain", "-r")
+    f = files_of(pack)
+    assert f["contract.docx"]["status"] == "outline" and f["terms.pdf"]["status"] == "outline", f
+    text = open(os.path.join(base, "o.txt"), encoding="utf-8").read()
+    for want in ("# Section 1", "# Section 2", "# Section 3", "ARTICLE 1", "ARTICLE 2", "no text on this page"):
+        assert want in text, (want, text)
+    assert "Clause 1.3" not in text and "invoice 1.3" not in text, text
+    assert cite(pack, "terms.pdf:1") == "ARTICLE 1\n"
+    shutil.rmtree(base)
+
+
 sys.exit(exit_code())
