@@ -402,6 +402,9 @@ void tome_doc_text_free(tome_doc_text *d)
     free(d->anchors);
     d->anchors = NULL;
     d->n_anchors = 0;
+    free(d->heads);
+    d->heads = NULL;
+    d->n_heads = 0;
 }
 
 tome_status tome_doc_extract(tome_doc_kind kind, const char *path, const uint8_t *data, size_t len,

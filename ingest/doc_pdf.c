@@ -17,6 +17,11 @@
  * 0.6 x the character height get '\t' between them. If the layout does not
  * match the text character for character, the text is kept as it is.
  *
+ * Bookmarks (the document outline) become heading offsets (out->heads):
+ * the line of its page that holds a bookmark's title (among its first 256),
+ * else the page's first line with text; a PDF degraded to outline shows
+ * those lines. At most 5,000 bookmarks, 6 levels deep, are read.
+ *
  * poppler and glib log syntax errors of broken PDFs to stderr by default;
  * library code must not print, so the "Poppler" log domain gets a handler that drops messages (installed once, thread-safe).
  * Encrypted PDFs that need a password are TOME_ERR_UNSUPPORTED; unparsable
@@ -79,6 +84,146 @@ static char *separate_runs(PopplerPage *page, const char *txt)
     }
     g_free(r);
     return g_string_free(out, !changed);
+}
+
+/* ---- bookmarks: where each one's title sits in the extracted text */
+#define TOME_PDF_MAX_BOOKMARKS 5000
+#define TOME_PDF_BOOKMARK_LINES 256 /* lines of its page searched for a title */
+#define TOME_PDF_BOOKMARK_DEPTH 6
+
+typedef struct bookmarks {
+    int *page;   /* 1-based */
+    char **title;
+    size_t n, cap;
+} bookmarks;
+
+static void bm_free(bookmarks *bm)
+{
+    for (size_t i = 0; i < bm->n; i++) g_free(bm->title[i]);
+    free(bm->page);
+    free(bm->title);
+}
+
+static int bm_add(bookmarks *bm, int page, const char *title)
+{
+    if (bm->n == bm->cap) {
+        size_t nc = bm->cap ? 2 * bm->cap : 32;
+        int *p = realloc(bm->page, nc * sizeof *p);
+        if (p) bm->page = p;
+        char **t = realloc(bm->title, nc * sizeof *t);
+        if (t) bm->title = t;
+        if (!p || !t) return 0;
+        bm->cap = nc;
+    }
+    bm->page[bm->n] = page;
+    bm->title[bm->n++] = g_strdup(title ? title : "");
+    return 1;
+}
+
+/* The outline tree in document order (depth-first), each item that jumps
+ * to a page; named destinations are looked up. */
+static int bm_collect(PopplerDocument *doc, PopplerIndexIter *it, int depth, bookmarks *bm)
+{
+    do {
+        PopplerAction *act = poppler_index_iter_get_action(it);
+        if (act && act->type == POPPLER_ACTION_GOTO_DEST && act->goto_dest.dest) {
+            PopplerDest *d = act->goto_dest.dest, *named = NULL;
+            if (d->type == POPPLER_DEST_NAMED && d->named_dest) d = named = poppler_document_find_dest(doc, d->named_dest);
+            int ok = !d || d->page_num < 1 || bm_add(bm, d->page_num, act->any.title);
+            if (named) poppler_dest_free(named);
+            if (!ok) {
+                poppler_action_free(act);
+                return 0;
+            }
+        }
+        if (act) poppler_action_free(act);
+        if (depth < TOME_PDF_BOOKMARK_DEPTH && bm->n < TOME_PDF_MAX_BOOKMARKS) {
+            PopplerIndexIter *child = poppler_index_iter_get_child(it);
+            if (child) {
+                int ok = bm_collect(doc, child, depth + 1, bm);
+                poppler_index_iter_free(child);
+                if (!ok) return 0;
+            }
+        }
+    } while (bm->n < TOME_PDF_MAX_BOOKMARKS && poppler_index_iter_next(it));
+    return 1;
+}
+
+/* s lower-cased (ASCII) with runs of whitespace as one space, trimmed; at
+ * most max bytes (g_free). */
+static char *squeeze(const char *s, size_t n, size_t max)
+{
+    GString *g = g_string_sized_new(n < max ? n : max);
+    int sp = 0;
+    for (size_t i = 0; i < n && g->len < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f') {
+            sp = g->len > 0;
+            continue;
+        }
+        if (sp) g_string_append_c(g, ' ');
+        sp = 0;
+        g_string_append_c(g, (char)(c < 0x80 ? g_ascii_tolower((char)c) : (char)c));
+    }
+    return g_string_free(g, FALSE);
+}
+
+static int cmp_off(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* out->heads: for each bookmark, the first line of its page that holds its
+ * title (its first 48 bytes, whitespace and ASCII case ignored), else the
+ * page's first line with text. Pages are out's TOME_ANCHOR_PAGE anchors. */
+static tome_status bm_place(const bookmarks *bm, tome_doc_text *out)
+{
+    if (!bm->n) return TOME_OK;
+    uint64_t *h = malloc(bm->n * sizeof *h);
+    if (!h) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    const char *t = out->text.data ? out->text.data : "";
+    size_t len = out->text.len;
+    for (size_t i = 0; i < bm->n; i++) {
+        size_t k = 0; /* the page's anchor */
+        while (k < out->n_anchors && !(out->anchors[k].kind == TOME_ANCHOR_PAGE &&
+                                       out->anchors[k].number == (uint32_t)bm->page[i]))
+            k++;
+        if (k == out->n_anchors) continue; /* a page past the cut */
+        size_t start = (size_t)out->anchors[k].offset, end = len;
+        for (size_t q = k + 1; q < out->n_anchors; q++)
+            if (out->anchors[q].kind == TOME_ANCHOR_PAGE) {
+                end = (size_t)out->anchors[q].offset;
+                break;
+            }
+        char *want = squeeze(bm->title[i], strlen(bm->title[i]), 48);
+        size_t found = (size_t)-1, first_text = (size_t)-1;
+        size_t lines = 0;
+        for (size_t pos = start; pos < end && found == (size_t)-1 && lines++ < TOME_PDF_BOOKMARK_LINES;) {
+            const char *nl = memchr(t + pos, '\n', end - pos);
+            size_t e = nl ? (size_t)(nl - t) : end;
+            char *line = squeeze(t + pos, e - pos, 4096);
+            if (*line && first_text == (size_t)-1) first_text = pos;
+            if (*want && *line && strstr(line, want)) found = pos;
+            g_free(line);
+            pos = e + 1;
+        }
+        g_free(want);
+        if (found == (size_t)-1) found = first_text;
+        if (found != (size_t)-1) h[n++] = found;
+    }
+    qsort(h, n, sizeof *h, cmp_off);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!m || h[m - 1] != h[i]) h[m++] = h[i];
+    if (!m) {
+        free(h);
+        return TOME_OK;
+    }
+    out->heads = h;
+    out->n_heads = m;
+    return TOME_OK;
 }
 
 tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t len, tome_doc_text *out)
@@ -149,6 +294,14 @@ tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t l
         char note[128];
         int k = snprintf(note, sizeof note, "[tome: PDF cut after %d of %d pages]\n", limit, n_pages);
         rc = tome_doc_put(&b, note, (size_t)k);
+    }
+    if (rc == TOME_OK) { /* bookmarks, for the outline of a degraded PDF */
+        bookmarks bm = {0};
+        PopplerIndexIter *it = poppler_index_iter_new(doc);
+        int ok = !it || bm_collect(doc, it, 0, &bm);
+        if (it) poppler_index_iter_free(it);
+        rc = ok ? bm_place(&bm, out) : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        bm_free(&bm);
     }
     g_object_unref(doc);
     g_bytes_unref(bytes);

@@ -136,6 +136,10 @@ typedef struct tome_doc_text {
     tome_buf text;        /* UTF-8, '\n' line ends                 */
     tome_anchor *anchors; /* sorted by offset; malloc'd            */
     size_t n_anchors;
+    uint64_t *heads;      /* offsets of heading lines the document
+                           * names apart from its text (a PDF's
+                           * bookmarks), sorted, distinct; malloc'd */
+    size_t n_heads;
 } tome_doc_text;
 
 /* Kind of document by content (magic bytes, zip member names, markup);
@@ -202,10 +206,12 @@ typedef struct tome_outline_line {
 tome_status tome_outline(const char *path, const char *text, size_t len,
                          tome_outline_line **out, size_t *n_out);
 
-/* The outline of an extracted document from its anchors (sorted by offset):
- * its heading paragraphs, else the first line with text of each page; n_out
- * 0 when the anchors have neither. *out is malloc'd. */
+/* The outline of an extracted document: the lines of its headings (heads:
+ * offsets found by the extraction, e.g. a PDF's bookmarks; or its
+ * TOME_ANCHOR_HEADING anchors), else the first line with text of each page
+ * that is not a running header; n_out 0 when none applies. Anchors and
+ * heads sorted by offset. *out is malloc'd. */
 tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *anchors, size_t n_anchors,
-                             tome_outline_line **out, size_t *n_out);
+                             const uint64_t *heads, size_t n_heads, tome_outline_line **out, size_t *n_out);
 
 #endif /* TOME_INGEST_IMPL_H */

@@ -493,59 +493,156 @@ tome_status tome_outline(const char *path, const char *text, size_t len, tome_ou
     return TOME_OK;
 }
 
-/* The outline of an extracted document from its anchors: the heading
- * paragraphs (DOCX/ODT/HTML headings); without any, the first line with text
- * of each page (PDF: often its title or section heading). The line of an
- * anchor is the one that holds its offset. Nothing (n_out 0) when the anchors
- * give neither: the caller uses tome_outline. */
-tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a, size_t n_a,
-                             tome_outline_line **out, size_t *n_out)
+/* The outline of an extracted document. With headings — offsets given by
+ * the extraction (a PDF's bookmarks: heads), or TOME_ANCHOR_HEADING anchors
+ * (DOCX/ODT/HTML) — the lines that hold them. Otherwise, per page
+ * (TOME_ANCHOR_PAGE), the first line with text that is not a running header:
+ * a line that, with its digits ignored ("Page 3 of 40"), is among the first
+ * three text lines of at least half of the pages (and of 3 or more). Nothing
+ * (n_out 0) when neither applies: the caller uses tome_outline. */
+static int blank_line(const char *s, size_t n)
 {
-    TOME_RETURN_IF(!out || !n_out || (!text && len) || (!a && n_a), TOME_ERR_INVALID_ARG, "outline: bad arguments");
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\f') return 0;
+    return 1;
+}
+
+static uint64_t line_key(const char *s, size_t n) /* FNV-1a of the line, digit runs as one '#', spaces trimmed */
+{
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) n--;
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int digit = 0; i < n; i++) {
+        int d = s[i] >= '0' && s[i] <= '9';
+        if (d && digit) continue;
+        digit = d;
+        h = (h ^ (uint8_t)(d ? '#' : s[i])) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a, size_t n_a, const uint64_t *heads,
+                             size_t n_heads, tome_outline_line **out, size_t *n_out)
+{
+    TOME_RETURN_IF(!out || !n_out || (!text && len) || (!a && n_a) || (!heads && n_heads), TOME_ERR_INVALID_ARG,
+                   "outline: bad arguments");
     *out = NULL;
     *n_out = 0;
-    uint32_t want = TOME_ANCHOR_PAGE;
-    for (size_t k = 0; k < n_a; k++)
-        if (a[k].kind == TOME_ANCHOR_HEADING) want = TOME_ANCHOR_HEADING;
+    /* line starts (line k + 1 starts at ls[k]) */
+    size_t n_ls = 0, cap = 64;
+    size_t *ls = malloc(cap * sizeof *ls);
+    uint64_t *keys = NULL;
     outv o = {0};
-    size_t pos = 0; /* start of line `line` */
-    uint32_t line = 1;
-    for (size_t k = 0; k < n_a; k++) {
-        if (a[k].kind != want || a[k].offset > len) continue;
-        while (pos < len) { /* the line that holds the offset */
-            const char *nl = memchr(text + pos, '\n', len - pos);
-            size_t e = nl ? (size_t)(nl - text) + 1 : len;
-            if (e > a[k].offset) break;
-            pos = e;
-            line++;
+    tome_status st = TOME_OK;
+    if (!ls) return tome_set_error(TOME_ERR_NOMEM, "outline: out of memory");
+    for (size_t pos = 0; pos < len;) {
+        if (n_ls == cap) {
+            size_t *g = realloc(ls, 2 * cap * sizeof *ls);
+            if (!g) {
+                st = tome_set_error(TOME_ERR_NOMEM, "outline: out of memory");
+                goto done;
+            }
+            ls = g;
+            cap *= 2;
         }
-        if (want == TOME_ANCHOR_PAGE) { /* first line with text from there, on this page */
-            size_t end = len;
+        ls[n_ls++] = pos;
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        pos = nl ? (size_t)(nl - text) + 1 : len;
+    }
+#define LINE_END(k) ((k) + 1 < n_ls ? ls[(k) + 1] - 1 : len && text[len - 1] == '\n' ? len - 1 : len)
+#define LINE_OF(off, res)                                                                                             \
+    do {                                                                                                              \
+        size_t lo_ = 0, hi_ = n_ls;                                                                                   \
+        while (lo_ < hi_) {                                                                                           \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                                                      \
+            if (ls[mid_] <= (off)) lo_ = mid_ + 1;                                                                    \
+            else hi_ = mid_;                                                                                          \
+        }                                                                                                             \
+        (res) = lo_ ? lo_ - 1 : 0;                                                                                    \
+    } while (0)
+    int heading = n_heads > 0;
+    for (size_t k = 0; k < n_a && !heading; k++) heading = a[k].kind == TOME_ANCHOR_HEADING;
+    if (heading) {
+        size_t n_src = n_heads ? n_heads : n_a;
+        for (size_t k = 0; k < n_src && n_ls; k++) {
+            uint64_t off = n_heads ? heads[k] : a[k].offset;
+            if ((!n_heads && a[k].kind != TOME_ANCHOR_HEADING) || off >= len) continue;
+            size_t l;
+            LINE_OF(off, l);
+            if ((o.n && o.v[o.n - 1].line >= l + 1) || blank_line(text + ls[l], LINE_END(l) - ls[l])) continue;
+            size_t e = LINE_END(l);
+            if (e > ls[l] && text[e - 1] == '\r') e--;
+            if ((st = emit(&o, (uint32_t)(l + 1), ls[l], e - ls[l]))) goto done;
+        }
+        goto done;
+    }
+    /* pages: [first line, end line) of each */
+    size_t n_pages = 0;
+    for (size_t k = 0; k < n_a; k++) n_pages += a[k].kind == TOME_ANCHOR_PAGE && a[k].offset < len;
+    if (!n_pages || !n_ls) goto done;
+    keys = malloc(3 * n_pages * sizeof *keys);
+    if (!keys) {
+        st = tome_set_error(TOME_ERR_NOMEM, "outline: out of memory");
+        goto done;
+    }
+    size_t n_keys = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < n_a; k++) {
+            if (a[k].kind != TOME_ANCHOR_PAGE || a[k].offset >= len) continue;
+            size_t first, end_off = len, last;
             for (size_t q = k + 1; q < n_a; q++)
-                if (a[q].kind == want) {
-                    end = a[q].offset;
+                if (a[q].kind == TOME_ANCHOR_PAGE) {
+                    end_off = a[q].offset;
                     break;
                 }
-            while (pos < end) {
-                const char *nl = memchr(text + pos, '\n', len - pos);
-                size_t e = nl ? (size_t)(nl - text) : len;
-                size_t j = pos;
-                while (j < e && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r')) j++;
-                if (j < e) break;
-                pos = e < len ? e + 1 : len;
-                line++;
+            LINE_OF(a[k].offset, first);
+            last = n_ls;
+            if (end_off < len) LINE_OF(end_off, last);
+            size_t seen = 0;
+            for (size_t l = first; l < last && l < n_ls; l++) {
+                size_t e = LINE_END(l);
+                if (blank_line(text + ls[l], e - ls[l])) continue;
+                uint64_t key = line_key(text + ls[l], e - ls[l]);
+                if (pass == 0) { /* the page's first three text lines, each key once */
+                    int dup = 0;
+                    for (size_t j = n_keys - seen; j < n_keys; j++) dup |= keys[j] == key;
+                    if (!dup) keys[n_keys++] = key;
+                    if (++seen == 3) break;
+                    continue;
+                }
+                /* running: in the first lines of half of the pages (3+) */
+                size_t lo = 0, hi = n_keys, cnt = 0;
+                while (lo < hi) {
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (keys[mid] < key) lo = mid + 1;
+                    else hi = mid;
+                }
+                while (lo + cnt < n_keys && keys[lo + cnt] == key) cnt++;
+                if (n_pages >= 3 && cnt >= 3 && cnt * 2 >= n_pages) continue;
+                if (!(o.n && o.v[o.n - 1].line >= l + 1)) {
+                    if (e > ls[l] && text[e - 1] == '\r') e--;
+                    if ((st = emit(&o, (uint32_t)(l + 1), ls[l], e - ls[l]))) goto done;
+                }
+                break;
             }
-            if (pos >= end) continue; /* a page of blank lines */
         }
-        if (pos >= len || (o.n && o.v[o.n - 1].line >= line)) continue;
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t e = nl ? (size_t)(nl - text) : len;
-        if (e > pos && text[e - 1] == '\r') e--;
-        tome_status st = emit(&o, line, pos, e - pos);
-        if (st) {
-            free(o.v);
-            return st;
-        }
+        if (pass == 0) qsort(keys, n_keys, sizeof *keys, cmp_u64); /* pass 1 counts in it */
+    }
+#undef LINE_OF
+#undef LINE_END
+done:
+    free(ls);
+    free(keys);
+    if (st) {
+        free(o.v);
+        return st;
     }
     *out = o.v;
     *n_out = o.n;

@@ -222,6 +222,8 @@ typedef struct proc {
     tome_buf text;             /* UTF-8 content */
     tome_anchor *anchors;      /* document anchors (byte offsets) */
     size_t n_anchors;
+    uint64_t *heads;           /* heading offsets apart from anchors (PDF bookmarks) */
+    size_t n_heads;
     tome_redaction *redact;
     size_t n_redact;
     const char *encoding;
@@ -234,6 +236,7 @@ static void proc_free(proc *p)
 {
     tome_buf_free(&p->text);
     free(p->anchors);
+    free(p->heads);
     free(p->redact);
     free(p->lines);
     memset(p, 0, sizeof *p);
@@ -289,6 +292,9 @@ static tome_status process_bytes(const builder *b, const item *it, const uint8_t
         p->anchors = d.anchors;
         p->n_anchors = d.n_anchors;
         d.anchors = NULL;
+        p->heads = d.heads;
+        p->n_heads = d.n_heads;
+        d.heads = NULL;
         tome_doc_text_free(&d);
         p->kind = doc_kind_name(dk);
         p->encoding = p->kind;
@@ -412,7 +418,8 @@ static tome_status render_outline(const builder *b, item *it, const proc *p, tom
     size_t n_ol = 0;
     *has = 0;
     if (p->kind && p->n_anchors) /* a document: its headings, or each page's first line */
-        TOME_FORWARD(tome_outline_doc(p->text.data, p->text.len, p->anchors, p->n_anchors, &ol, &n_ol));
+        TOME_FORWARD(tome_outline_doc(p->text.data, p->text.len, p->anchors, p->n_anchors, p->heads, p->n_heads,
+                                      &ol, &n_ol));
     if (!n_ol) {
         free(ol);
         ol = NULL;

@@ -155,7 +155,7 @@ static char *doc_outline_str(const char *text, const tome_anchor *a, size_t n_a)
 {
     tome_outline_line *v = NULL;
     size_t n = 0;
-    if (tome_outline_doc(text, strlen(text), a, n_a, &v, &n) != TOME_OK) {
+    if (tome_outline_doc(text, strlen(text), a, n_a, NULL, 0, &v, &n) != TOME_OK) {
         tt_fail(__FILE__, __LINE__, "tome_outline_doc: %s", tome_last_error());
         return NULL;
     }
@@ -182,10 +182,34 @@ static void test_documents(void)
      * the page); a page that is only blank lines gives nothing */
     const char *pdf = "\n  \nTITLE ONE\nbody\n\n\n\t\nPAGE TWO\r\nmore\nlast page\n";
     tome_anchor pg[] = {{0, TOME_ANCHOR_PAGE, 1}, {20, TOME_ANCHOR_PAGE, 2}, {21, TOME_ANCHOR_PAGE, 3},
-                        {45, TOME_ANCHOR_PAGE, 4}};
+                        {38, TOME_ANCHOR_PAGE, 4}};
     got = doc_outline_str(pdf, pg, TOME_ARRAY_LEN(pg));
     TT_EQ_STR(got, "3:TITLE ONE\n8:PAGE TWO\n10:last page\n");
     free(got);
+    /* running headers and footers ("Page N of M" with its digits ignored)
+     * are not a page's title: the first other line is */
+    const char *hdr = "ACME CONFIDENTIAL\nPage 1 of 3\nIntroduction\nbody\n"
+                      "ACME CONFIDENTIAL\nPage 2 of 3\nPayment terms\nbody\n"
+                      "ACME CONFIDENTIAL\nPage 3 of 3\n\nTermination\nbody\n";
+    tome_anchor hp[] = {{0, TOME_ANCHOR_PAGE, 1}, {48, TOME_ANCHOR_PAGE, 2}, {97, TOME_ANCHOR_PAGE, 3}};
+    got = doc_outline_str(hdr, hp, TOME_ARRAY_LEN(hp));
+    TT_EQ_STR(got, "3:Introduction\n7:Payment terms\n12:Termination\n");
+    free(got);
+    /* two pages are too few to call a line a running header */
+    got = doc_outline_str(hdr, hp, 2);
+    TT_EQ_STR(got, "1:ACME CONFIDENTIAL\n5:ACME CONFIDENTIAL\n");
+    free(got);
+    /* headings found by the extraction (a PDF's bookmarks) come first */
+    uint64_t heads[] = {78, 128};
+    tome_outline_line *v = NULL;
+    size_t n = 0;
+    TT_OK(tome_outline_doc(hdr, strlen(hdr), hp, TOME_ARRAY_LEN(hp), heads, 2, &v, &n));
+    TT_EQ_INT(n, 2);
+    if (n == 2) {
+        TT_EQ_INT(v[0].line, 7);
+        TT_EQ_INT(v[1].line, 12);
+    }
+    free(v);
     /* paragraphs only: nothing here (the caller falls back to tome_outline) */
     got = doc_outline_str(docx, h, 1);
     TT_EQ_STR(got, "");

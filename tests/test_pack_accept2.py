@@ -704,6 +704,25 @@ def test_document_outlines():
         assert want in text, (want, text)
     assert "Clause 1.3" not in text and "invoice 1.3" not in text, text
     assert cite(pack, "terms.pdf:1") == "ARTICLE 1\n"
+    # running headers are not page titles; bookmarks name the headings
+    root2 = os.path.join(base, "in2")
+    hdr = lambda *ls: pdf_text([(72, 720, b"ACME CONFIDENTIAL")] + [(72, 700 - 20 * i, t) for i, t in enumerate(ls)])
+    pages3 = [hdr(b"Preface words", b"Chapter One: Definitions", b"body one"), hdr(b"middle page words"),
+              hdr(b"intro of the last page", b"CHAPTER   TWO - Payment", b"body two")]
+    write(root2, "book.pdf", make_pdf(pages3, outline=True))  # bookmarks "Chapter One" (p1), "Chapter Two" (p3)
+    write(root2, "plain.pdf", make_pdf(pages3))
+    pack2 = os.path.join(base, "o2.tpk")
+    tome("pack", root2, "-o", pack2, "-q", "--budget", "120", "--format", "plain", "-r")
+    f = files_of(pack2)
+    assert f["book.pdf"]["status"] == "outline" and f["plain.pdf"]["status"] == "outline", f
+    blocks = {}
+    for part in open(os.path.join(base, "o2.txt"), encoding="utf-8").read().split("==== file: ")[1:]:
+        blocks[part.split(" ", 1)[0]] = part
+    assert "Chapter One: Definitions" in blocks["book.pdf"] and "CHAPTER TWO - Payment" in blocks["book.pdf"], blocks["book.pdf"]
+    assert "middle page words" not in blocks["book.pdf"] and "ACME" not in blocks["book.pdf"], blocks["book.pdf"]
+    for want in ("Preface words", "middle page words", "intro of the last page"):
+        assert want in blocks["plain.pdf"], blocks["plain.pdf"]
+    assert "ACME" not in blocks["plain.pdf"], blocks["plain.pdf"]
     shutil.rmtree(base)
 
 
