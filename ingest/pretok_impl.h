@@ -227,4 +227,25 @@ static inline __attribute__((always_inline)) size_t tome_pretok_next_fast(const 
     return tome_pretok_next(s, n, i);
 }
 
+/* Pieces one after another, through the bulk scanner wherever it applies
+ * (its ends are queued) and the one-piece scanner elsewhere. Start zeroed;
+ * each call gives the end of the piece that starts at p, where p is 0 or the
+ * end the previous call gave. */
+typedef struct tome_pretok_iter {
+    size_t q[64];
+    size_t qh, qn, bulk_at;
+} tome_pretok_iter;
+
+static inline __attribute__((always_inline)) size_t tome_pretok_iter_next(tome_pretok_iter *it, const uint8_t *s,
+                                                                          size_t n, size_t p)
+{
+    if (it->qh < it->qn) return it->q[it->qh++];
+    if (p >= it->bulk_at && (it->qn = tome_pretok_bulk(s, n, p, it->q, &it->bulk_at)) != 0) {
+        it->qh = 1;
+        return it->q[0];
+    }
+    it->qh = it->qn = 0;
+    return tome_pretok_next_fast(s, n, p);
+}
+
 #endif /* TOME_PRETOK_IMPL_H */

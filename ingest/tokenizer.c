@@ -990,22 +990,11 @@ static tome_status encode_ordinary(const struct tome_tokenizer *tok, const uint8
     uint32_t bl[PC_BATCH];
     uint64_t bw0[PC_BATCH], bw1[PC_BATCH], bw2[PC_BATCH], bw3[PC_BATCH], bh[PC_BATCH];
     size_t blong[PC_BATCH]; /* length of a piece over PC_KEY bytes */
-    /* piece ends found ahead by the bulk scanner (qe[qh..qn)); it is tried
-     * again from bulk_at on */
-    size_t qe[64], qh = 0, qn = 0, bulk_at = 0;
+    tome_pretok_iter pi = {0};
     while (i < n) {
         size_t nb = 0, p = i;
         do {
-            size_t e;
-            if (qh < qn) {
-                e = qe[qh++];
-            } else if (p >= bulk_at && (qn = tome_pretok_bulk(s, n, p, qe, &bulk_at)) != 0) {
-                qh = 1;
-                e = qe[0];
-            } else {
-                qh = qn = 0;
-                e = tome_pretok_next_fast(s, n, p);
-            }
+            size_t e = tome_pretok_iter_next(&pi, s, n, p);
             size_t l = e - p;
             if (__builtin_expect(maxp && l > maxp, 0)) {
                 out->n = on;

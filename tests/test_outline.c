@@ -6,16 +6,9 @@
 #include "ingest/ingest_impl.h"
 #include "tt.h"
 
-/* Outline of text as "line:content\n" lines. */
-static char *outline_str(const char *path, const char *text)
+/* Outline lines v[0..n) of text as "line:content\n" lines (frees v). */
+static char *lines_str(const char *text, tome_outline_line *v, size_t n)
 {
-    tome_outline_line *v = NULL;
-    size_t n = 0;
-    tome_status st = tome_outline(path, text, strlen(text), &v, &n);
-    if (st != TOME_OK) {
-        tt_fail(__FILE__, __LINE__, "tome_outline(%s): %s", path, tome_last_error());
-        return NULL;
-    }
     tome_buf b = {0};
     for (size_t i = 0; i < n; i++) {
         TT_CHECK(v[i].offset + v[i].len <= strlen(text));
@@ -24,6 +17,18 @@ static char *outline_str(const char *path, const char *text)
     free(v);
     if (!b.data) tome_buf_append(&b, "", 0);
     return b.data;
+}
+
+/* Outline of text as "line:content\n" lines. */
+static char *outline_str(const char *path, const char *text)
+{
+    tome_outline_line *v = NULL;
+    size_t n = 0;
+    if (tome_outline(path, text, strlen(text), &v, &n) != TOME_OK) {
+        tt_fail(__FILE__, __LINE__, "tome_outline(%s): %s", path, tome_last_error());
+        return NULL;
+    }
+    return lines_str(text, v, n);
 }
 
 static void expect(const char *path, const char *text, const char *want)
@@ -159,14 +164,7 @@ static char *doc_outline_str(const char *text, const tome_anchor *a, size_t n_a)
         tt_fail(__FILE__, __LINE__, "tome_outline_doc: %s", tome_last_error());
         return NULL;
     }
-    tome_buf b = {0};
-    for (size_t i = 0; i < n; i++) {
-        TT_CHECK(v[i].offset + v[i].len <= strlen(text));
-        tome_buf_appendf(&b, "%u:%.*s\n", v[i].line, (int)v[i].len, text + v[i].offset);
-    }
-    free(v);
-    if (!b.data) tome_buf_append(&b, "", 0);
-    return b.data;
+    return lines_str(text, v, n);
 }
 
 static void test_documents(void)

@@ -595,19 +595,13 @@ static void pieces_both_ways(const uint8_t *s, size_t n, size_t *a, size_t *b, s
     size_t i = 0;
     *na = *nb = 0;
     while (i < n) a[(*na)++] = i = tome_pretok_next(s, n, i);
-    size_t p = 0, q[64], qh = 0, qn = 0, at = 0;
+    size_t p = 0;
+    tome_pretok_iter it = {0};
     while (p < n) {
-        size_t e;
-        if (qh < qn) {
-            e = q[qh++];
-        } else if (p >= at && (qn = tome_pretok_bulk(s, n, p, q, &at)) != 0) {
-            TT_CHECK(qn <= 60);
-            *n_bulk += qn;
-            qh = 1;
-            e = q[0];
-        } else {
-            qh = qn = 0;
-            e = tome_pretok_next(s, n, p);
+        size_t e = tome_pretok_iter_next(&it, s, n, p);
+        if (it.qh == 1) { /* a bulk window was just read (later calls pop its queue: qh > 1) */
+            TT_CHECK(it.qn <= 60);
+            *n_bulk += it.qn;
         }
         TT_CHECK(e > p && e <= n);
         if (e <= p || e > n) return;

@@ -51,19 +51,11 @@ static int same(const tome_tokens_t *a, const tome_tokens_t *b)
  * those of the one-piece scanner. */
 static void check_bulk(const uint8_t *s, size_t n)
 {
-    size_t i = 0, p = 0, q[64], qh = 0, qn = 0, at = 0;
+    size_t i = 0, p = 0;
+    tome_pretok_iter it = {0};
     while (i < n) {
         i = tome_pretok_next(s, n, i);
-        size_t e;
-        if (qh < qn) {
-            e = q[qh++];
-        } else if (p >= at && (qn = tome_pretok_bulk(s, n, p, q, &at)) != 0) {
-            qh = 1;
-            e = q[0];
-        } else {
-            qh = qn = 0;
-            e = tome_pretok_next(s, n, p);
-        }
+        size_t e = tome_pretok_iter_next(&it, s, n, p);
         if (e != i) {
             fprintf(stderr, "bulk scanner: piece from %zu ends at %zu, not %zu\n", p, e, i);
             abort();
