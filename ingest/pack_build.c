@@ -10,7 +10,8 @@
  *               documents, detect the encoding and convert to UTF-8, redact,
  *               hash the source bytes, render the full block (tokenized) and
  *               the outline block (kept as text; tokenized in plan only for
- *               files the budget degrades). Full-block ids are kept in memory
+ *               files the budget degrades; when the files look small for the
+ *               budget, disk files' outlines are left to plan altogether). Full-block ids are kept in memory
  *               while the cache holds fewer than CACHE_IDS ids (archive
  *               members always; disk files are re-read later otherwise); the
  *               text itself is dropped (it is the decoding of the ids).
@@ -104,6 +105,7 @@ typedef struct builder {
     size_t n, cap;
     pthread_mutex_t mu;
     size_t cached_ids;        /* under mu */
+    int outlines_late;        /* the budget will likely not be reached: disk files' outlines wait for plan */
     uint64_t bytes_read;      /* under mu */
     uint64_t done;            /* under mu (progress) */
     double last_progress;
@@ -490,7 +492,13 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     pthread_mutex_unlock(&b->mu);
     if (keep) it->full_cached = 1;
     else tome_tokens_free(&it->full);
-    /* outline block */
+    /* outline block: not now when the budget will likely not be reached
+     * (plan reads the file again in the rare case it is) */
+    if (b->outlines_late && !it->member) {
+        it->outl_reread = 1;
+        it->ok = 1;
+        goto done;
+    }
     blk.len = 0;
     int has_outline = 0;
     if ((st = render_outline(b, it, &p, &blk, &has_outline))) goto done;
@@ -1295,8 +1303,15 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
         st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
         goto out;
     }
+    uint64_t bytes = 0;
     for (size_t i = 0; i < n_disk; i++)
-        if (!b.items[i]->skip) work[n_work++] = b.items[i];
+        if (!b.items[i]->skip) {
+            work[n_work++] = b.items[i];
+            bytes += b.items[i]->size;
+        }
+    /* ~3.5 bytes a token: at 2 (+256 a file) under the budget, outlines are
+     * most likely not needed (archives and documents may prove that wrong) */
+    b.outlines_late = bytes / 2 + 256 * (uint64_t)n_work <= (opts->budget ? opts->budget : TOME_PACK_DEFAULT_BUDGET);
     qsort(work, n_work, sizeof *work, cmp_size_desc); /* largest first: no long tail on one core */
     progress(&b, "read", 0, n_work, 1);
     prep_ctx pc = {&b, work, n_work};

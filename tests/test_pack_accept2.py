@@ -726,4 +726,34 @@ def test_document_outlines():
     shutil.rmtree(base)
 
 
+@case
+def test_outline_computed_late_or_early_is_the_same():
+    # when the files look small for the budget, outlines are not computed
+    # while reading; if the budget is exceeded after all (text of many
+    # tokens a byte), plan reads the files again: same outline as when it
+    # is computed at once (forced here by a large binary file, which counts
+    # in the estimate but is skipped)
+    import random
+    base = tempfile.mkdtemp(prefix="tome_late_")
+    rnd = random.Random(1)
+    rare = "".join(chr(0x20000 + rnd.randrange(40000)) for _ in range(3000))  # ~4 tokens a character
+    py = "".join(f"def function_{i}(x, y):\n    return x * {i} + y\n\n" for i in range(150))
+    packs = {}
+    for mode in ("late", "early"):
+        root = os.path.join(base, mode)
+        write(root, "a_rare.txt", "\n".join(rare[i:i + 50] for i in range(0, len(rare), 50)).encode() + b"\n")
+        write(root, "zz_big.py", py.encode())
+        if mode == "early":
+            write(root, "blob.bin", bytes(rnd.randrange(256) for _ in range(60000)))
+        packs[mode] = os.path.join(base, mode + ".tpk")
+        tome("pack", root, "-o", packs[mode], "-q", "--budget", "14000")
+    late, early = files_of(packs["late"]), files_of(packs["early"])
+    assert late["zz_big.py"]["status"] == "outline" and early["zz_big.py"]["status"] == "outline", (late, early)
+    assert late["zz_big.py"]["tokens"] == early["zz_big.py"]["tokens"], (late["zz_big.py"], early["zz_big.py"])
+    assert early["blob.bin"]["status"] == "skipped"
+    for pk in packs.values():
+        assert cite(pk, "zz_big.py:4") == "def function_1(x, y):\n"
+    shutil.rmtree(base)
+
+
 sys.exit(exit_code())
