@@ -181,6 +181,73 @@ static tome_status report(arc_state *st, const char *path, int64_t mtime, const 
     return st->cb(st->ud, &e);
 }
 
+/* A hard link: "hardlink to ..." as its skip reason, link_to its target. */
+static tome_status report_link(arc_state *st, const char *path, int64_t mtime, const char *target)
+{
+    char reason[600];
+    snprintf(reason, sizeof reason, "hardlink to %.500s (its content is packed under that name)", target);
+    tome_archive_entry e = {.path = path, .mtime = mtime, .skip_reason = reason, .link_to = target};
+    return st->cb(st->ud, &e);
+}
+
+/* Empty members with more than one link, held back until the archive ends.
+ * cpio (newc/crc, as GNU cpio writes and the kernel's initramfs and rpm
+ * read) stores the data of a group of hard links once, with the *last*
+ * name; the earlier names come first, empty, and libarchive reports the
+ * last one as a hard link to the first. That last entry's data is the
+ * content of every name: the held-back name becomes a link to it. What is
+ * still held back at the end is a truly empty file. */
+typedef struct held {
+    char **path;
+    int64_t *mtime;
+    size_t n, cap;
+} held;
+
+static int held_add(held *h, const char *path, int64_t mtime)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 8;
+        char **p = realloc(h->path, cap * sizeof *p);
+        if (!p) return -1;
+        h->path = p;
+        int64_t *m = realloc(h->mtime, cap * sizeof *m);
+        if (!m) return -1;
+        h->mtime = m;
+        h->cap = cap;
+    }
+    if (!(h->path[h->n] = strdup(path))) return -1;
+    h->mtime[h->n++] = mtime;
+    return 0;
+}
+
+/* Reports the held-back name `name` (if held) as a link to `target`. */
+static tome_status held_link(arc_state *st, held *h, const char *name, const char *target)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcmp(h->path[i], name) != 0) continue;
+        tome_status rc = report_link(st, h->path[i], h->mtime[i], target);
+        free(h->path[i]);
+        h->path[i] = h->path[h->n - 1];
+        h->mtime[i] = h->mtime[h->n - 1];
+        h->n--;
+        return rc;
+    }
+    return TOME_OK;
+}
+
+static tome_status held_flush(arc_state *st, held *h, tome_status rc)
+{
+    static const uint8_t none[1];
+    for (size_t i = 0; i < h->n; i++) {
+        if (rc == TOME_OK) rc = report(st, h->path[i], h->mtime[i], NULL, none, 0);
+        free(h->path[i]);
+    }
+    free(h->path);
+    free(h->mtime);
+    *h = (held){0};
+    return rc;
+}
+
 /* Why a member name is unsafe, or NULL. Both '/' and '\\' count as separators
  * (zips made on Windows use either). */
 static const char *unsafe_name(const char *p)
@@ -339,10 +406,11 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
 {
     const tome_archive_limits *lim = st->lim;
     tome_status rc = TOME_OK;
-    tome_buf path = {0}, content = {0}, last = {0};
+    tome_buf path = {0}, content = {0}, last = {0}, link = {0};
     char reason[768], err[512];
     uint64_t n_entries = 0, arc_out = 0;
     int n_failed = 0;
+    held hold = {0};
 
     struct archive *a = arc_new();
     if (!a)
@@ -444,6 +512,7 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
         }
 
         mode_t type = archive_entry_filetype(ae);
+        link.len = 0;
         if (!skip) {
             size_t name_len = name ? strlen(name) : 0;
             if (type == AE_IFDIR || (!is_raw && name_len && name[name_len - 1] == '/'))
@@ -463,20 +532,16 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
                     tome_buf_free(&t);
                     skip = reason;
                 } else {
-                    snprintf(reason, sizeof reason, "hardlink to %s!/%.*s (its content is packed under that name)",
-                             display, (int)(t.len < 400 ? t.len : 400), t.data ? t.data : "");
                     /* reported with the target's path: the pack lists it as
                      * an alias of that member */
-                    tome_buf target = {0};
-                    tome_status ts = tome_buf_appendf(&target, "%s!/%.*s", display, (int)t.len, t.data ? t.data : "");
+                    tome_status ts = tome_buf_appendf(&link, "%s!/%.*s", display, (int)t.len, t.data ? t.data : "");
                     tome_buf_free(&t);
                     if (ts != TOME_OK) goto nomem;
-                    tome_archive_entry le = {.path = path.data, .mtime = mtime, .skip_reason = reason,
-                                             .link_to = target.data};
-                    rc = st->cb(st->ud, &le);
-                    tome_buf_free(&target);
-                    if (rc != TOME_OK) goto done;
-                    continue;
+                    /* a link that carries data (cpio) is read below */
+                    if (!archive_entry_size_is_set(ae) || archive_entry_size(ae) <= 0) {
+                        if ((rc = report_link(st, path.data, mtime, link.data)) != TOME_OK) goto done;
+                        continue;
+                    }
                 }
             }
             else if (type == AE_IFLNK)
@@ -491,7 +556,11 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
                 skip = "not a regular file";
             else if (archive_entry_is_encrypted(ae))
                 skip = "encrypted";
-            else if (archive_entry_size_is_set(ae) &&
+            else if (type == AE_IFREG && !hl && archive_entry_nlink(ae) > 1 &&
+                     archive_entry_size_is_set(ae) && archive_entry_size(ae) == 0) {
+                if (held_add(&hold, path.data, mtime)) goto nomem;
+                continue;
+            } else if (archive_entry_size_is_set(ae) &&
                      (uint64_t)archive_entry_size(ae) > lim->max_entry_bytes) {
                 snprintf(reason, sizeof reason, "too large: %lld bytes (cap %llu)",
                          (long long)archive_entry_size(ae), (unsigned long long)lim->max_entry_bytes);
@@ -548,6 +617,16 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
             continue;
         }
 
+        if (link.len) {
+            if (content.len == 0) { /* a size but no data: a plain link */
+                if ((rc = report_link(st, path.data, mtime, link.data)) != TOME_OK) goto done;
+                continue;
+            }
+            /* the data of a group of links: the held-back first name of the
+             * group is a link to this member */
+            if ((rc = held_link(st, &hold, link.data, path.data)) != TOME_OK) goto done;
+        }
+
         /* A complete member: a nested archive, or data for the caller. */
         if (tome_archive_sniff((const uint8_t *)content.data, content.len)) {
             if (depth + 1 > lim->max_depth) {
@@ -587,7 +666,9 @@ static tome_status arc_read(arc_state *st, const char *display, const uint8_t *d
 nomem:
     rc = tome_set_error(TOME_ERR_NOMEM, "%s: out of memory reading the archive", display);
 done:
+    rc = held_flush(st, &hold, rc);
     archive_read_free(a);
+    tome_buf_free(&link);
     tome_buf_free(&path);
     tome_buf_free(&content);
     tome_buf_free(&last);

@@ -90,9 +90,11 @@ typedef struct tome_archive_entry {
     size_t len;
     int64_t mtime;
     const char *skip_reason;
-    /* a hard link to an earlier member: that member's path (as path is
+    /* a hard link to another member: that member's path (as path is
      * written, "outer.tar!/dir/file"); skip_reason is set too (the link has
-     * no data of its own), for readers that do not follow links */
+     * no data of its own), for readers that do not follow links. The target
+     * may itself be a link, or come later in the archive (cpio stores the
+     * data of a group of links with its last name). */
     const char *link_to;
 } tome_archive_entry;
 
@@ -213,5 +215,11 @@ tome_status tome_outline(const char *path, const char *text, size_t len,
  * heads sorted by offset. *out is malloc'd. */
 tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *anchors, size_t n_anchors,
                              const uint64_t *heads, size_t n_heads, tome_outline_line **out, size_t *n_out);
+
+/* ------------------------------------------------------------ pack sources */
+/* Opens a disk source of `tome pack` read-only, without blocking on a FIFO
+ * or taking a terminal; a path past PATH_MAX is opened one component at a
+ * time (pack_open.c). Returns the fd, or -1 with errno set. */
+int tome_pack_open_source(const char *path);
 
 #endif /* TOME_INGEST_IMPL_H */

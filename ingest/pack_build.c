@@ -554,41 +554,6 @@ static tome_status on_member(void *ud, const tome_archive_entry *e)
     return prepare_text(mc->b, it, e->data, e->len);
 }
 
-/* Opens a disk source read-only. A path past PATH_MAX (a deep tree, which the
- * walker reached through directory fds) is opened one component at a time
- * with openat. O_NONBLOCK|O_NOCTTY: a file replaced by a FIFO or a terminal
- * since the walk must not block the open (it is then refused by type).
- * Returns the fd, or -1 with errno set. */
-static int open_source(const char *path)
-{
-    const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-    int fd = open(path, flags);
-    if (fd >= 0 || errno != ENAMETOOLONG) return fd;
-    int dfd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const char *p = path;
-    while (dfd >= 0) {
-        while (*p == '/') p++;
-        const char *slash = strchr(p, '/');
-        char name[NAME_MAX + 1];
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (n > NAME_MAX || n == 0) {
-            close(dfd);
-            errno = n ? ENAMETOOLONG : EISDIR;
-            return -1;
-        }
-        memcpy(name, p, n);
-        name[n] = '\0';
-        int nfd = openat(dfd, name, slash ? O_RDONLY | O_DIRECTORY | O_CLOEXEC : flags);
-        int e = errno;
-        close(dfd);
-        errno = e;
-        if (!slash) return nfd;
-        dfd = nfd;
-        p = slash + 1;
-    }
-    return -1;
-}
-
 static const char *errno_text(int err, char *buf, size_t n)
 {
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
@@ -610,7 +575,7 @@ static tome_status read_source(const builder *b, const item *it, tome_buf *data,
     char eb[256];
     struct stat st;
     data->len = 0;
-    int fd = open_source(it->fs_path);
+    int fd = tome_pack_open_source(it->fs_path);
     if (fd < 0) {
         tome_buf_appendf(&r, "unreadable: %s", errno_text(errno, eb, sizeof eb));
         goto skipped;
@@ -782,30 +747,64 @@ static int cmp_hash(const void *x, const void *y, void *ctx)
     return i < j ? -1 : i > j;
 }
 
+/* The item named path, or NULL. by_path: the items' indices sorted by path. */
+static item *item_named(item **items, size_t n, const size_t *by_path, const char *path)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(items[by_path[mid]]->path, path) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && !strcmp(items[by_path[lo]]->path, path) ? items[by_path[lo]] : NULL;
+}
+
+static void set_skip(item *it, tome_buf *r)
+{
+    if (!r->data) return; /* (out of memory: the archive's reason stays) */
+    tome_text_one_line(r->data);
+    free(it->skip);
+    it->skip = r->data;
+    *r = (tome_buf){0};
+}
+
 /* Hard links inside archives whose target was packed become aliases of it
- * (plan's dedup then lists them like any identical copy); the others keep
- * their skip reason. by_path: the items' indices sorted by path. */
+ * (plan's dedup then lists them like any identical copy); a link to a link
+ * is followed to the member that holds the data (tar extracts such chains;
+ * cpio's groups of links are reported that way). The others get a reason
+ * that says why the link's content is not in the pack: its target is not a
+ * file of the archive, is not packed, or the links make a loop. */
+#define TOME_MAX_LINK_HOPS 64
 static void resolve_links(item **items, size_t n, const size_t *by_path)
 {
     for (size_t i = 0; i < n; i++) {
         item *it = items[i];
-        if (!it->link_to) continue;
-        size_t lo = 0, hi = n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (strcmp(items[by_path[mid]]->path, it->link_to) < 0) lo = mid + 1;
-            else hi = mid;
+        if (!it->link_to || it->linked) continue;
+        const char *name = it->link_to;
+        const item *t = NULL;
+        tome_buf r = {0};
+        int hops = 0;
+        for (;;) {
+            t = item_named(items, n, by_path, name);
+            if (!t) {
+                (void)tome_buf_appendf(&r, "hardlink to %s, which is not a file of the archive", it->link_to);
+                break;
+            }
+            if (t == it || ++hops > TOME_MAX_LINK_HOPS) {
+                (void)tome_buf_appendf(&r, "hardlink to %s: the links make a loop", it->link_to);
+                break;
+            }
+            if (!t->link_to) break;
+            name = t->link_to; /* a link to a link */
         }
-        if (lo == n || strcmp(items[by_path[lo]]->path, it->link_to) != 0) continue;
-        const item *t = items[by_path[lo]];
-        if (!t->ok || t->link_to) {
+        if (r.data || !t) {
+            set_skip(it, &r);
+            continue;
+        }
+        if (!t->ok) {
             if (t->skip) { /* say why the link's content is not in the pack either */
-                tome_buf r = {0};
-                if (tome_buf_appendf(&r, "hardlink to %s, which is not packed (%s)", t->path, t->skip) == TOME_OK) {
-                    tome_text_one_line(r.data);
-                    free(it->skip);
-                    it->skip = r.data;
-                }
+                (void)tome_buf_appendf(&r, "hardlink to %s, which is not packed (%s)", t->path, t->skip);
+                set_skip(it, &r);
             }
             continue;
         }
