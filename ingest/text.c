@@ -12,9 +12,10 @@
  *      unless it is UTF-16 without a BOM: an even length, a zero byte in
  *      at least half of the odd (LE) or even (BE) positions and at most
  *      1/4 as many in the others, and the units pass the check of 2.;
- *      or UTF-16 without a BOM in CJK and the like (utf16_wide_without_bom:
- *      128+ bytes, >= 97% of the units in the ranges text is written in,
- *      in one byte order only);
+ *      or UTF-16 without a BOM in CJK, Cyrillic, Indic and other scripts
+ *      whose letters have no zero byte (utf16_wide_without_bom: 128+ bytes,
+ *      >= 97% of the units in the ranges text is written in, in one byte
+ *      order only);
  *   4. control-byte density: bytes < 0x20 other than \t \n \r \f \v ESC,
  *      plus DEL, counted over the buffer; more than 1 in 64 → binary;
  *   5. valid UTF-8 (shortest forms, no surrogates, ≤ U+10FFFF) → UTF-8;
@@ -202,17 +203,26 @@ static int utf16_without_bom(const uint8_t *d, size_t len)
 }
 
 /* Whether unit u (UTF-16) is in the ranges text is written in: tab, CR, LF,
- * printable ASCII, Latin-1 and Latin Extended, Greek, Cyrillic, Hebrew,
- * Arabic, Thai, general punctuation and common symbols, CJK punctuation,
- * kana, bopomofo, CJK ideographs, Hangul syllables, compatibility and
- * full-width forms. Surrogates are checked by the caller. */
+ * printable ASCII, Latin-1 and Latin Extended, Greek, Cyrillic, Armenian,
+ * Hebrew, Arabic, the Indic scripts (Devanagari to Sinhala), Thai, Lao,
+ * Georgian, Hangul Jamo, Ethiopic, Latin/Greek Extended (Vietnamese),
+ * punctuation and common symbols, CJK punctuation, kana, bopomofo, CJK
+ * ideographs, Hangul syllables, compatibility, presentation and full-width
+ * forms. Left out although they are text: the typographic spaces
+ * U+2000-U+200A and CJK Extension A (U+3400-U+4DBF), both rare in real text
+ * and just where the other byte order puts a space (00 20 -> U+2000) and
+ * lowercase Cyrillic (U+0434 -> U+3404); with them a Russian text read both
+ * ways looked like text, and an Armenian one was taken in the wrong byte
+ * order. Surrogates are checked by the caller. */
 static int utf16_text_unit(uint16_t u)
 {
     if (u < 0x80) return u == '\t' || u == '\n' || u == '\r' || (u >= 0x20 && u < 0x7F);
-    return (u >= 0xA0 && u <= 0x24F) || (u >= 0x370 && u <= 0x52F) || (u >= 0x590 && u <= 0x6FF) ||
-           (u >= 0xE00 && u <= 0xE7F) || (u >= 0x2000 && u <= 0x27BF) || (u >= 0x3000 && u <= 0x33FF) ||
-           (u >= 0x3400 && u <= 0x4DBF) || (u >= 0x4E00 && u <= 0x9FFF) || (u >= 0xAC00 && u <= 0xD7A3) ||
-           (u >= 0xF900 && u <= 0xFAFF) || (u >= 0xFE30 && u <= 0xFE4F) || (u >= 0xFF00 && u <= 0xFFEF);
+    return (u >= 0xA0 && u <= 0x24F) || (u >= 0x370 && u <= 0x58F) || (u >= 0x590 && u <= 0x6FF) ||
+           (u >= 0x900 && u <= 0xDFF) || (u >= 0xE00 && u <= 0xEFF) || (u >= 0x10A0 && u <= 0x137F) ||
+           (u >= 0x1E00 && u <= 0x1FFF) || (u >= 0x200B && u <= 0x27BF) || (u >= 0x3000 && u <= 0x33FF) ||
+           (u >= 0x4E00 && u <= 0x9FFF) || (u >= 0xAC00 && u <= 0xD7A3) || (u >= 0xF900 && u <= 0xFAFF) ||
+           (u >= 0xFB50 && u <= 0xFDFF) || (u >= 0xFE30 && u <= 0xFE4F) || (u >= 0xFE70 && u <= 0xFEFC) ||
+           (u >= 0xFF00 && u <= 0xFFEF);
 }
 
 /* Units of d read in one byte order that are text (utf16_text_unit, or a
@@ -242,8 +252,10 @@ static long utf16_text_units(const uint8_t *d, size_t units, int le)
  * data that holds a zero byte (ASCII or Latin-1 text has none, and read as
  * UTF-16 it would look like CJK). At least 128 bytes, >= 97% of the units
  * text in one byte order and < 90% in the other: a binary file passes with a
- * chance below 1e-9 (about 2/3 of all units are in those ranges). Returns 1
- * for LE, 0 for BE, -1 for neither. */
+ * chance below 1e-9 (about 2/3 of all units are in those ranges). Not only
+ * CJK: any script of utf16_text_unit, Hindi, Arabic, Russian, Thai... whose
+ * spaces and newlines are the only units with a zero byte. Returns 1 for
+ * LE, 0 for BE, -1 for neither. */
 static int utf16_wide_without_bom(const uint8_t *d, size_t len)
 {
     if (len < 128 || (len & 1)) return -1;
