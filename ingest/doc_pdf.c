@@ -176,12 +176,25 @@ static int cmp_off(const void *x, const void *y)
 
 /* out->heads: for each bookmark, the first line of its page that holds its
  * title (its first 48 bytes, whitespace and ASCII case ignored), else the
- * page's first line with text. Pages are out's TOME_ANCHOR_PAGE anchors. */
+ * page's first line with text that is not a running header or footer (as
+ * tome_outline_page_firsts says: a title that is not in the text, or is
+ * drawn as an image, gave the running header of every page). Pages are
+ * out's TOME_ANCHOR_PAGE anchors. */
 static tome_status bm_place(const bookmarks *bm, tome_doc_text *out)
 {
     if (!bm->n) return TOME_OK;
-    uint64_t *h = malloc(bm->n * sizeof *h);
-    if (!h) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    uint64_t *h = malloc(bm->n * sizeof *h), *firsts = malloc((out->n_anchors ? out->n_anchors : 1) * sizeof *firsts);
+    if (!h || !firsts) {
+        free(h);
+        free(firsts);
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    }
+    tome_status st = tome_outline_page_firsts(out->text.data, out->text.len, out->anchors, out->n_anchors, firsts);
+    if (st) {
+        free(h);
+        free(firsts);
+        return st;
+    }
     size_t n = 0;
     const char *t = out->text.data ? out->text.data : "";
     size_t len = out->text.len;
@@ -198,21 +211,20 @@ static tome_status bm_place(const bookmarks *bm, tome_doc_text *out)
                 break;
             }
         char *want = squeeze(bm->title[i], strlen(bm->title[i]), 48);
-        size_t found = (size_t)-1, first_text = (size_t)-1;
-        size_t lines = 0;
-        for (size_t pos = start; pos < end && found == (size_t)-1 && lines++ < TOME_PDF_BOOKMARK_LINES;) {
+        size_t found = (size_t)-1, lines = 0;
+        for (size_t pos = start; pos < end && *want && found == (size_t)-1 && lines++ < TOME_PDF_BOOKMARK_LINES;) {
             const char *nl = memchr(t + pos, '\n', end - pos);
             size_t e = nl ? (size_t)(nl - t) : end;
             char *line = squeeze(t + pos, e - pos, 4096);
-            if (*line && first_text == (size_t)-1) first_text = pos;
-            if (*want && *line && strstr(line, want)) found = pos;
+            if (*line && strstr(line, want)) found = pos;
             g_free(line);
             pos = e + 1;
         }
         g_free(want);
-        if (found == (size_t)-1) found = first_text;
+        if (found == (size_t)-1 && firsts[k] != UINT64_MAX) found = (size_t)firsts[k];
         if (found != (size_t)-1) h[n++] = found;
     }
+    free(firsts);
     qsort(h, n, sizeof *h, cmp_off);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)

@@ -216,6 +216,14 @@ tome_status tome_outline(const char *path, const char *text, size_t len,
 tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *anchors, size_t n_anchors,
                              const uint64_t *heads, size_t n_heads, tome_outline_line **out, size_t *n_out);
 
+/* For each page anchor (TOME_ANCHOR_PAGE) of text, first[k] = the offset of
+ * its first line with text that is not a running header or footer (a line
+ * that, digits ignored, is among the first three text lines of half of the
+ * pages, 3 or more); UINT64_MAX for other anchors and pages without such a
+ * line. first has n_anchors entries. */
+tome_status tome_outline_page_firsts(const char *text, size_t len, const tome_anchor *anchors, size_t n_anchors,
+                                     uint64_t *first);
+
 /* ------------------------------------------------------------ pack sources */
 /* Opens a disk source of `tome pack` read-only, without blocking on a FIFO
  * or taking a terminal; a path past PATH_MAX is opened one component at a

@@ -528,6 +528,70 @@ static int cmp_u64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+static size_t line_start(const char *text, size_t off)
+{
+    while (off && text[off - 1] != '\n') off--;
+    return off;
+}
+
+tome_status tome_outline_page_firsts(const char *text, size_t len, const tome_anchor *a, size_t n_a, uint64_t *first)
+{
+    TOME_RETURN_IF((!text && len) || (!a && n_a) || (!first && n_a), TOME_ERR_INVALID_ARG, "outline: bad arguments");
+    size_t n_pages = 0, n_keys = 0;
+    for (size_t k = 0; k < n_a; k++) {
+        first[k] = UINT64_MAX;
+        n_pages += a[k].kind == TOME_ANCHOR_PAGE && a[k].offset < len;
+    }
+    if (!n_pages) return TOME_OK;
+    uint64_t *keys = malloc(3 * n_pages * sizeof *keys);
+    if (!keys) return tome_set_error(TOME_ERR_NOMEM, "outline: out of memory");
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < n_a; k++) {
+            if (a[k].kind != TOME_ANCHOR_PAGE || a[k].offset >= len) continue;
+            size_t end = len; /* the start of the line of the next page's anchor */
+            for (size_t q = k + 1; q < n_a; q++)
+                if (a[q].kind == TOME_ANCHOR_PAGE) {
+                    if (a[q].offset < len) end = line_start(text, (size_t)a[q].offset);
+                    break;
+                }
+            size_t seen = 0;
+            for (size_t pos = line_start(text, (size_t)a[k].offset); pos < end;) {
+                const char *nl = memchr(text + pos, '\n', len - pos);
+                size_t e = nl ? (size_t)(nl - text) : len, next = nl ? e + 1 : len;
+                if (blank_line(text + pos, e - pos)) {
+                    pos = next;
+                    continue;
+                }
+                uint64_t key = line_key(text + pos, e - pos);
+                if (pass == 0) { /* the page's first three text lines, each key once */
+                    int dup = 0;
+                    for (size_t j = n_keys - seen; j < n_keys; j++) dup |= keys[j] == key;
+                    if (!dup) keys[n_keys++] = key;
+                    if (++seen == 3) break;
+                    pos = next;
+                    continue;
+                }
+                /* running: in the first lines of half of the pages (3+) */
+                size_t lo = 0, hi = n_keys, cnt = 0;
+                while (lo < hi) {
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (keys[mid] < key) lo = mid + 1;
+                    else hi = mid;
+                }
+                while (lo + cnt < n_keys && keys[lo + cnt] == key) cnt++;
+                if (!(n_pages >= 3 && cnt >= 3 && cnt * 2 >= n_pages)) {
+                    first[k] = pos;
+                    break;
+                }
+                pos = next;
+            }
+        }
+        if (pass == 0) qsort(keys, n_keys, sizeof *keys, cmp_u64); /* pass 1 counts in it */
+    }
+    free(keys);
+    return TOME_OK;
+}
+
 tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a, size_t n_a, const uint64_t *heads,
                              size_t n_heads, tome_outline_line **out, size_t *n_out)
 {
@@ -583,57 +647,22 @@ tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a,
         }
         goto done;
     }
-    /* pages: [first line, end line) of each */
-    size_t n_pages = 0;
-    for (size_t k = 0; k < n_a; k++) n_pages += a[k].kind == TOME_ANCHOR_PAGE && a[k].offset < len;
-    if (!n_pages || !n_ls) goto done;
-    keys = malloc(3 * n_pages * sizeof *keys);
+    /* pages: the first line of each that is not a running header */
+    if (!n_a || !n_ls) goto done;
+    keys = malloc(n_a * sizeof *keys);
     if (!keys) {
         st = tome_set_error(TOME_ERR_NOMEM, "outline: out of memory");
         goto done;
     }
-    size_t n_keys = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t k = 0; k < n_a; k++) {
-            if (a[k].kind != TOME_ANCHOR_PAGE || a[k].offset >= len) continue;
-            size_t first, end_off = len, last;
-            for (size_t q = k + 1; q < n_a; q++)
-                if (a[q].kind == TOME_ANCHOR_PAGE) {
-                    end_off = a[q].offset;
-                    break;
-                }
-            LINE_OF(a[k].offset, first);
-            last = n_ls;
-            if (end_off < len) LINE_OF(end_off, last);
-            size_t seen = 0;
-            for (size_t l = first; l < last && l < n_ls; l++) {
-                size_t e = LINE_END(l);
-                if (blank_line(text + ls[l], e - ls[l])) continue;
-                uint64_t key = line_key(text + ls[l], e - ls[l]);
-                if (pass == 0) { /* the page's first three text lines, each key once */
-                    int dup = 0;
-                    for (size_t j = n_keys - seen; j < n_keys; j++) dup |= keys[j] == key;
-                    if (!dup) keys[n_keys++] = key;
-                    if (++seen == 3) break;
-                    continue;
-                }
-                /* running: in the first lines of half of the pages (3+) */
-                size_t lo = 0, hi = n_keys, cnt = 0;
-                while (lo < hi) {
-                    size_t mid = lo + (hi - lo) / 2;
-                    if (keys[mid] < key) lo = mid + 1;
-                    else hi = mid;
-                }
-                while (lo + cnt < n_keys && keys[lo + cnt] == key) cnt++;
-                if (n_pages >= 3 && cnt >= 3 && cnt * 2 >= n_pages) continue;
-                if (!(o.n && o.v[o.n - 1].line >= l + 1)) {
-                    if (e > ls[l] && text[e - 1] == '\r') e--;
-                    if ((st = emit(&o, (uint32_t)(l + 1), ls[l], e - ls[l]))) goto done;
-                }
-                break;
-            }
-        }
-        if (pass == 0) qsort(keys, n_keys, sizeof *keys, cmp_u64); /* pass 1 counts in it */
+    if ((st = tome_outline_page_firsts(text, len, a, n_a, keys))) goto done;
+    for (size_t k = 0; k < n_a; k++) {
+        if (keys[k] == UINT64_MAX) continue;
+        size_t l;
+        LINE_OF(keys[k], l);
+        if (o.n && o.v[o.n - 1].line >= l + 1) continue;
+        size_t e = LINE_END(l);
+        if (e > ls[l] && text[e - 1] == '\r') e--;
+        if ((st = emit(&o, (uint32_t)(l + 1), ls[l], e - ls[l]))) goto done;
     }
 #undef LINE_OF
 #undef LINE_END

@@ -8,8 +8,12 @@ directory, to a missing member, into a loop; cpio's groups of links (the data
 travels with the last name, the earlier names come first and empty); the
 same pack bytes with 1 and 2 threads. Each case: the status and reason in
 `tome inspect --json`, and `tome cite` through the link name.
+
+PDF outlines: bookmarks whose titles are not in the page text (or are
+images), nested, reached through an action or a named destination, to a
+page past the end; the outline must not be the running header of each page.
 """
-import io, json, os, shutil, sys, tarfile, tempfile
+import io, json, os, shutil, sys, tarfile, tempfile, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tome_testlib import case, exit_code, run_bytes  # noqa: E402
@@ -120,6 +124,95 @@ def test_cpio_hardlink_groups_keep_their_content():
     assert cite(packs[0], "g.cpio!/solo.txt:1") == "solo\n"
     # a group of empty files stays empty (listed, no lines)
     assert {f["g.cpio!/empty1"]["status"], f["g.cpio!/empty2"]["status"]} <= {"full", "alias"}, f
+    shutil.rmtree(base)
+
+
+def make_pdf(pages, outline=(), names=None):
+    """pages: content streams. outline: (title, target, children) with title a
+    PDF string as bytes, target a page index (past the end allowed), ("name",
+    b"n") for a named destination (names: {b"n": page index}), or ("goto", i)
+    for a GoTo action."""
+    objs = {3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"}
+    kids = []
+    for i, c in enumerate(pages):
+        po, co = 4 + 2 * i, 5 + 2 * i
+        kids.append(po)
+        z = zlib.compress(c)
+        objs[co] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(z) + z + b"\nendstream"
+        objs[po] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+                    b" /Contents %d 0 R >>" % co)
+    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(pages))
+    nxt = [5 + 2 * len(pages)]
+
+    def alloc():
+        nxt[0] += 1
+        return nxt[0]
+
+    def dest(t):
+        if isinstance(t, int):
+            return b"/Dest [%d 0 R /XYZ 0 792 0]" % (kids[t] if t < len(kids) else 9999)
+        return b"/Dest (%s)" % t[1] if t[0] == "name" else b"/A << /S /GoTo /D [%d 0 R /Fit] >>" % kids[t[1]]
+
+    def items(lst, parent):
+        ids = [alloc() for _ in lst]
+        for k, (title, target, children) in enumerate(lst):
+            d = b"<< /Title %s /Parent %d 0 R %s" % (title, parent, dest(target))
+            d += b" /Prev %d 0 R" % ids[k - 1] if k else b""
+            d += b" /Next %d 0 R" % ids[k + 1] if k + 1 < len(lst) else b""
+            if children:
+                d += b" /First %d 0 R /Last %d 0 R /Count %d" % (*items(children, ids[k]), len(children))
+            objs[ids[k]] = d + b" >>"
+        return ids[0], ids[-1]
+    cat = b"<< /Type /Catalog /Pages 2 0 R"
+    if outline:
+        o = alloc()
+        objs[o] = b"<< /Type /Outlines /First %d 0 R /Last %d 0 R /Count %d >>" % (*items(outline, o), len(outline))
+        cat += b" /Outlines %d 0 R" % o
+    if names:
+        t = alloc()
+        objs[t] = b"<< /Names [%s] >>" % b" ".join(b"(%s) [%d 0 R /Fit]" % (k, kids[v]) for k, v in sorted(names.items()))
+        cat += b" /Names << /Dests %d 0 R >>" % t
+    objs[1] = cat + b" >>"
+    out, offs = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"), {}
+    for k in sorted(objs):
+        offs[k] = len(out)
+        out += b"%d 0 obj\n" % k + objs[k] + b"\nendobj\n"
+    xref, m = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % m
+    out += b"".join(b"%010d 00000 n \n" % offs[k] if k in offs else b"0000000000 65535 f \n" for k in range(1, m))
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (m, xref)
+    return bytes(out)
+
+
+def pdf_page(lines):
+    return b"".join(b"BT /F1 12 Tf 72 %d Td (%s) Tj ET\n" % (740 - 16 * i, t) for i, t in enumerate(lines))
+
+
+@case
+def test_pdf_bookmarks_whose_titles_are_not_in_the_text():
+    # a bookmark whose title is not on its page (a title drawn as an image,
+    # or worded otherwise) stands for the page's first line that is not a
+    # running header; it was the running header, on every page
+    base = tempfile.mkdtemp(prefix="tome_acc3_bm_")
+    words = "alpha bravo charlie delta echo foxtrot golf hotel".split()
+    pages = [pdf_page([b"ACME CORP - CONFIDENTIAL", b"%s opens page %d" % (words[p].encode(), p + 1)] +
+                      ([b"the \xc9t\xe9 clause"] if p == 4 else []) +
+                      [b"%s and %s, words of the body." % (words[(p + i) % 8].encode(), words[(p * i) % 8].encode())
+                       for i in range(20)]) for p in range(6)]
+    outline = [(b"(Part One)", 0, [(b"(Section 1.1)", 1, [(b"(Deep 1.1.1)", ("goto", 2), [])])]),
+               (b"(Named)", ("name", b"n3"), []), (b"<FEFF00C9007400E9>", 4, []), (b"(Past the end)", 40, [])]
+    root = os.path.join(base, "in")
+    write(root, "book.pdf", make_pdf(pages, outline, names={b"n3": 3}))
+    pack = os.path.join(base, "o.tpk")
+    tome("pack", root, "-o", pack, "-q", "--budget", "150", "--format", "plain", "-r")
+    f = files_of(pack)
+    assert f["book.pdf"]["status"] == "outline", f
+    text = open(os.path.join(base, "o.txt"), encoding="utf-8").read()
+    for p in range(4):
+        assert "%s opens page %d" % (words[p], p + 1) in text, (p, text)
+    assert "the \u00c9t\u00e9 clause" in text and "foxtrot opens page 6" not in text, text
+    assert "ACME" not in text, text
+    assert cite(pack, "book.pdf:2") == "alpha opens page 1\n"
     shutil.rmtree(base)
 
 
