@@ -88,6 +88,7 @@ typedef struct item {
     char *outl_text;        /* the rendered outline block until it is tokenized (plan) */
     size_t outl_len;
     int outl_reread;        /* has an outline that was not kept (cache full): read again */
+    int outl_changed;       /* ... and the file had changed when read again: none */
     tome_pack_run *outl_runs;
     uint32_t n_outl_runs;
     tome_tokens_t alias;    /* alias-block ids */
@@ -1044,7 +1045,8 @@ static tome_status reread_outline(const builder *b, item *it)
     if (!st && !skip) {
         XXH128_canonical_t c;
         XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));
-        if (memcmp(c.digest, it->hash, 16) != 0) skip = strdup("changed"); /* no outline; emit sees it too */
+        it->outl_changed = memcmp(c.digest, it->hash, 16) != 0;
+        if (it->outl_changed) skip = strdup("changed"); /* no outline */
     }
     if (!st && !skip)
         st = process_bytes(b, it, (const uint8_t *)(data.data ? data.data : ""), data.len, &p, &skip);
@@ -1219,7 +1221,8 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                         it->degrade = "budget: outline only";
                     } else {
                         it->status = TOME_FILE_LISTED;
-                        it->degrade = "budget: listed only (no outline)";
+                        it->degrade = it->outl_changed ? "budget: listed only (changed while packing: no outline)"
+                                                       : "budget: listed only (no outline)";
                     }
                 } else if (stage == 2 && it->status == TOME_FILE_OUTLINE) {
                     it->status = TOME_FILE_LISTED;

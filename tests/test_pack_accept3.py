@@ -12,8 +12,12 @@ same pack bytes with 1 and 2 threads. Each case: the status and reason in
 PDF outlines: bookmarks whose titles are not in the page text (or are
 images), nested, reached through an action or a named destination, to a
 page past the end; the outline must not be the running header of each page.
+
+Outlines computed late (the files look small for the budget: plan reads a
+file again when it needs its outline): a file that changed in between is
+listed with a reason that says so.
 """
-import io, json, os, shutil, sys, tarfile, tempfile, zlib
+import ctypes, io, json, os, random, shutil, sys, tarfile, tempfile, threading, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tome_testlib import case, exit_code, run_bytes  # noqa: E402
@@ -213,6 +217,47 @@ def test_pdf_bookmarks_whose_titles_are_not_in_the_text():
     assert "the \u00c9t\u00e9 clause" in text and "foxtrot opens page 6" not in text, text
     assert "ACME" not in text, text
     assert cite(pack, "book.pdf:2") == "alpha opens page 1\n"
+    shutil.rmtree(base)
+
+
+@case
+def test_file_changed_before_its_late_outline_says_so():
+    # zz_big.py is read first (largest), then changed (inotify: as soon as
+    # tome closes it) while tome reads and tokenizes the rest; the budget
+    # (just over bytes/2 + 256 a file) is exceeded after all, so plan reads
+    # it again for its outline and finds other bytes: listed, and the reason
+    # said "no outline", which was not why
+    base = tempfile.mkdtemp(prefix="tome_acc3_late_")
+    root = os.path.join(base, "in")
+    rnd = random.Random(1)
+    write(root, "zz_big.py", "".join(f"def function_{i}(x, y):\n    return x * {i} + y\n\n" for i in range(1500)).encode())
+    write(root, "a_rare.txt", "\n".join("".join(chr(0x20000 + rnd.randrange(40000)) for _ in range(50))
+                                        for _ in range(300)).encode() + b"\n")
+    for k in range(40):
+        write(root, f"n{k:03}.md", f"note {k}\n".encode())
+    names = os.listdir(root)
+    budget = sum(os.path.getsize(os.path.join(root, n)) for n in names) // 2 + 256 * len(names) + 8000
+    pack = os.path.join(base, "p.tpk")
+    tome("pack", root, "-o", pack, "-q", "--budget", str(budget), "--threads", "1")
+    assert files_of(pack)["zz_big.py"]["status"] == "outline"  # unchanged: its outline
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init()
+    assert fd >= 0 and libc.inotify_add_watch(fd, os.path.join(root, "zz_big.py").encode(), 0x10) >= 0  # IN_CLOSE_NOWRITE
+
+    def change():
+        os.read(fd, 4096)
+        with open(os.path.join(root, "zz_big.py"), "r+b") as f:
+            f.write(b"#")  # same size, other bytes
+    t = threading.Thread(target=change)
+    t.start()
+    tome("pack", root, "-o", pack, "-q", "--budget", str(budget), "--threads", "1")
+    t.join()
+    os.close(fd)
+    z = files_of(pack)["zz_big.py"]
+    if z["status"] == "listed":  # (else the change came after the second read: nothing to see)
+        assert "changed while packing" in z["reason"], z
+    else:
+        assert z["status"] == "outline" and cite(pack, "zz_big.py:1") == "def function_0(x, y):\n", z
     shutil.rmtree(base)
 
 
