@@ -229,5 +229,7 @@ tome_status tome_outline_page_firsts(const char *text, size_t len, const tome_an
  * or taking a terminal; a path past PATH_MAX is opened one component at a
  * time (pack_open.c). Returns the fd, or -1 with errno set. */
 int tome_pack_open_source(const char *path);
+/* strerror_r's text for err (buf: room for it). */
+const char *tome_pack_errno_text(int err, char *buf, size_t n);
 
 #endif /* TOME_INGEST_IMPL_H */

@@ -555,15 +555,6 @@ static tome_status on_member(void *ud, const tome_archive_entry *e)
     return prepare_text(mc->b, it, e->data, e->len);
 }
 
-static const char *errno_text(int err, char *buf, size_t n)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(err, buf, n);
-#else
-    return strerror_r(err, buf, n) == 0 ? buf : "unknown error";
-#endif
-}
-
 /* Reads a disk source whole (at most the file cap). A source that cannot be
  * read is not an error: *skip gets the reason, which names what failed and
  * why but not the path (the entry's own path says which file; an absolute
@@ -578,7 +569,7 @@ static tome_status read_source(const builder *b, const item *it, tome_buf *data,
     data->len = 0;
     int fd = tome_pack_open_source(it->fs_path);
     if (fd < 0) {
-        tome_buf_appendf(&r, "unreadable: %s", errno_text(errno, eb, sizeof eb));
+        tome_buf_appendf(&r, "unreadable: %s", tome_pack_errno_text(errno, eb, sizeof eb));
         goto skipped;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -596,7 +587,7 @@ static tome_status read_source(const builder *b, const item *it, tome_buf *data,
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             tome_buf_appendf(&r, "unreadable: read failed at byte %zu: %s", data->len,
-                             errno_text(errno, eb, sizeof eb));
+                             tome_pack_errno_text(errno, eb, sizeof eb));
             goto skipped;
         }
         if (n == 0) break;
@@ -703,6 +694,8 @@ static tome_status unique_paths(item **items, size_t n)
             it->path = p.data;
             free(it->skip);
             it->skip = r.data;
+            free(it->link_to); /* a later link of that name is not one either */
+            it->link_to = NULL;
             it->ok = 0;
             renamed = 1;
             i++;

@@ -4,8 +4,9 @@
  * path can be longer than PATH_MAX; open(2) then fails with ENAMETOOLONG and
  * the path is opened one component at a time with openat(2), each step a
  * directory. The flags never block (a file replaced by a FIFO since the walk)
- * and never make a terminal the controlling one. Split out of pack_build.c,
- * which reads the sources, to keep that file to its size.
+ * and never make a terminal the controlling one. The text of an errno for
+ * the skip reason of a source that cannot be read. Split out of
+ * pack_build.c, which reads the sources, to keep that file to its size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,4 +49,13 @@ int tome_pack_open_source(const char *path)
         p = slash + 1;
     }
     return -1;
+}
+
+const char *tome_pack_errno_text(int err, char *buf, size_t n)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(err, buf, n);
+#else
+    return strerror_r(err, buf, n) == 0 ? buf : "unknown error";
+#endif
 }

@@ -83,7 +83,8 @@ def test_hardlink_chains_loops_and_missing_targets():
     root = os.path.join(base, "in")
     write(root, "c.tar", tar_of([("late", "->doc/a.txt"), ("doc", None), ("doc/a.txt", src), ("b", "->doc/a.txt"),
                                  ("c", "->b"), ("d", "->c"), ("dirlink", "->doc"), ("gone", "->nothere.txt"),
-                                 ("p", "->q"), ("q", "->p"), ("self", "->self"), ("intoloop", "->p")]))
+                                 ("p", "->q"), ("q", "->p"), ("self", "->self"), ("intoloop", "->p"),
+                                 ("x.txt", b"x file\n"), ("x.txt", "->doc/a.txt")]))
     packs = []
     for threads in ("1", "2"):
         packs.append(os.path.join(base, f"t{threads}.tpk"))
@@ -101,6 +102,11 @@ def test_hardlink_chains_loops_and_missing_targets():
         e = f["c.tar!/" + name]
         assert e["status"] == "skipped" and "loop" in e["reason"], e
     assert tome("cite", packs[0], "c.tar!/gone:1", ok=False).returncode != 0
+    # a link of a name already taken is a duplicate like any other (it was
+    # an alias under its made-up name x.txt#2)
+    e = f["c.tar!/x.txt#2"]
+    assert e["status"] == "skipped" and e["reason"].startswith("duplicate path"), e
+    assert cite(packs[0], "c.tar!/x.txt:1") == "x file\n"
     shutil.rmtree(base)
 
 
