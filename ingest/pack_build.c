@@ -1035,6 +1035,7 @@ static tome_status reread_outline(const builder *b, item *it)
     int has = 0;
     it->outl_reread = 0;
     tome_status st = read_source(b, it, &data, &skip);
+    it->outl_changed = skip != NULL; /* gone or unreadable since */
     if (!st && !skip) {
         XXH128_canonical_t c;
         XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));

@@ -232,7 +232,7 @@ def test_file_changed_before_its_late_outline_says_so():
     # tome closes it) while tome reads and tokenizes the rest; the budget
     # (just over bytes/2 + 256 a file) is exceeded after all, so plan reads
     # it again for its outline and finds other bytes: listed, and the reason
-    # said "no outline", which was not why
+    # said "no outline", which was not why; the same when it was removed
     base = tempfile.mkdtemp(prefix="tome_acc3_late_")
     root = os.path.join(base, "in")
     rnd = random.Random(1)
@@ -247,23 +247,29 @@ def test_file_changed_before_its_late_outline_says_so():
     tome("pack", root, "-o", pack, "-q", "--budget", str(budget), "--threads", "1")
     assert files_of(pack)["zz_big.py"]["status"] == "outline"  # unchanged: its outline
     libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.inotify_init()
-    assert fd >= 0 and libc.inotify_add_watch(fd, os.path.join(root, "zz_big.py").encode(), 0x10) >= 0  # IN_CLOSE_NOWRITE
+    original = open(os.path.join(root, "zz_big.py"), "rb").read()
+    for what in ("change", "remove"):
+        write(root, "zz_big.py", original)
+        fd = libc.inotify_init()
+        assert fd >= 0 and libc.inotify_add_watch(fd, os.path.join(root, "zz_big.py").encode(), 0x10) >= 0  # IN_CLOSE_NOWRITE
 
-    def change():
-        os.read(fd, 4096)
-        with open(os.path.join(root, "zz_big.py"), "r+b") as f:
-            f.write(b"#")  # same size, other bytes
-    t = threading.Thread(target=change)
-    t.start()
-    tome("pack", root, "-o", pack, "-q", "--budget", str(budget), "--threads", "1")
-    t.join()
-    os.close(fd)
-    z = files_of(pack)["zz_big.py"]
-    if z["status"] == "listed":  # (else the change came after the second read: nothing to see)
-        assert "changed while packing" in z["reason"], z
-    else:
-        assert z["status"] == "outline" and cite(pack, "zz_big.py:1") == "def function_0(x, y):\n", z
+        def act():
+            os.read(fd, 4096)
+            if what == "remove":
+                os.remove(os.path.join(root, "zz_big.py"))
+                return
+            with open(os.path.join(root, "zz_big.py"), "r+b") as f:
+                f.write(b"#")  # same size, other bytes
+        t = threading.Thread(target=act)
+        t.start()
+        tome("pack", root, "-o", pack, "-q", "--budget", str(budget), "--threads", "1")
+        t.join()
+        os.close(fd)
+        z = files_of(pack)["zz_big.py"]
+        if z["status"] == "listed":  # (else the change came after the second read: nothing to see)
+            assert "changed while packing" in z["reason"], (what, z)
+        else:
+            assert z["status"] == "outline" and cite(pack, "zz_big.py:1") == "def function_0(x, y):\n", z
     shutil.rmtree(base)
 
 
