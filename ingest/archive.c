@@ -191,10 +191,9 @@ static tome_status report_link(arc_state *st, const char *path, int64_t mtime, c
 }
 
 /* Empty members with more than one link, held back until the archive ends.
- * cpio (newc/crc, as GNU cpio writes and the kernel's initramfs and rpm
- * read) stores the data of a group of hard links once, with the *last*
- * name; the earlier names come first, empty, and libarchive reports the
- * last one as a hard link to the first. That last entry's data is the
+ * cpio (newc/crc, as GNU cpio writes it) stores the data of a group of
+ * hard links once, with the *last* name; the earlier names come first,
+ * empty, and libarchive reports the last one as a hard link to the first. That last entry's data is the
  * content of every name: the held-back name becomes a link to it. What is
  * still held back at the end is a truly empty file. */
 typedef struct held {

@@ -73,11 +73,11 @@ def cpio_newc(entries):
 
 @case
 def test_hardlink_chains_loops_and_missing_targets():
-    # tar extracts a link to a link (and GNU tar's --append can write one):
-    # every name of the chain is an alias of the member with the data. A
-    # link to a directory, to a member that is not there or into a loop is
-    # skipped with a reason that says so (it said "its content is packed
-    # under that name", which was not true)
+    # tar extracts a link to a link (the link's target is itself a name of
+    # the file): every name of the chain is an alias of the member with the
+    # data. A link to a directory, to a member that is not there or into a
+    # loop is skipped with a reason that says so (it said "its content is
+    # packed under that name", which was not true)
     base = tempfile.mkdtemp(prefix="tome_acc3_hl_")
     src = b"first line\nsecond line\nthird line\n"
     root = os.path.join(base, "in")
@@ -112,8 +112,8 @@ def test_hardlink_chains_loops_and_missing_targets():
 
 @case
 def test_cpio_hardlink_groups_keep_their_content():
-    # GNU cpio -H newc (initramfs, rpm payloads) writes a group of hard links
-    # with the data only on its last name; the earlier names come first with
+    # GNU cpio -H newc (the format of Linux initramfs) writes a group of hard
+    # links with the data only on its last name; the earlier names come first with
     # size 0 and libarchive reports the last one as a link to the first.
     # Every name holds the content (it was lost: all names empty)
     base = tempfile.mkdtemp(prefix="tome_acc3_cpio_")
