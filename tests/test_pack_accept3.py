@@ -71,6 +71,16 @@ def cpio_newc(entries):
     return out + b"\0" * (-len(out) % 512)
 
 
+def pack_both_ways(root, base):
+    """Packs root with 1 and 2 threads; the two packs must be the same bytes."""
+    packs = []
+    for threads in ("1", "2"):
+        packs.append(os.path.join(base, f"t{threads}.tpk"))
+        tome("pack", root, "-o", packs[-1], "-q", "--threads", threads)
+    assert open(packs[0], "rb").read() == open(packs[1], "rb").read()
+    return packs
+
+
 @case
 def test_hardlink_chains_loops_and_missing_targets():
     # tar extracts a link to a link (the link's target is itself a name of
@@ -85,11 +95,7 @@ def test_hardlink_chains_loops_and_missing_targets():
                                  ("c", "->b"), ("d", "->c"), ("dirlink", "->doc"), ("gone", "->nothere.txt"),
                                  ("p", "->q"), ("q", "->p"), ("self", "->self"), ("intoloop", "->p"),
                                  ("x.txt", b"x file\n"), ("x.txt", "->doc/a.txt")]))
-    packs = []
-    for threads in ("1", "2"):
-        packs.append(os.path.join(base, f"t{threads}.tpk"))
-        tome("pack", root, "-o", packs[-1], "-q", "--threads", threads)
-    assert open(packs[0], "rb").read() == open(packs[1], "rb").read()
+    packs = pack_both_ways(root, base)
     f = files_of(packs[0])
     assert f["c.tar!/doc/a.txt"]["status"] == "full", f
     for name in ("late", "b", "c", "d"):
@@ -121,11 +127,7 @@ def test_cpio_hardlink_groups_keep_their_content():
     root = os.path.join(base, "in")
     write(root, "g.cpio", cpio_newc([("bin/a", 7, 3, b""), ("bin/b", 7, 3, b""), ("bin/c", 7, 3, shared),
                                      ("solo.txt", 8, 1, b"solo\n"), ("empty1", 9, 2, b""), ("empty2", 9, 2, b"")]))
-    packs = []
-    for threads in ("1", "2"):
-        packs.append(os.path.join(base, f"t{threads}.tpk"))
-        tome("pack", root, "-o", packs[-1], "-q", "--threads", threads)
-    assert open(packs[0], "rb").read() == open(packs[1], "rb").read()
+    packs = pack_both_ways(root, base)
     f = files_of(packs[0])
     statuses = sorted(f["g.cpio!/bin/" + n]["status"] for n in "abc")
     assert statuses == ["alias", "alias", "full"], f

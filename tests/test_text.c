@@ -118,6 +118,20 @@ static void utf16_of(const char *utf8, int le, tome_buf *out) /* appends */
     }
 }
 
+/* text in UTF-16 (le or be), repeated into b until it has at least min
+ * bytes; checks that it is detected in that byte order and converts back to
+ * the text repeated */
+static void utf16_detected(const char *text, int le, size_t min, tome_buf *b)
+{
+    b->len = 0;
+    while (b->len < min) utf16_of(text, le, b);
+    TT_EQ_INT(det(b->data, b->len), le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
+    const char *back = conv(b->data, b->len, le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
+    size_t tl = strlen(text);
+    TT_CHECK(back && strlen(back) % tl == 0);
+    for (size_t k = 0; back && k + tl <= strlen(back); k += tl) TT_CHECK(!memcmp(back + k, text, tl));
+}
+
 static void test_detect_utf16_cjk_without_bom(void)
 {
     static const char *texts[] = {
@@ -137,14 +151,7 @@ static void test_detect_utf16_cjk_without_bom(void)
     tome_buf b = {0};
     for (size_t t = 0; t < TOME_ARRAY_LEN(texts); t++)
         for (int le = 0; le < 2; le++) {
-            b.len = 0;
-            utf16_of(texts[t], le, &b);
-            utf16_of(texts[t], le, &b);
-            TT_CHECK(b.len >= 128);
-            TT_EQ_INT(det(b.data, b.len), le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
-            const char *back = conv(b.data, b.len, le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
-            size_t tl = strlen(texts[t]);
-            TT_CHECK(back && strlen(back) == 2 * tl && !memcmp(back, texts[t], tl) && !memcmp(back + tl, texts[t], tl));
+            utf16_detected(texts[t], le, 128, &b);
             /* under 128 bytes the evidence is too thin: binary */
             TT_EQ_INT(det(b.data, 100), TOME_ENC_BINARY);
             /* one unit in 20 that no text holds (a control character) tips it */
@@ -212,11 +219,7 @@ static void test_detect_utf16_other_scripts_without_bom(void)
     tome_buf b = {0};
     for (size_t t = 0; t < TOME_ARRAY_LEN(texts); t++)
         for (int le = 0; le < 2; le++) {
-            b.len = 0;
-            while (b.len < 300) utf16_of(texts[t], le, &b);
-            TT_EQ_INT(det(b.data, b.len), le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
-            const char *back = conv(b.data, b.len, le ? TOME_ENC_UTF16LE : TOME_ENC_UTF16BE);
-            TT_CHECK(back && !memcmp(back, texts[t], strlen(texts[t])));
+            utf16_detected(texts[t], le, 300, &b);
             /* the same text in UTF-32 (each unit followed or led by 00 00) */
             tome_buf w = {0};
             for (size_t i = 0; i + 1 < b.len; i += 2) {
