@@ -377,15 +377,9 @@ size_t tome_pretok_bulk(const uint8_t *s, size_t n, size_t p, size_t *ends, size
     uint64_t B = 1 | (LS & ~(PFX << 1)) | CT | (QS & ~(S << 1)) | TE;
 
     /* digits: a piece every three digits from the start of a run */
-    uint64_t DS = D & ~(D << 1);
-    if (D & ~DS) {
-        uint64_t D3 = D & (D << 1) & (D << 2), t = DS;
-        uint64_t g = DS;
-        while ((t = (t << 3) & D3)) g |= t;
-        B |= g;
-    } else {
-        B |= DS;
-    }
+    uint64_t g = D & ~(D << 1), D3 = D & (D << 1) & (D << 2);
+    for (uint64_t t = g; (t = (t << 3) & D3) != 0;) g |= t;
+    B |= g;
 
     /* whitespace runs: h = "a \r or \n at or after this place in its run" */
     uint64_t h = N, r = SP;
@@ -409,9 +403,8 @@ size_t tome_pretok_bulk(const uint8_t *s, size_t n, size_t p, size_t *ends, size
     /* what nothing after W can change: bits below W - 4 (a contraction looks
      * 3 bytes ahead), and before a whitespace run that reaches W */
     unsigned cut = W - 4;
-    if (SP >> (W - 1) & 1) {
-        uint64_t rs = RS & ((W == 64 ? ~0ull : (1ull << W) - 1));
-        unsigned last_rs = 63u - (unsigned)__builtin_clzll(rs);
+    if (SP >> (W - 1) & 1) { /* (that run's start is RS's highest bit) */
+        unsigned last_rs = 63u - (unsigned)__builtin_clzll(RS);
         if (last_rs < cut) cut = last_rs;
     }
 
