@@ -592,6 +592,18 @@ tome_status tome_outline_page_firsts(const char *text, size_t len, const tome_an
     return TOME_OK;
 }
 
+/* Index of the line (ls: the lines' start offsets, ascending) that holds off. */
+static size_t line_of(const size_t *ls, size_t n_ls, uint64_t off)
+{
+    size_t lo = 0, hi = n_ls;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ls[mid] <= off) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo ? lo - 1 : 0;
+}
+
 tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a, size_t n_a, const uint64_t *heads,
                              size_t n_heads, tome_outline_line **out, size_t *n_out)
 {
@@ -602,7 +614,8 @@ tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a,
     /* line starts (line k + 1 starts at ls[k]) */
     size_t n_ls = 0, cap = 64;
     size_t *ls = malloc(cap * sizeof *ls);
-    uint64_t *keys = NULL;
+    uint64_t *offs = NULL; /* where the outline's lines are, ascending; UINT64_MAX: none */
+    size_t n_offs = 0;
     outv o = {0};
     tome_status st = TOME_OK;
     if (!ls) return tome_set_error(TOME_ERR_NOMEM, "outline: out of memory");
@@ -620,55 +633,36 @@ tome_status tome_outline_doc(const char *text, size_t len, const tome_anchor *a,
         const char *nl = memchr(text + pos, '\n', len - pos);
         pos = nl ? (size_t)(nl - text) + 1 : len;
     }
-#define LINE_END(k) ((k) + 1 < n_ls ? ls[(k) + 1] - 1 : len && text[len - 1] == '\n' ? len - 1 : len)
-#define LINE_OF(off, res)                                                                                             \
-    do {                                                                                                              \
-        size_t lo_ = 0, hi_ = n_ls;                                                                                   \
-        while (lo_ < hi_) {                                                                                           \
-            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                                                      \
-            if (ls[mid_] <= (off)) lo_ = mid_ + 1;                                                                    \
-            else hi_ = mid_;                                                                                          \
-        }                                                                                                             \
-        (res) = lo_ ? lo_ - 1 : 0;                                                                                    \
-    } while (0)
-    int heading = n_heads > 0;
-    for (size_t k = 0; k < n_a && !heading; k++) heading = a[k].kind == TOME_ANCHOR_HEADING;
-    if (heading) {
-        size_t n_src = n_heads ? n_heads : n_a;
-        for (size_t k = 0; k < n_src && n_ls; k++) {
-            uint64_t off = n_heads ? heads[k] : a[k].offset;
-            if ((!n_heads && a[k].kind != TOME_ANCHOR_HEADING) || off >= len) continue;
-            size_t l;
-            LINE_OF(off, l);
-            if ((o.n && o.v[o.n - 1].line >= l + 1) || blank_line(text + ls[l], LINE_END(l) - ls[l])) continue;
-            size_t e = LINE_END(l);
-            if (e > ls[l] && text[e - 1] == '\r') e--;
-            if ((st = emit(&o, (uint32_t)(l + 1), ls[l], e - ls[l]))) goto done;
-        }
-        goto done;
-    }
-    /* pages: the first line of each that is not a running header */
-    if (!n_a || !n_ls) goto done;
-    keys = malloc(n_a * sizeof *keys);
-    if (!keys) {
+    if (!n_ls || (!n_heads && !n_a)) goto done;
+    /* the headings the extraction found, else the heading anchors, else the
+     * first line of each page that is not a running header */
+    offs = malloc((n_heads ? n_heads : n_a) * sizeof *offs);
+    if (!offs) {
         st = tome_set_error(TOME_ERR_NOMEM, "outline: out of memory");
         goto done;
     }
-    if ((st = tome_outline_page_firsts(text, len, a, n_a, keys))) goto done;
-    for (size_t k = 0; k < n_a; k++) {
-        if (keys[k] == UINT64_MAX) continue;
-        size_t l;
-        LINE_OF(keys[k], l);
-        if (o.n && o.v[o.n - 1].line >= l + 1) continue;
-        size_t e = LINE_END(l);
+    if (n_heads) {
+        memcpy(offs, heads, n_heads * sizeof *offs);
+        n_offs = n_heads;
+    } else {
+        for (size_t k = 0; k < n_a; k++)
+            if (a[k].kind == TOME_ANCHOR_HEADING) offs[n_offs++] = a[k].offset;
+        if (!n_offs) {
+            if ((st = tome_outline_page_firsts(text, len, a, n_a, offs))) goto done;
+            n_offs = n_a;
+        }
+    }
+    for (size_t k = 0; k < n_offs; k++) {
+        if (offs[k] >= len) continue; /* (UINT64_MAX: a page without such a line) */
+        size_t l = line_of(ls, n_ls, offs[k]);
+        size_t e = l + 1 < n_ls ? ls[l + 1] - 1 : text[len - 1] == '\n' ? len - 1 : len;
+        if ((o.n && o.v[o.n - 1].line >= l + 1) || blank_line(text + ls[l], e - ls[l])) continue;
         if (e > ls[l] && text[e - 1] == '\r') e--;
         if ((st = emit(&o, (uint32_t)(l + 1), ls[l], e - ls[l]))) goto done;
     }
-#undef LINE_OF
-#undef LINE_END
 done:
     free(ls);
-    free(keys);
+    free(offs);
     if (st) {
         free(o.v);
         return st;
