@@ -199,11 +199,13 @@ static tome_status bm_place(const bookmarks *bm, tome_doc_text *out)
     const char *t = out->text.data ? out->text.data : "";
     size_t len = out->text.len;
     for (size_t i = 0; i < bm->n; i++) {
-        size_t k = 0; /* the page's anchor */
-        while (k < out->n_anchors && !(out->anchors[k].kind == TOME_ANCHOR_PAGE &&
-                                       out->anchors[k].number == (uint32_t)bm->page[i]))
-            k++;
-        if (k == out->n_anchors) continue; /* a page past the cut */
+        /* the page's anchor: page p's is anchor p - 1 (every page puts a
+         * line, so none merge), else searched; a page past the cut has none */
+        size_t k = (size_t)bm->page[i] - 1;
+        if (k >= out->n_anchors || out->anchors[k].number != (uint32_t)bm->page[i])
+            for (k = 0; k < out->n_anchors && out->anchors[k].number != (uint32_t)bm->page[i]; k++) {
+            }
+        if (k == out->n_anchors) continue;
         size_t start = (size_t)out->anchors[k].offset, end = len;
         for (size_t q = k + 1; q < out->n_anchors; q++)
             if (out->anchors[q].kind == TOME_ANCHOR_PAGE) {
