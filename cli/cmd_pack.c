@@ -431,10 +431,9 @@ int tome_cmd_pack(int argc, char **argv)
         rc = tome_cli_fail(st);
         goto done_help;
     }
-    st = tome_pack_build((const char *const *)(argv + optind), (size_t)(argc - optind), &o, out, &stats);
-    if (pr.shown) fprintf(stderr, "\r%60s\r", "");
     tome_pack_t *pk = NULL;
-    if (!st) st = tome_pack_open(out, &pk);
+    st = tome_pack_build_open((const char *const *)(argv + optind), (size_t)(argc - optind), &o, out, &stats, &pk);
+    if (pr.shown) fprintf(stderr, "\r%60s\r", "");
     if (!st && (render || render_auto))
         st = rpath ? tome_pack_write_text(pk, rpath) : tome_set_error(TOME_ERR_NOMEM, "out of memory");
     if (st) rc = tome_cli_fail(st);

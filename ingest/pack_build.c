@@ -1268,6 +1268,13 @@ static tome_status write_block(tome_pack_writer *w, const char *text, size_t n,
 tome_status tome_pack_build(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
                             const char *out_path, tome_pack_stats *stats)
 {
+    return tome_pack_build_open(sources, n_sources, opts, out_path, stats, NULL);
+}
+
+tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
+                                 const char *out_path, tome_pack_stats *stats, tome_pack_t **pack)
+{
+    if (pack) *pack = NULL;
     if (!opts || !opts->tok || !out_path || (!sources && n_sources))
         return tome_set_error(TOME_ERR_INVALID_ARG, "tome_pack_build: missing tokenizer, sources or output path");
     if (opts->format > TOME_PACK_PLAIN) return tome_set_error(TOME_ERR_INVALID_ARG, "unknown pack format %d", opts->format);
@@ -1437,7 +1444,8 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
         char th[33];
         tome_tokenizer_hash(opts->tok, th);
         uint64_t pack_bytes = 0;
-        st = tome_pack_writer_finish(w, &meta, es, n, th, &pack_bytes);
+        uint8_t content[16];
+        st = tome_pack_writer_finish(w, &meta, es, n, th, &pack_bytes, content);
         w = NULL;
         if (st) goto out;
         if (stats) {
@@ -1462,6 +1470,11 @@ tome_status tome_pack_build(const char *const *sources, size_t n_sources, const 
             stats->t_read = t2 - t1;
             stats->t_plan = t3 - t2;
             stats->t_write = tome_now() - t3;
+        }
+        if (pack) { /* the caller's view of the pack just written: no read back */
+            st = tome_pack_adopt(out_path, &meta, es, n, tok_off, text_off, content, th, pack);
+            es = NULL;
+            if (st) goto out;
         }
     }
 out:

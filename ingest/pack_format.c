@@ -446,7 +446,8 @@ void tome_pack_writer_abort(tome_pack_writer *w)
 
 tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *meta,
                                     const tome_pack_entry *entries, size_t n_entries,
-                                    const char tokenizer_hash[33], uint64_t *pack_bytes)
+                                    const char tokenizer_hash[33], uint64_t *pack_bytes,
+                                    uint8_t content[16])
 {
     tome_buf man = {0}, manz = {0};
     tome_status st = stream_text(w, "", 0, ZSTD_e_end);
@@ -519,6 +520,7 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
     w->af = NULL;
     if (st) goto fail;
     if (pack_bytes) *pack_bytes = off;
+    if (content) memcpy(content, c.digest, 16);
     tome_buf_free(&man);
     tome_buf_free(&manz);
     tome_pack_writer_abort(w);
@@ -752,6 +754,66 @@ tome_status tome_pack_open_mem(const char *name, const uint8_t *data, size_t len
     return TOME_OK;
 }
 
+tome_status tome_pack_adopt(const char *path, const tome_pack_meta *meta, tome_pack_entry *es, size_t n,
+                            uint64_t n_tokens, uint64_t n_text_bytes, const uint8_t content[16],
+                            const char tokenizer_hash[33], tome_pack_t **out)
+{
+    *out = NULL;
+    tome_pack_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        for (size_t i = 0; i < n; i++) tome_pack_entry_clear(&es[i]);
+        free(es);
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    }
+    p->entries = es;
+    p->n_entries = n;
+    p->path = strdup(path);
+    p->by_tok = malloc((n ? n : 1) * sizeof *p->by_tok);
+    if (!p->path || !p->by_tok) {
+        tome_pack_free(p);
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    }
+    p->meta = *meta;
+    p->info.version = TOME_PACK_VERSION;
+    p->info.format = (tome_pack_format)meta->format;
+    p->info.n_tokens = n_tokens;
+    p->info.n_text_bytes = n_text_bytes;
+    p->info.n_files = n;
+    p->info.budget = meta->budget;
+    p->info.line_numbers = (int)meta->line_numbers;
+    hex16(content, p->info.content_hash);
+    memcpy(p->info.tokenizer_hash, tokenizer_hash, 32);
+    p->info.tokenizer_hash[32] = 0;
+    memcpy(p->content, content, 16);
+    for (size_t i = 0; i < n; i++)
+        if (es[i].tok_count) p->by_tok[p->n_by_tok++] = i;
+    qsort_r(p->by_tok, p->n_by_tok, sizeof *p->by_tok, cmp_tok_idx, p->entries);
+    *out = p;
+    return TOME_OK;
+}
+
+/* An adopted pack maps its file on the first read of text or ids: the file
+ * is opened and checked as by tome_pack_open, and must be the one written
+ * (same content hash). */
+static tome_status load_sections(tome_pack_t *p)
+{
+    if (p->map.data || p->borrowed) return TOME_OK;
+    tome_pack_t *q = NULL;
+    TOME_FORWARD(tome_pack_open(p->path, &q));
+    if (memcmp(q->content, p->content, 16) != 0) {
+        tome_pack_free(q);
+        return tome_set_error(TOME_ERR_FORMAT, "%s: the pack was replaced since it was written", p->path);
+    }
+    p->map = q->map;
+    q->map = (tome_mmap){0};
+    memcpy(p->sec, q->sec, sizeof p->sec);
+    p->man_raw = q->man_raw;
+    p->man_len = q->man_len;
+    q->man_raw = NULL;
+    tome_pack_free(q);
+    return TOME_OK;
+}
+
 void tome_pack_free(tome_pack_t *p)
 {
     if (!p) return;
@@ -845,6 +907,7 @@ tome_status tome_pack_get_anchor(const tome_pack_t *p, size_t i, size_t k, uint3
 tome_status tome_pack_text(tome_pack_t *p, const char **text, size_t *len)
 {
     if (!p->text) {
+        TOME_FORWARD(load_sections(p));
         size_t n = (size_t)p->info.n_text_bytes;
         char *t = malloc(n + 1);
         if (!t) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for %zu bytes of text", p->path, n);
@@ -872,6 +935,7 @@ tome_status tome_pack_text(tome_pack_t *p, const char **text, size_t *len)
 tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
 {
     if (!p->ids) {
+        TOME_FORWARD(load_sections(p));
         size_t nt = (size_t)p->info.n_tokens;
         uint8_t *raw = malloc(nt * 4 + 1);
         if (!raw) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for %zu ids", p->path, nt);

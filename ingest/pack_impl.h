@@ -84,10 +84,12 @@ tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_th
 tome_status tome_pack_writer_add(tome_pack_writer *w, const char *text, size_t n_text,
                                  const int32_t *ids, size_t n_ids);
 /* Writes ids + manifest sections and the header, commits (rename); frees w
- * in all cases. *pack_bytes: size of the file. */
+ * in all cases. *pack_bytes: size of the file; content: the header's
+ * content hash (either may be NULL). */
 tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *meta,
                                     const tome_pack_entry *entries, size_t n_entries,
-                                    const char tokenizer_hash[33], uint64_t *pack_bytes);
+                                    const char tokenizer_hash[33], uint64_t *pack_bytes,
+                                    uint8_t content[16]);
 void tome_pack_writer_abort(tome_pack_writer *w); /* NULL ok; removes the temp file */
 
 /* ---------------------------------------------------------- reader */
@@ -96,6 +98,12 @@ void tome_pack_writer_abort(tome_pack_writer *w); /* NULL ok; removes the temp f
  * that a fuzzer reaches the parser behind them; every other check stays. */
 tome_status tome_pack_open_mem(const char *name, const uint8_t *data, size_t len, int no_checksums,
                                tome_pack_t **out);
+/* A pack object over the manifest just written to path (tome_pack_build_open),
+ * without reading it back: takes es[0..n) (on success and on failure). Text
+ * and ids are read from the file on first use, checked as by tome_pack_open. */
+tome_status tome_pack_adopt(const char *path, const tome_pack_meta *meta, tome_pack_entry *es, size_t n,
+                            uint64_t n_tokens, uint64_t n_text_bytes, const uint8_t content[16],
+                            const char tokenizer_hash[33], tome_pack_t **out);
 
 /* ---------------------------------------------------------- decode (pack_decode.c) */
 typedef struct tome_pack_toktab tome_pack_toktab;

@@ -993,6 +993,86 @@ static void test_file_changed_while_packing(void)
     tome_pack_free(p);
 }
 
+/* tome_pack_build_open's pack (the manifest kept from the build) reads the same
+ * as the file opened again: every field, anchor, redaction and located token,
+ * and text and ids read from the file on first use; a pack replaced since is
+ * refused. */
+static void test_build_open_matches_reopen(void)
+{
+    const char *dir = make_repo();
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/adopt.tpk", tt_tmpdir());
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.n_threads = 2;
+    o.line_numbers = 1;
+    const char *srcs[] = {dir};
+    tome_pack_t *a = NULL, *b = NULL;
+    TT_OK(tome_pack_build_open(srcs, 1, &o, out, NULL, &a));
+    TT_OK(tome_pack_open(out, &b));
+    if (!a || !b) return;
+    tome_pack_info ia, ib;
+    tome_pack_get_info(a, &ia);
+    tome_pack_get_info(b, &ib);
+    TT_CHECK(memcmp(&ia, &ib, sizeof ia) == 0);
+    TT_EQ_INT(tome_pack_n_files(a), tome_pack_n_files(b));
+    int redacted = 0;
+    for (size_t i = 0; i < tome_pack_n_files(a) && i < tome_pack_n_files(b); i++) {
+        tome_pack_file fa, fb;
+        TT_OK(tome_pack_get_file(a, i, &fa));
+        TT_OK(tome_pack_get_file(b, i, &fb));
+        TT_EQ_STR(fa.path, fb.path);
+        TT_EQ_STR(fa.reason, fb.reason);
+        TT_EQ_STR(fa.encoding, fb.encoding);
+        TT_EQ_STR(fa.content_hash, fb.content_hash);
+        TT_CHECK(fa.status == fb.status && fa.alias_of == fb.alias_of && fa.size == fb.size &&
+                 fa.n_lines == fb.n_lines && fa.text_offset == fb.text_offset && fa.text_len == fb.text_len &&
+                 fa.tok_start == fb.tok_start && fa.tok_count == fb.tok_count &&
+                 fa.full_tokens == fb.full_tokens && fa.n_redactions == fb.n_redactions);
+        size_t na = 0, nb = 0;
+        const uint32_t *la = NULL, *lb = NULL;
+        const char *const *ka = NULL, *const *kb = NULL;
+        TT_OK(tome_pack_get_redactions(a, i, &na, &la, &ka));
+        TT_OK(tome_pack_get_redactions(b, i, &nb, &lb, &kb));
+        TT_EQ_INT(na, nb);
+        for (size_t k = 0; k < na && k < nb; k++) {
+            TT_EQ_INT(la[k], lb[k]);
+            TT_EQ_STR(ka[k], kb[k]);
+        }
+        redacted += na > 0;
+        for (uint64_t t = fa.tok_start; t < fa.tok_start + fa.tok_count; t++) {
+            tome_pack_loc x, y;
+            TT_OK(tome_pack_locate(a, t, &x));
+            TT_OK(tome_pack_locate(b, t, &y));
+            TT_CHECK(x.file == y.file && x.line == y.line && x.anchor_kind == y.anchor_kind &&
+                     x.anchor_number == y.anchor_number);
+        }
+    }
+    TT_CHECK(redacted > 0); /* config/key.pem */
+    const char *ta, *tb;
+    size_t la, lb;
+    const int32_t *da, *db;
+    size_t na, nb;
+    TT_OK(tome_pack_text(a, &ta, &la));
+    TT_OK(tome_pack_text(b, &tb, &lb));
+    TT_CHECK(la == lb && la > 0 && memcmp(ta, tb, la) == 0);
+    TT_OK(tome_pack_ids(a, &da, &na));
+    TT_OK(tome_pack_ids(b, &db, &nb));
+    TT_CHECK(na == nb && na > 0 && memcmp(da, db, na * sizeof *da) == 0);
+    tome_pack_free(a);
+    tome_pack_free(b);
+    /* replaced after the build: the adopted pack does not read the new file */
+    TT_OK(tome_pack_build_open(srcs, 1, &o, out, NULL, &a));
+    o.line_numbers = 0;
+    TT_OK(tome_pack_build(srcs, 1, &o, out, NULL));
+    if (!a) return;
+    TT_CHECK(tome_pack_text(a, &ta, &la) == TOME_ERR_FORMAT);
+    TT_CONTAINS(tome_last_error(), "replaced");
+    TT_CONTAINS(tome_last_error(), out);
+    tome_pack_free(a);
+}
+
 int main(void)
 {
     srand(1);
@@ -1010,6 +1090,7 @@ int main(void)
     TT_RUN(test_archive_duplicate_members_and_damage);
     TT_RUN(test_html_source_or_text);
     TT_RUN(test_file_changed_while_packing);
+    TT_RUN(test_build_open_matches_reopen);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }

@@ -113,8 +113,15 @@ typedef struct tome_pack_stats {
 tome_status tome_pack_build(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
                             const char *out_path, tome_pack_stats *stats);
 
-/* ------------------------------------------------------------ reader */
 typedef struct tome_pack tome_pack_t;
+/* tome_pack_build, and *pack (freed with tome_pack_free) reads the pack just
+ * written from the manifest still in memory: no read back of the file for a
+ * summary. Its text and ids are read from the file on first use, with every
+ * check of tome_pack_open. */
+tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
+                                 const char *out_path, tome_pack_stats *stats, tome_pack_t **pack);
+
+/* ------------------------------------------------------------ reader */
 
 typedef struct tome_pack_info {
     uint32_t version;
