@@ -118,6 +118,7 @@ int tome_cli_parse_u64(const char *s, int binary, unsigned long long *out)
 
 int main(int argc, char **argv)
 {
+    tome_blas_single_thread();
     if (argc < 2) {
         print_help(stderr);
         return TOME_EXIT_USAGE;

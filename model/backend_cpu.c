@@ -15,6 +15,7 @@
  * once per micro-batch (see rope_table).
  */
 #include "model/backend_impl.h"
+#include "tome/device.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -32,6 +33,20 @@ void tome_backend_cpu_set_threads(int n)
 {
     g_threads = n > 0 ? n : 1;
     openblas_set_num_threads(1);
+}
+
+/* OpenBLAS's pthreads build starts its thread pool when the library is
+ * loaded, and the idle pool thread spins on sched_yield for about 0.1 s: on
+ * 2 cores, `tome pack` lost ~0.1 s of CPU and ~0.05 s of wall time to it.
+ * tome never runs a BLAS call on OpenBLAS's threads (one thread per call,
+ * above), so main() stops the pool first thing. blas_thread_shutdown_ is
+ * OpenBLAS's own (its fork handler); weak, so another BLAS links too. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+void tome_blas_single_thread(void)
+{
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
 }
 
 static void bf16_to_f32(const uint16_t *s, float *d, size_t n) { tome_k_bf16_to_f32(s, d, n); }

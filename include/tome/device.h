@@ -26,6 +26,11 @@ typedef struct tome_device_info {
     int multiprocessors;
 } tome_device_info;
 
+/* Stops the BLAS library's own thread pool: tome runs each BLAS call on one
+ * thread of its own pool. The CLI calls it first thing; a program linking
+ * libtome may too (an idle OpenBLAS pool spins for ~0.1 s after loading). */
+void tome_blas_single_thread(void);
+
 /* Nonzero when this build contains the CUDA backend. */
 int tome_build_has_cuda(void);
 
