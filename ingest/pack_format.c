@@ -450,9 +450,10 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
                                     uint8_t content[16])
 {
     tome_buf man = {0}, manz = {0};
-    tome_status st = stream_text(w, "", 0, ZSTD_e_end);
+    /* serialized while zstd's workers finish the text and ids */
+    tome_status st = manifest_serialize(meta, entries, n_entries, &man);
+    if (!st) st = stream_text(w, "", 0, ZSTD_e_end);
     if (!st) st = stream_ids(w, "", 0, ZSTD_e_end);
-    if (!st) st = manifest_serialize(meta, entries, n_entries, &man);
     if (!st) st = tome_buf_reserve(&manz, ZSTD_compressBound(man.len));
     if (!st) {
         size_t zn = ZSTD_compress(manz.data, manz.cap, man.data ? man.data : "", man.len, 2);
