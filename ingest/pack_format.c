@@ -444,6 +444,46 @@ void tome_pack_writer_abort(tome_pack_writer *w)
     free(w);
 }
 
+/* The manifest as MAN_PARTS independent zstd frames of about equal size,
+ * compressed in parallel (ZSTD_decompress reads concatenated frames as one
+ * stream). A git/git manifest is 3.6 MB: 14 ms on one core. The split
+ * depends only on the size, so the bytes do not depend on the threads. */
+#define MAN_PARTS 2
+typedef struct man_job {
+    const tome_buf *man;
+    tome_buf part[MAN_PARTS];
+    size_t n_parts;
+} man_job;
+
+static tome_status compress_part(void *ctx, size_t i, int thread_index)
+{
+    man_job *j = ctx;
+    (void)thread_index;
+    size_t len = j->man->len, a = len * i / j->n_parts, b = len * (i + 1) / j->n_parts;
+    TOME_FORWARD(tome_buf_reserve(&j->part[i], ZSTD_compressBound(b - a)));
+    size_t zn = ZSTD_compress(j->part[i].data, j->part[i].cap, j->man->data + a, b - a, 2);
+    if (ZSTD_isError(zn)) return zerr(zn, "manifest");
+    j->part[i].len = zn;
+    return TOME_OK;
+}
+
+static tome_status compress_manifest(const tome_buf *man, tome_buf *out)
+{
+    man_job j = {man, {{0}}, man->len >= (1u << 20) ? MAN_PARTS : 1};
+    tome_status st = TOME_OK;
+    if (!man->len) {
+        TOME_FORWARD(tome_buf_reserve(out, ZSTD_compressBound(0)));
+        size_t zn = ZSTD_compress(out->data, out->cap, "", 0, 2);
+        if (ZSTD_isError(zn)) return zerr(zn, "manifest");
+        out->len = zn;
+        return TOME_OK;
+    }
+    st = tome_parallel_for(j.n_parts, (int)j.n_parts, compress_part, &j);
+    for (size_t i = 0; i < j.n_parts && !st; i++) st = tome_buf_append(out, j.part[i].data, j.part[i].len);
+    for (size_t i = 0; i < j.n_parts; i++) tome_buf_free(&j.part[i]);
+    return st;
+}
+
 tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *meta,
                                     const tome_pack_entry *entries, size_t n_entries,
                                     const char tokenizer_hash[33], uint64_t *pack_bytes,
@@ -454,12 +494,7 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
     tome_status st = manifest_serialize(meta, entries, n_entries, &man);
     if (!st) st = stream_text(w, "", 0, ZSTD_e_end);
     if (!st) st = stream_ids(w, "", 0, ZSTD_e_end);
-    if (!st) st = tome_buf_reserve(&manz, ZSTD_compressBound(man.len));
-    if (!st) {
-        size_t zn = ZSTD_compress(manz.data, manz.cap, man.data ? man.data : "", man.len, 2);
-        if (ZSTD_isError(zn)) st = zerr(zn, "manifest");
-        else manz.len = zn;
-    }
+    if (!st) st = compress_manifest(&man, &manz);
     if (st) goto fail;
     XXH3_128bits_update(w->content, man.data ? man.data : "", man.len);
 
