@@ -399,10 +399,8 @@ int tome_cmd_pack(int argc, char **argv)
                                "model directory), set TOME_TOKENIZER, or put tokenizer.model in "
                                "$XDG_DATA_HOME/tome/\n"),
                TOME_EXIT_USAGE;
-    tome_tokenizer_t *tok = NULL;
-    tome_status st = tome_tokenizer_open(tpath, &tok);
-    if (st) return tome_cli_fail(st);
-    o.tok = tok;
+    tome_status st = TOME_OK;
+    o.tok_path = tpath; /* loaded while the sources are walked */
     o.include = incl.v;
     o.exclude = excl.v;
     o.priority = prio.v;
@@ -427,7 +425,6 @@ int tome_cmd_pack(int argc, char **argv)
     tome_pack_stats stats;
     if (rpath && (st = check_render_path(rpath, out))) {
         free(rpath);
-        tome_tokenizer_free(tok);
         rc = tome_cli_fail(st);
         goto done_help;
     }
@@ -440,7 +437,6 @@ int tome_cmd_pack(int argc, char **argv)
     else rc = summarize(pk, &stats, out, json, quiet);
     free(rpath);
     tome_pack_free(pk);
-    tome_tokenizer_free(tok);
 done_help:
     free(incl.v);
     free(excl.v);

@@ -101,6 +101,7 @@ typedef struct item {
 
 typedef struct builder {
     const tome_pack_opts *o;
+    const tome_tokenizer_t *tok; /* o->tok, or the one loaded from o->tok_path */
     uint32_t fmt;
     item **items;
     size_t n, cap;
@@ -391,7 +392,7 @@ static tome_status encode_block(const builder *b, const tome_buf *text, tome_tok
      * over MAX_PIECE fails: its BPE would cost ~0.5 s and ~40 bytes of memory
      * per byte; the file is skipped with that reason (prepare_text) */
     tome_encode_opts eo = {.max_piece_bytes = MAX_PIECE};
-    tome_status st = tome_tokenizer_encode(b->o->tok, text->data ? text->data : "", text->len, &eo, ids);
+    tome_status st = tome_tokenizer_encode(b->tok, text->data ? text->data : "", text->len, &eo, ids);
     /* The encoder reserves ahead (at least 256 ids, then doubling). Blocks are
      * kept until the pack is written, so the slack is given back: 100,000
      * small files held ~1 KB each of unused ids (130 MB of peak RSS). */
@@ -1265,6 +1266,23 @@ static tome_status write_block(tome_pack_writer *w, const char *text, size_t n,
     return TOME_OK;
 }
 
+/* opts->tok_path: the tokenizer loads on a thread while the sources are
+ * walked (both take ~10-20 ms on one core for a git/git-sized tree). */
+typedef struct tok_loader {
+    const char *path;
+    tome_tokenizer_t *tok;
+    tome_status st;
+    char msg[1024];
+} tok_loader;
+
+static void *load_tokenizer(void *arg)
+{
+    tok_loader *l = arg;
+    l->st = tome_tokenizer_open(l->path, &l->tok);
+    if (l->st) snprintf(l->msg, sizeof l->msg, "%s", tome_last_error());
+    return NULL;
+}
+
 tome_status tome_pack_build(const char *const *sources, size_t n_sources, const tome_pack_opts *opts,
                             const char *out_path, tome_pack_stats *stats)
 {
@@ -1275,7 +1293,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
                                  const char *out_path, tome_pack_stats *stats, tome_pack_t **pack)
 {
     if (pack) *pack = NULL;
-    if (!opts || !opts->tok || !out_path || (!sources && n_sources))
+    if (!opts || (!opts->tok && !opts->tok_path) || !out_path || (!sources && n_sources))
         return tome_set_error(TOME_ERR_INVALID_ARG, "tome_pack_build: missing tokenizer, sources or output path");
     if (opts->format > TOME_PACK_PLAIN) return tome_set_error(TOME_ERR_INVALID_ARG, "unknown pack format %d", opts->format);
     if (opts->html < TOME_PACK_HTML_AUTO || opts->html > TOME_PACK_HTML_TEXT)
@@ -1296,8 +1314,28 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     tome_pack_toktab *tt = NULL;
     size_t n = 0;
 
+    tok_loader tl = {opts->tok_path, NULL, TOME_OK, ""};
+    pthread_t tl_thread;
+    int tl_running = 0, tok_failed = 0;
+    b.tok = opts->tok;
+    if (!b.tok) {
+        if (pthread_create(&tl_thread, NULL, load_tokenizer, &tl) == 0) tl_running = 1;
+        else load_tokenizer(&tl);
+    }
     progress(&b, "scan", 0, 0, 1);
     if ((st = scan_sources(&b, sources, n_sources))) goto out;
+    if (tl_running) {
+        pthread_join(tl_thread, NULL);
+        tl_running = 0;
+    }
+    if (!b.tok) {
+        if (tl.st) {
+            st = tome_set_error(tl.st, "%s", tl.msg);
+            tok_failed = 1;
+            goto out;
+        }
+        b.tok = tl.tok;
+    }
     double t1 = tome_now();
     /* prepare every readable disk item */
     size_t n_disk = b.n, n_work = 0;
@@ -1382,7 +1420,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
         tome_buf_free(&hdr);
         if (st) goto out;
     }
-    if ((st = tome_pack_toktab_open(opts->tok, &tt))) goto out;
+    if ((st = tome_pack_toktab_open(b.tok, &tt))) goto out;
     blocks = calloc(EMIT_BATCH, sizeof *blocks);
     if (!blocks) {
         st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
@@ -1442,7 +1480,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
         tome_pack_meta meta = {b.fmt, (uint32_t)(opts->line_numbers != 0),
                                opts->budget ? opts->budget : TOME_PACK_DEFAULT_BUDGET};
         char th[33];
-        tome_tokenizer_hash(opts->tok, th);
+        tome_tokenizer_hash(b.tok, th);
         uint64_t pack_bytes = 0;
         uint8_t content[16];
         st = tome_pack_writer_finish(w, &meta, es, n, th, &pack_bytes, content);
@@ -1478,7 +1516,8 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
         }
     }
 out:
-    if (st) { /* the output path once: the writer's errors already start with it */
+    if (tl_running) pthread_join(tl_thread, NULL);
+    if (st && !tok_failed) { /* the output path once: the writer's errors already start with it */
         size_t olen = strlen(out_path);
         const char *m = tome_last_error();
         st = strncmp(m, out_path, olen) == 0 && m[olen] == ':' ? tome_error_prefix(st, "pack") : tome_error_prefix(st, "pack %s", out_path);
@@ -1505,6 +1544,7 @@ out:
     tome_buf_free(&env_close);
     tome_buf_free(&tree);
     tome_pack_toktab_free(tt);
+    tome_tokenizer_free(tl.tok);
     pthread_mutex_destroy(&b.mu);
     return st;
 }

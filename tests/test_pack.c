@@ -1108,6 +1108,38 @@ static void test_large_manifest(void)
     tome_pack_free(p);
 }
 
+/* opts.tok_path: the build loads the tokenizer while it walks the sources;
+ * the pack is byte for byte the one built with a loaded tokenizer. A bad
+ * tokenizer fails with its own message and leaves nothing. */
+static void test_tok_path(void)
+{
+    const char *dir = make_repo();
+    char a[1100], b[1100], bad[1100], junk[1100];
+    (void)!snprintf(a, sizeof a, "%s/tokp_a.tpk", tt_tmpdir());
+    (void)!snprintf(b, sizeof b, "%s/tokp_b.tpk", tt_tmpdir());
+    (void)!snprintf(bad, sizeof bad, "%s/tokp_bad.tpk", tt_tmpdir());
+    (void)!snprintf(junk, sizeof junk, "%s/junk.model", tt_tmpdir());
+    TT_OK(build(dir, a, 2, 0, 0, TOME_PACK_XML));
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok_path = tt_shared_path("llama4/tokenizer.model");
+    o.n_threads = 2;
+    const char *srcs[] = {dir};
+    TT_OK(tome_pack_build(srcs, 1, &o, b, NULL));
+    size_t la, lb;
+    char *x = tt_read_file(a, &la), *y = tt_read_file(b, &lb);
+    TT_CHECK(x && y && la == lb && !memcmp(x, y, la));
+    free(x);
+    free(y);
+    TT_CHECK(tt_write_file(junk, "not a tokenizer\n", 16) == 0);
+    o.tok_path = junk;
+    TT_CHECK(tome_pack_build(srcs, 1, &o, bad, NULL) != TOME_OK);
+    TT_CONTAINS(tome_last_error(), junk);
+    TT_CHECK(access(bad, F_OK) != 0);
+    o.tok_path = NULL;
+    TT_CHECK(tome_pack_build(srcs, 1, &o, bad, NULL) == TOME_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     srand(1);
@@ -1127,6 +1159,7 @@ int main(void)
     TT_RUN(test_file_changed_while_packing);
     TT_RUN(test_build_open_matches_reopen);
     TT_RUN(test_large_manifest);
+    TT_RUN(test_tok_path);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }

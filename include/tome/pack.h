@@ -67,7 +67,8 @@ typedef enum tome_pack_html {
 } tome_pack_html;
 
 typedef struct tome_pack_opts {
-    const tome_tokenizer_t *tok;   /* required */
+    const tome_tokenizer_t *tok;   /* the tokenizer, or NULL and tok_path:           */
+    const char *tok_path;          /* loaded by the build while it walks the sources  */
     tome_pack_format format;
     uint64_t budget;               /* tokens; 0: TOME_PACK_DEFAULT_BUDGET */
     int line_numbers;              /* prefix content lines with their original number */
