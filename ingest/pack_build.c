@@ -68,6 +68,8 @@ typedef struct item {
     uint64_t seq;   /* (scan index + 1) << 32 | member ordinal: ties between equal paths */
     uint32_t n_members; /* containers: members reported so far */
     int tier;
+    int tier_known;         /* tier set before reading (mark_early_outlines) */
+    int outl_early;         /* outline made while reading (lowest priorities when over budget) */
     /* prepare */
     int ok;                 /* textual, processed */
     uint8_t hash[16];
@@ -496,7 +498,7 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     else tome_tokens_free(&it->full);
     /* outline block: not now when the budget will likely not be reached
      * (plan reads the file again in the rare case it is) */
-    if (b->outlines_late && !it->member) {
+    if ((b->outlines_late || !it->outl_early) && !it->member) {
         it->outl_reread = 1;
         it->ok = 1;
         goto done;
@@ -1266,6 +1268,32 @@ static tome_status write_block(tome_pack_writer *w, const char *text, size_t n,
     return TOME_OK;
 }
 
+/* Likely over budget (an estimated E tokens over, at 3.5 bytes a token):
+ * the budget loop degrades from the lowest priority up, so outlines are made
+ * while reading only for the lowest-priority files whose estimated tokens
+ * cover 2 E (+5% of the total); plan reads a file again in the rare case it
+ * needs another outline. The pack is the same either way. git/git (1.3x
+ * over): outlines for half of its bytes instead of all. */
+static tome_status mark_early_outlines(builder *b, item **work, size_t n, uint64_t bytes)
+{
+    item **by = malloc((n ? n : 1) * sizeof *by);
+    if (!by) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        by[i] = work[i];
+        by[i]->tier = tome_pack_path_tier(by[i]->path, b->o->priority);
+        by[i]->tier_known = 1;
+    }
+    qsort(by, n, sizeof *by, cmp_items);
+    uint64_t budget = b->o->budget ? b->o->budget : TOME_PACK_DEFAULT_BUDGET;
+    uint64_t est = bytes / 7 * 2, excess = est > budget ? est - budget : 0, want = 2 * excess + est / 20, got = 0;
+    for (size_t k = n; k-- > 0 && got < want;) {
+        by[k]->outl_early = 1;
+        got += by[k]->size / 7 * 2 + 1;
+    }
+    free(by);
+    return TOME_OK;
+}
+
 /* opts->tok_path: the tokenizer loads on a thread while the sources are
  * walked (both take ~10-20 ms on one core for a git/git-sized tree). */
 typedef struct tok_loader {
@@ -1353,6 +1381,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     /* ~3.5 bytes a token: at 2 (+256 a file) under the budget, outlines are
      * most likely not needed (archives and documents may prove that wrong) */
     b.outlines_late = bytes / 2 + 256 * (uint64_t)n_work <= (opts->budget ? opts->budget : TOME_PACK_DEFAULT_BUDGET);
+    if (!b.outlines_late && (st = mark_early_outlines(&b, work, n_work, bytes))) goto out;
     qsort(work, n_work, sizeof *work, cmp_size_desc); /* largest first: no long tail on one core */
     progress(&b, "read", 0, n_work, 1);
     prep_ctx pc = {&b, work, n_work};
@@ -1369,7 +1398,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     for (size_t i = 0; i < b.n; i++) {
         item *it = b.items[i];
         if (it->container) continue;
-        it->tier = tome_pack_path_tier(it->path, opts->priority);
+        if (!it->tier_known) it->tier = tome_pack_path_tier(it->path, opts->priority);
         items[n++] = it;
     }
     qsort(items, n, sizeof *items, cmp_items);

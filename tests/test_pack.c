@@ -1140,6 +1140,57 @@ static void test_tok_path(void)
     TT_CHECK(tome_pack_build(srcs, 1, &o, bad, NULL) == TOME_ERR_INVALID_ARG);
 }
 
+/* Over budget by more than estimated (dense code: ~2 bytes a token, the
+ * estimate is 3.5): outlines are made while reading for the lowest-priority
+ * files only, so plan reads the others again when it degrades them; the pack
+ * is byte for byte the one where every outline is read again (cache off). */
+static void test_outlines_beyond_estimate(void)
+{
+    char dir[1024], a[1100], b[1100];
+    (void)!snprintf(dir, sizeof dir, "%s/dense", tt_tmpdir());
+    (void)!snprintf(a, sizeof a, "%s/dense_a.tpk", tt_tmpdir());
+    (void)!snprintf(b, sizeof b, "%s/dense_b.tpk", tt_tmpdir());
+    char body[16384];
+    for (int f = 0; f < 10; f++) {
+        size_t o = 0;
+        for (int k = 0; k < 60 && o + 200 < sizeof body; k++)
+            o += (size_t)snprintf(body + o, sizeof body - o,
+                                  "int f%d_%d(int a)\n{\n    return a^%d|7&1^5|2&%d^8|9&6-%d;\n}\n\n", f, k, k,
+                                  f, k * 3);
+        char rel[64];
+        (void)!snprintf(rel, sizeof rel, "src/m%02d.c", f);
+        put(dir, rel, body);
+    }
+    const char *srcs[] = {dir};
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.n_threads = 2;
+    o.budget = 12000;
+    TT_OK(tome_pack_build(srcs, 1, &o, a, NULL));
+    o.cache_ids = 1;
+    TT_OK(tome_pack_build(srcs, 1, &o, b, NULL));
+    size_t la, lb;
+    char *x = tt_read_file(a, &la), *y = tt_read_file(b, &lb);
+    TT_CHECK(x && y && la == lb && !memcmp(x, y, la));
+    free(x);
+    free(y);
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(a, &p));
+    if (!p) return;
+    int outl = 0;
+    for (size_t i = 0; i < tome_pack_n_files(p); i++) {
+        tome_pack_file f;
+        tome_pack_get_file(p, i, &f);
+        outl += f.status == TOME_FILE_OUTLINE;
+    }
+    tome_pack_info info;
+    tome_pack_get_info(p, &info);
+    TT_CHECK(info.n_tokens <= 12000);
+    TT_CHECK(outl >= 6); /* the estimate's suffix is ~3 files */
+    tome_pack_free(p);
+}
+
 int main(void)
 {
     srand(1);
@@ -1160,6 +1211,7 @@ int main(void)
     TT_RUN(test_build_open_matches_reopen);
     TT_RUN(test_large_manifest);
     TT_RUN(test_tok_path);
+    TT_RUN(test_outlines_beyond_estimate);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }
