@@ -490,10 +490,13 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
                                     uint8_t content[16])
 {
     tome_buf man = {0}, manz = {0};
-    /* serialized while zstd's workers finish the text and ids */
+    /* serialized while zstd's workers finish the text and ids; the ids go
+     * to the file before the manifest is compressed, so their write-back
+     * (started every 8 MB) runs meanwhile and the commit's fsync waits less */
     tome_status st = manifest_serialize(meta, entries, n_entries, &man);
     if (!st) st = stream_text(w, "", 0, ZSTD_e_end);
     if (!st) st = stream_ids(w, "", 0, ZSTD_e_end);
+    if (!st) st = tome_atomic_write(w->af, w->ids_z.data, w->ids_z.len);
     if (!st) st = compress_manifest(&man, &manz);
     if (st) goto fail;
     XXH3_128bits_update(w->content, man.data ? man.data : "", man.len);
@@ -544,7 +547,6 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
         put_u64(hdr + 120, XXH3_64bits_digest(hs));
         XXH3_freeState(hs);
     }
-    if ((st = tome_atomic_write(w->af, w->ids_z.data, w->ids_z.len))) goto fail;
     if ((st = tome_atomic_write(w->af, manz.data, manz.len))) goto fail;
     FILE *fp = tome_atomic_stream(w->af);
     if (fflush(fp) != 0 || fseeko(fp, 0, SEEK_SET) != 0) {
