@@ -846,7 +846,8 @@ static uint64_t block_tokens(const item *it)
 
 /* ------------------------------------------------------------ emit */
 typedef struct block {
-    tome_buf text;
+    uint64_t text_len;      /* bytes of its rendered text (stored as ids) */
+    tome_pack_edges ed;     /* its first and last bytes */
     tome_tokens_t ids;      /* points into the item when borrowed */
     const tome_tokens_t *use;
     tome_pack_run *runs;    /* owned copy */
@@ -858,7 +859,6 @@ typedef struct block {
 
 static void block_clear(block *bl)
 {
-    tome_buf_free(&bl->text);
     tome_tokens_free(&bl->ids);
     free(bl->runs);
     free(bl->line_off);
@@ -936,8 +936,8 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
         memcpy(bl->runs, runs, n_runs * sizeof *runs);
         bl->n_runs = n_runs;
     }
-    return tome_pack_decode(ec->tt, bl->use->ids, bl->use->n, &bl->text, &bl->line_off, &bl->line_tok,
-                            &bl->n_rlines);
+    return tome_pack_decode_lines(ec->tt, bl->use->ids, bl->use->n, &bl->text_len, &bl->line_off, &bl->line_tok,
+                                  &bl->n_rlines, &bl->ed);
 }
 
 /* Checks that text ending with prev_tail may be followed by next_head without
@@ -1252,20 +1252,30 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
     }
 }
 
-static tome_status write_block(tome_pack_writer *w, const char *text, size_t n,
-                               const int32_t *ids, size_t n_ids, uint64_t *text_off, uint64_t *tok_off,
-                               char *tail, size_t *tail_len)
+/* Appends a block of n bytes of text (ed: its first and last bytes) and its
+ * ids, after checking that it may follow the previous block's tail. */
+static tome_status write_block(tome_pack_writer *w, size_t n, const tome_pack_edges *ed, const int32_t *ids,
+                               size_t n_ids, uint64_t *text_off, uint64_t *tok_off, tome_pack_edges *prev)
 {
-    TOME_FORWARD(check_boundary(tail, *tail_len, text, n));
-    TOME_FORWARD(tome_pack_writer_add(w, text, n, ids, n_ids));
+    TOME_FORWARD(check_boundary(prev->tail, prev->tail_len, ed->head, ed->head_len));
+    TOME_FORWARD(tome_pack_writer_add(w, n, ids, n_ids));
     *text_off += n;
     *tok_off += n_ids;
     if (n) {
-        size_t k = n < 64 ? n : 64;
-        memcpy(tail, text + n - k, k);
-        *tail_len = k;
+        memcpy(prev->tail, ed->tail, ed->tail_len);
+        prev->tail_len = ed->tail_len;
     }
     return TOME_OK;
+}
+
+/* Edges of a block held as text (the envelope and the tree). */
+static void text_edges(const char *text, size_t n, tome_pack_edges *ed)
+{
+    ed->head_len = n < TOME_PACK_EDGE ? n : TOME_PACK_EDGE;
+    ed->tail_len = ed->head_len;
+    if (!n) return;
+    memcpy(ed->head, text, ed->head_len);
+    memcpy(ed->tail, text + n - ed->tail_len, ed->tail_len);
 }
 
 /* Likely over budget (an estimated E tokens over, at 3.5 bytes a token):
@@ -1443,15 +1453,15 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
         if ((st = tome_pack_writer_open(out_path, opts->zstd_level, nt < 1 ? 1 : nt > 4 ? 4 : nt, &w))) goto out;
     }
     uint64_t text_off = 0, tok_off = 0;
-    char tail[64];
-    size_t tail_len = 0;
+    tome_pack_edges prev = {{0}, {0}, 0, 0}, ed;
     {
         tome_tokens_t t = {0};
         tome_buf hdr = {0};
         st = tome_buf_append(&hdr, env_open.data, env_open.len);
         if (!st) st = tome_buf_append(&hdr, tree.data, tree.len);
         if (!st) st = encode_block(&b, &hdr, &t);
-        if (!st) st = write_block(w, hdr.data, hdr.len, t.ids, t.n, &text_off, &tok_off, tail, &tail_len);
+        text_edges(hdr.data, hdr.len, &ed);
+        if (!st) st = write_block(w, hdr.len, &ed, t.ids, t.n, &text_off, &tok_off, &prev);
         tome_tokens_free(&t);
         tome_buf_free(&hdr);
         if (st) goto out;
@@ -1480,10 +1490,9 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
                 continue;
             }
             if (!bl->use) continue;
-            st = write_block(w, bl->text.data, bl->text.len, bl->use->ids, bl->use->n, &text_off, &tok_off, tail,
-                             &tail_len);
+            st = write_block(w, (size_t)bl->text_len, &bl->ed, bl->use->ids, bl->use->n, &text_off, &tok_off, &prev);
             if (st) break;
-            e->text_len = bl->text.len;
+            e->text_len = bl->text_len;
             e->tok_count = bl->use->n;
             e->runs = bl->runs;
             e->n_runs = bl->n_runs;
@@ -1506,8 +1515,8 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     {
         tome_tokens_t t = {0};
         st = encode_block(&b, &env_close, &t);
-        if (!st) st = write_block(w, env_close.data, env_close.len, t.ids, t.n, &text_off, &tok_off, tail,
-                                  &tail_len);
+        text_edges(env_close.data, env_close.len, &ed);
+        if (!st) st = write_block(w, env_close.len, &ed, t.ids, t.n, &text_off, &tok_off, &prev);
         tome_tokens_free(&t);
         if (st) goto out;
     }
@@ -1519,7 +1528,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
         tome_tokenizer_hash(b.tok, th);
         uint64_t pack_bytes = 0;
         uint8_t content[16];
-        st = tome_pack_writer_finish(w, &meta, es, n, th, &pack_bytes, content);
+        st = tome_pack_writer_finish(w, tt, &meta, es, n, th, &pack_bytes, content);
         w = NULL;
         if (st) goto out;
         if (stats) {

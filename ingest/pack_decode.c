@@ -2,13 +2,16 @@
  * ingest/pack_decode.c — a block's text and line table from its token ids.
  *
  * The builder keeps only ids between reading a file and writing it (the text
- * is their decoding), so every block written is decoded once. The table
+ * is their decoding, and the pack stores it as a dictionary of the tokens
+ * used: pack_format.c), so a block written needs only its length, line table
+ * and first and last bytes from its ids (tome_pack_decode_lines). The table
  * (tome_pack_toktab) holds a 16-byte entry per vocabulary token: its bytes
  * inline when they fit in 14 (almost every token), its length and a
- * "contains a newline" flag. A token then costs one table read and one fixed
- * 16-byte move, and the line table (pack_impl.h: line_off / line_tok) needs
- * no scan of tokens without a newline. Longer tokens point into a blob.
- * Built once per pack from tome_tokenizer_token_bytes (~3 MB).
+ * "contains a newline" flag. A token then costs one table read, and the
+ * line table (pack_impl.h:
+ * line_off / line_tok) needs no scan of tokens without a newline. Longer
+ * tokens point into a blob. Built once per pack from
+ * tome_tokenizer_token_bytes (~3 MB).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +93,22 @@ tome_status tome_pack_toktab_open(const tome_tokenizer_t *tok, tome_pack_toktab 
 }
 
 typedef struct dec_block {
-    tome_buf *text;
     uint32_t *line_off, *line_tok;
+    size_t len; /* bytes of the block's text */
 } dec_block;
+
+static inline const char *tok_bytes(const tome_pack_toktab *tt, uint32_t id, size_t *len)
+{
+    const tok_ent *e = &tt->ent[id];
+    if (!(e->flags & TOK_LONG)) {
+        *len = e->len;
+        return e->b;
+    }
+    uint32_t bo;
+    memcpy(&bo, e->b, sizeof bo);
+    *len = tt->long_len[id];
+    return tt->blob + bo;
+}
 
 static tome_status grow_lines(dec_block *bl, size_t *cap_lines)
 {
@@ -112,10 +128,8 @@ static tome_status decode(const tome_pack_toktab *tt, const int32_t *ids, size_t
     bl->line_off = malloc(cap_lines * sizeof *bl->line_off);
     bl->line_tok = malloc(cap_lines * sizeof *bl->line_tok);
     if (!bl->line_off || !bl->line_tok) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    TOME_FORWARD(tome_buf_reserve(bl->text, n_ids * 4 + 64));
     uint32_t n = 0;
     int pending = 1; /* a line starts at the current offset */
-    char *text = bl->text->data;
     size_t len_text = 0;
     for (size_t i = 0; i < n_ids; i++) {
         uint32_t id = (uint32_t)ids[i];
@@ -129,14 +143,7 @@ static tome_status decode(const tome_pack_toktab *tt, const int32_t *ids, size_t
             s = tt->blob + bo;
             len = tt->long_len[id];
         }
-        if (bl->text->cap - len_text < len + 16) {
-            bl->text->len = len_text;
-            TOME_FORWARD(tome_buf_reserve(bl->text, len + 16 + (n_ids - i) * 2));
-            text = bl->text->data;
-        }
         size_t off = len_text;
-        if (!(e->flags & TOK_LONG)) memcpy(text + off, e, 16); /* bytes past len are overwritten next */
-        else memcpy(text + off, s, len);
         len_text += len;
         if (!(e->flags & TOK_NL)) {
             if (!pending) continue;
@@ -167,19 +174,59 @@ static tome_status decode(const tome_pack_toktab *tt, const int32_t *ids, size_t
             n++;
         }
     }
-    bl->text->len = len_text;
-    if (bl->text->data) bl->text->data[bl->text->len] = 0;
+    if (len_text > UINT32_MAX) return tome_set_error(TOME_ERR_LIMIT, "a block of %zu bytes is over 4 GiB", len_text);
+    bl->len = len_text;
     *n_rlines = n;
     return TOME_OK;
 }
 
-tome_status tome_pack_decode(const tome_pack_toktab *tt, const int32_t *ids, size_t n_ids, tome_buf *text,
-                             uint32_t **line_off, uint32_t **line_tok, uint32_t *n_rlines)
+/* The first (head) and last (tail) up to TOME_PACK_EDGE bytes of the text of
+ * ids[0..n_ids), from the tokens at each end. */
+static void edges(const tome_pack_toktab *tt, const int32_t *ids, size_t n_ids, size_t len_text,
+                  tome_pack_edges *ed)
 {
-    dec_block bl = {text, NULL, NULL};
+    size_t h = 0;
+    for (size_t i = 0; i < n_ids && h < TOME_PACK_EDGE; i++) {
+        size_t l;
+        const char *b = tok_bytes(tt, (uint32_t)ids[i], &l);
+        size_t k = l < TOME_PACK_EDGE - h ? l : TOME_PACK_EDGE - h;
+        memcpy(ed->head + h, b, k);
+        h += k;
+    }
+    ed->head_len = h;
+    size_t want = len_text < TOME_PACK_EDGE ? len_text : TOME_PACK_EDGE, t = 0;
+    for (size_t i = n_ids; i-- > 0 && t < want;) {
+        size_t l;
+        const char *b = tok_bytes(tt, (uint32_t)ids[i], &l);
+        size_t k = l < want - t ? l : want - t; /* the last k bytes of this token */
+        memcpy(ed->tail + want - t - k, b + l - k, k);
+        t += k;
+    }
+    ed->tail_len = want;
+}
+
+tome_status tome_pack_decode_lines(const tome_pack_toktab *tt, const int32_t *ids, size_t n_ids, uint64_t *text_len,
+                                   uint32_t **line_off, uint32_t **line_tok, uint32_t *n_rlines,
+                                   tome_pack_edges *ed)
+{
+    dec_block bl = {NULL, NULL, 0};
     *n_rlines = 0;
     tome_status st = decode(tt, ids, n_ids, &bl, n_rlines);
-    *line_off = bl.line_off; /* the caller frees them in all cases */
+    *line_off = bl.line_off;
     *line_tok = bl.line_tok;
+    *text_len = bl.len;
+    if (!st) edges(tt, ids, n_ids, bl.len, ed);
     return st;
 }
+
+size_t tome_pack_toktab_size(const tome_pack_toktab *tt) { return tt->n; }
+
+const char *tome_pack_toktab_bytes(const tome_pack_toktab *tt, int32_t id, size_t *len)
+{
+    if (id < 0 || (size_t)id >= tt->n) {
+        *len = 0;
+        return NULL;
+    }
+    return tok_bytes(tt, (uint32_t)id, len);
+}
+

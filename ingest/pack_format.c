@@ -3,28 +3,32 @@
  *
  * Layout (all integers little-endian; docs/pack-format.md is the reference):
  *
- *   [header 128 bytes][section table 40 bytes x n][TEXT][IDS][MANIFEST]
+ *   [header 128 bytes][section table 40 bytes x n][IDS][TEXT][MANIFEST]
  *
  *   header:  0 magic "TOMEPACK" | 8 u32 version | 12 u32 header_size
  *           16 u32 n_sections   | 20 u32 flags  | 24 u64 n_tokens
  *           32 u64 n_text_bytes | 40 u64 n_files | 48 u8[16] content hash
  *           64 char[32] tokenizer hash (hex) | 96 u64 file size
  *          104 u8[16] zero | 120 u64 XXH3-64 of bytes [0,120) + section table
- *   section: u32 id | u32 codec (1 = zstd) | u64 offset | u64 stored size
- *            | u64 raw size | u64 XXH3-64 of the stored bytes
+ *   section: u32 id | u32 codec (1 = zstd, 2 = zstd token dictionary) | u64 offset
+ *            | u64 stored size | u64 raw size | u64 XXH3-64 of the stored bytes
+ *   (the table lists TEXT, IDS, MANIFEST; the file holds IDS first)
  *
- * Writer: the header is a placeholder until finish(). TEXT is streamed
- * through a zstd compressor straight into the (temporary) output file; IDS
- * are compressed into memory at the same time (about 2 bytes per token) and
- * appended after TEXT; MANIFEST is serialised into memory, compressed, and
- * appended; then the header is written at offset 0 and the file committed
- * with tome_atomic_commit (fsync + rename). Memory: the compressed ids plus
- * the manifest; never the whole text.
+ * Writer: the header is a placeholder until finish(). IDS (3 bytes an id)
+ * are streamed through a zstd compressor straight into the (temporary)
+ * output file, and a bit per id records which ids occur. At finish, TEXT is
+ * the dictionary of those ids (their bytes, from the tokenizer): the text is
+ * the ids' bytes in order, so it costs no compression of its own. MANIFEST
+ * is serialised into memory, compressed and appended; then the header is
+ * written at offset 0 and the file committed with tome_atomic_commit (fsync
+ * + rename). Memory: the manifest and the dictionary; never the text or ids.
  *
  * Reader: maps the file, checks magic/version/sizes, the header checksum,
  * each section's bounds and checksum, decompresses and parses the manifest
- * with bounds checks on every field. TEXT and IDS are decompressed on first
- * use. Every error names the file and the section.
+ * with bounds checks on every field. IDS are decompressed on first use (and
+ * checked against the content hash), TEXT built from them and its dictionary
+ * on first use, after its length is checked. Every error names the file and
+ * the section.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,6 +44,7 @@
 #define SEC_SIZE 40u
 #define N_SECTIONS 3u
 enum { SEC_TEXT = 1, SEC_IDS = 2, SEC_MANIFEST = 3 };
+enum { CODEC_ZSTD = 1, CODEC_TOKDICT = 2 }; /* TOKDICT: zstd of a token dictionary (TEXT) */
 static const char *const g_sec_names[] = {"?", "text", "ids", "manifest"};
 
 /* ------------------------------------------------------------ little-endian helpers */
@@ -170,12 +175,13 @@ static tome_status manifest_serialize(const tome_pack_meta *meta, const tome_pac
 typedef struct rd {
     const uint8_t *p, *end, *start;
     const char *file;
+    const char *section; /* NULL: "manifest" */
 } rd;
 
 static tome_status rd_fail(const rd *r, const char *what)
 {
-    return tome_set_error(TOME_ERR_FORMAT, "%s: section manifest: %s at byte %zu", r->file, what,
-                          (size_t)(r->p - r->start));
+    return tome_set_error(TOME_ERR_FORMAT, "%s: section %s: %s at byte %zu", r->file,
+                          r->section ? r->section : "manifest", what, (size_t)(r->p - r->start));
 }
 static tome_status get_var(rd *r, uint64_t *out)
 {
@@ -309,11 +315,12 @@ static tome_status manifest_parse_entry(rd *r, tome_pack_entry *e, size_t idx, s
 /* ------------------------------------------------------------ writer */
 struct tome_pack_writer {
     tome_atomic_file *af;
-    ZSTD_CCtx *ctext, *cids;
-    XXH3_state_t *text_sum;
-    tome_buf ids_z;       /* compressed ids */
-    XXH3_state_t *content; /* XXH3-128 over raw ids + raw manifest */
-    uint64_t text_stored, text_raw, n_ids;
+    ZSTD_CCtx *cids;
+    XXH3_state_t *ids_sum;  /* XXH3-64 of the stored (compressed) ids */
+    XXH3_state_t *content;  /* XXH3-128 over raw ids + raw manifest */
+    uint64_t ids_stored, text_raw, n_ids;
+    uint64_t *used;         /* bit per token id that occurs in the text */
+    size_t used_words;
     uint8_t outbuf[1 << 16];
 };
 
@@ -332,27 +339,24 @@ tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_th
         free(w);
         return st;
     }
-    w->ctext = ZSTD_createCCtx();
     w->cids = ZSTD_createCCtx();
-    w->text_sum = XXH3_createState();
+    w->ids_sum = XXH3_createState();
     w->content = XXH3_createState();
-    if (!w->ctext || !w->cids || !w->text_sum || !w->content) {
+    w->used_words = (1u << 18) / 64; /* grown for larger vocabularies */
+    w->used = calloc(w->used_words, sizeof *w->used);
+    if (!w->cids || !w->ids_sum || !w->content || !w->used) {
         tome_pack_writer_abort(w);
         return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     }
-    XXH3_64bits_reset(w->text_sum);
+    XXH3_64bits_reset(w->ids_sum);
     XXH3_128bits_reset(w->content);
-    int lvl = zstd_level > 0 ? zstd_level : 1;
-    ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_compressionLevel, lvl);
-    ZSTD_CCtx_setParameter(w->cids, ZSTD_c_compressionLevel, lvl);
+    ZSTD_CCtx_setParameter(w->cids, ZSTD_c_compressionLevel, zstd_level > 0 ? zstd_level : 1);
     /* zstd's multithreaded output does not depend on the worker count (any
      * count >= 1 gives the same bytes), so packs stay byte-identical; the
      * call fails harmlessly on a libzstd built without threads. */
     if (n_threads >= 1) {
-        ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_nbWorkers, n_threads);
         ZSTD_CCtx_setParameter(w->cids, ZSTD_c_nbWorkers, n_threads);
-        ZSTD_CCtx_setParameter(w->ctext, ZSTD_c_jobSize, 1 << 20); /* bounds zstd's buffers */
-        ZSTD_CCtx_setParameter(w->cids, ZSTD_c_jobSize, 1 << 20);
+        ZSTD_CCtx_setParameter(w->cids, ZSTD_c_jobSize, 1 << 20); /* bounds zstd's buffers */
     }
     uint8_t zero[HDR_SIZE + SEC_SIZE * N_SECTIONS];
     memset(zero, 0, sizeof zero);
@@ -365,31 +369,19 @@ tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_th
     return TOME_OK;
 }
 
-static tome_status stream_text(tome_pack_writer *w, const void *src, size_t n, ZSTD_EndDirective end)
-{
-    ZSTD_inBuffer in = {src, n, 0};
-    for (;;) {
-        ZSTD_outBuffer o = {w->outbuf, sizeof w->outbuf, 0};
-        size_t rem = ZSTD_compressStream2(w->ctext, &o, &in, end);
-        if (ZSTD_isError(rem)) return zerr(rem, "text");
-        if (o.pos) {
-            TOME_FORWARD(tome_atomic_write(w->af, w->outbuf, o.pos));
-            XXH3_64bits_update(w->text_sum, w->outbuf, o.pos);
-            w->text_stored += o.pos;
-        }
-        if (end == ZSTD_e_end ? rem == 0 : in.pos == in.size) return TOME_OK;
-    }
-}
-
+/* The ids are compressed straight into the file (the first section there). */
 static tome_status stream_ids(tome_pack_writer *w, const void *src, size_t n, ZSTD_EndDirective end)
 {
     ZSTD_inBuffer in = {src, n, 0};
     for (;;) {
-        TOME_FORWARD(tome_buf_reserve(&w->ids_z, ZSTD_CStreamOutSize()));
-        ZSTD_outBuffer o = {w->ids_z.data + w->ids_z.len, w->ids_z.cap - w->ids_z.len, 0};
+        ZSTD_outBuffer o = {w->outbuf, sizeof w->outbuf, 0};
         size_t rem = ZSTD_compressStream2(w->cids, &o, &in, end);
         if (ZSTD_isError(rem)) return zerr(rem, "ids");
-        w->ids_z.len += o.pos;
+        if (o.pos) {
+            TOME_FORWARD(tome_atomic_write(w->af, w->outbuf, o.pos));
+            XXH3_64bits_update(w->ids_sum, w->outbuf, o.pos);
+            w->ids_stored += o.pos;
+        }
         if (end == ZSTD_e_end ? rem == 0 : in.pos == in.size) return TOME_OK;
     }
 }
@@ -410,18 +402,30 @@ static void hash_ids(XXH3_state_t *h, const int32_t *ids, size_t n)
 #endif
 }
 
-tome_status tome_pack_writer_add(tome_pack_writer *w, const char *text, size_t n_text, const int32_t *ids,
-                                 size_t n_ids)
+static tome_status grow_used(tome_pack_writer *w, uint32_t v)
 {
-    if (n_text) TOME_FORWARD(stream_text(w, text, n_text, ZSTD_e_continue));
+    size_t nw = w->used_words;
+    while ((size_t)v / 64 >= nw) nw *= 2;
+    uint64_t *u = realloc(w->used, nw * sizeof *u);
+    if (!u) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    memset(u + w->used_words, 0, (nw - w->used_words) * sizeof *u);
+    w->used = u;
+    w->used_words = nw;
+    return TOME_OK;
+}
+
+tome_status tome_pack_writer_add(tome_pack_writer *w, size_t n_text, const int32_t *ids, size_t n_ids)
+{
     w->text_raw += n_text;
     hash_ids(w->content, ids, n_ids);
-    uint8_t b3[3 * 1365];
+    uint8_t b3[3 * 5461];
     for (size_t i = 0; i < n_ids;) {
         size_t k = 0;
         for (; i < n_ids && k + 3 <= sizeof b3; i++, k += 3) {
             uint32_t v = (uint32_t)ids[i];
             if (v >= (1u << 24)) return tome_set_error(TOME_ERR_INVALID_ARG, "token id %u does not fit 3 bytes", v);
+            if (v / 64 >= w->used_words) TOME_FORWARD(grow_used(w, v));
+            w->used[v / 64] |= 1ull << (v % 64);
             b3[k] = (uint8_t)v;
             b3[k + 1] = (uint8_t)(v >> 8);
             b3[k + 2] = (uint8_t)(v >> 16);
@@ -432,15 +436,46 @@ tome_status tome_pack_writer_add(tome_pack_writer *w, const char *text, size_t n
     return TOME_OK;
 }
 
+/* TEXT (codec 2, token dictionary): the bytes of every id that occurs, in
+ * id order: varint count, then per id varint (gap to the previous id; the
+ * first: the id itself) and varint length, then all the bytes. The text is
+ * the concatenation of the entries of the ids, in order. */
+static tome_status text_dictionary(const tome_pack_writer *w, const tome_pack_toktab *tt, tome_buf *out)
+{
+    uint64_t count = 0;
+    for (size_t k = 0; k < w->used_words; k++) count += (uint64_t)__builtin_popcountll(w->used[k]);
+    TOME_FORWARD(put_var(out, count));
+    size_t bytes = 0;
+    int64_t prev = -1;
+    for (size_t k = 0; k < w->used_words; k++)
+        for (uint64_t m = w->used[k]; m; m &= m - 1) {
+            int64_t id = (int64_t)(k * 64 + (size_t)__builtin_ctzll(m));
+            size_t len = 0;
+            if (!tome_pack_toktab_bytes(tt, (int32_t)id, &len))
+                return tome_set_error(TOME_ERR_INTERNAL, "token id %lld is not in the vocabulary", (long long)id);
+            TOME_FORWARD(put_var(out, (uint64_t)(prev < 0 ? id : id - prev - 1)));
+            TOME_FORWARD(put_var(out, len));
+            bytes += len;
+            prev = id;
+        }
+    TOME_FORWARD(tome_buf_reserve(out, bytes));
+    for (size_t k = 0; k < w->used_words; k++)
+        for (uint64_t m = w->used[k]; m; m &= m - 1) {
+            size_t len = 0;
+            const char *b = tome_pack_toktab_bytes(tt, (int32_t)(k * 64 + (size_t)__builtin_ctzll(m)), &len);
+            TOME_FORWARD(tome_buf_append(out, b, len));
+        }
+    return TOME_OK;
+}
+
 void tome_pack_writer_abort(tome_pack_writer *w)
 {
     if (!w) return;
     tome_atomic_abort(w->af);
-    ZSTD_freeCCtx(w->ctext);
     ZSTD_freeCCtx(w->cids);
-    XXH3_freeState(w->text_sum);
+    XXH3_freeState(w->ids_sum);
     XXH3_freeState(w->content);
-    tome_buf_free(&w->ids_z);
+    free(w->used);
     free(w);
 }
 
@@ -484,43 +519,49 @@ static tome_status compress_manifest(const tome_buf *man, tome_buf *out)
     return st;
 }
 
-tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *meta,
+tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_toktab *tt, const tome_pack_meta *meta,
                                     const tome_pack_entry *entries, size_t n_entries,
                                     const char tokenizer_hash[33], uint64_t *pack_bytes,
                                     uint8_t content[16])
 {
-    tome_buf man = {0}, manz = {0};
-    /* serialized while zstd's workers finish the text and ids; the ids go
-     * to the file before the manifest is compressed, so their write-back
-     * (started every 8 MB) runs meanwhile and the commit's fsync waits less */
+    tome_buf man = {0}, manz = {0}, dict = {0}, dictz = {0};
+    /* serialized while zstd's workers finish the ids */
     tome_status st = manifest_serialize(meta, entries, n_entries, &man);
-    if (!st) st = stream_text(w, "", 0, ZSTD_e_end);
     if (!st) st = stream_ids(w, "", 0, ZSTD_e_end);
-    if (!st) st = tome_atomic_write(w->af, w->ids_z.data, w->ids_z.len);
+    if (!st) st = text_dictionary(w, tt, &dict);
+    if (!st) st = tome_buf_reserve(&dictz, ZSTD_compressBound(dict.len));
+    if (!st) {
+        size_t zn = ZSTD_compress(dictz.data, dictz.cap, dict.data ? dict.data : "", dict.len, 3);
+        if (ZSTD_isError(zn)) st = zerr(zn, "text");
+        else dictz.len = zn;
+    }
+    if (!st) st = tome_atomic_write(w->af, dictz.data, dictz.len);
     if (!st) st = compress_manifest(&man, &manz);
     if (st) goto fail;
     XXH3_128bits_update(w->content, man.data ? man.data : "", man.len);
 
+    /* in the file: IDS (streamed first), TEXT, MANIFEST; the table lists them by id */
     uint8_t hdr[HDR_SIZE + SEC_SIZE * N_SECTIONS];
     memset(hdr, 0, sizeof hdr);
-    uint64_t off = sizeof hdr;
+    uint64_t ids_off = sizeof hdr, text_off = ids_off + w->ids_stored, man_off = text_off + dictz.len;
     struct {
-        uint32_t id;
-        uint64_t stored, raw, sum;
+        uint32_t id, codec;
+        uint64_t off, stored, raw, sum;
     } secs[N_SECTIONS] = {
-        {SEC_TEXT, w->text_stored, w->text_raw, XXH3_64bits_digest(w->text_sum)},
-        {SEC_IDS, w->ids_z.len, w->n_ids * 3, XXH3_64bits(w->ids_z.data ? w->ids_z.data : "", w->ids_z.len)},
-        {SEC_MANIFEST, manz.len, man.len, XXH3_64bits(manz.data ? manz.data : "", manz.len)},
+        {SEC_TEXT, CODEC_TOKDICT, text_off, dictz.len, dict.len,
+         XXH3_64bits(dictz.data ? dictz.data : "", dictz.len)},
+        {SEC_IDS, CODEC_ZSTD, ids_off, w->ids_stored, w->n_ids * 3, XXH3_64bits_digest(w->ids_sum)},
+        {SEC_MANIFEST, CODEC_ZSTD, man_off, manz.len, man.len, XXH3_64bits(manz.data ? manz.data : "", manz.len)},
     };
+    uint64_t off = man_off + manz.len;
     for (uint32_t i = 0; i < N_SECTIONS; i++) {
         uint8_t *s = hdr + HDR_SIZE + SEC_SIZE * i;
         put_u32(s, secs[i].id);
-        put_u32(s + 4, 1);
-        put_u64(s + 8, off);
+        put_u32(s + 4, secs[i].codec);
+        put_u64(s + 8, secs[i].off);
         put_u64(s + 16, secs[i].stored);
         put_u64(s + 24, secs[i].raw);
         put_u64(s + 32, secs[i].sum);
-        off += secs[i].stored;
     }
     memcpy(hdr, "TOMEPACK", 8);
     put_u32(hdr + 8, TOME_PACK_VERSION);
@@ -561,11 +602,15 @@ tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *m
     if (content) memcpy(content, c.digest, 16);
     tome_buf_free(&man);
     tome_buf_free(&manz);
+    tome_buf_free(&dict);
+    tome_buf_free(&dictz);
     tome_pack_writer_abort(w);
     return TOME_OK;
 fail:
     tome_buf_free(&man);
     tome_buf_free(&manz);
+    tome_buf_free(&dict);
+    tome_buf_free(&dictz);
     tome_pack_writer_abort(w);
     return st;
 }
@@ -632,11 +677,11 @@ static tome_status open_checked(tome_pack_t *p)
     if (len < HDR_SIZE)
         return tome_set_error(TOME_ERR_FORMAT, "%s: header: truncated (%zu bytes)", f, len);
     uint32_t version = get_u32(d + 8);
-    if (version == 1)
+    if (version == 1 || version == 2)
         return tome_set_error(TOME_ERR_UNSUPPORTED,
-                              "%s: header: pack version 1 (written by an older tome) is no longer read; "
+                              "%s: header: pack version %u (written by an older tome) is no longer read; "
                               "pack the sources again with this tome (version %u)",
-                              f, TOME_PACK_VERSION);
+                              f, version, TOME_PACK_VERSION);
     if (version != TOME_PACK_VERSION)
         return tome_set_error(TOME_ERR_UNSUPPORTED, "%s: header: pack version %u, this tome reads version %u", f,
                               version, TOME_PACK_VERSION);
@@ -666,7 +711,7 @@ static tome_status open_checked(tome_pack_t *p)
     for (uint32_t i = 0; i < nsec; i++) {
         const uint8_t *s = d + HDR_SIZE + SEC_SIZE * i;
         uint32_t id = get_u32(s);
-        if (id != i + 1 || get_u32(s + 4) != 1)
+        if (id != i + 1 || get_u32(s + 4) != (id == SEC_TEXT ? CODEC_TOKDICT : CODEC_ZSTD))
             return tome_set_error(TOME_ERR_FORMAT, "%s: section table entry %u: unknown section %u or codec", f, i, id);
         uint64_t off = get_u64(s + 8), stored = get_u64(s + 16), raw = get_u64(s + 24);
         if (off < hsize || off > len || stored > len - off)
@@ -681,7 +726,7 @@ static tome_status open_checked(tome_pack_t *p)
         p->sec[id].stored = stored;
         p->sec[id].raw = raw;
     }
-    if (p->sec[SEC_TEXT].raw != p->info.n_text_bytes || p->sec[SEC_IDS].raw != p->info.n_tokens * 3 ||
+    if (p->sec[SEC_IDS].raw != p->info.n_tokens * 3 || p->sec[SEC_TEXT].raw > (uint64_t)1 << 34 ||
         p->info.n_tokens > (uint64_t)1 << 40 || p->sec[SEC_MANIFEST].raw > (uint64_t)1 << 34)
         return tome_set_error(TOME_ERR_FORMAT, "%s: section sizes disagree with the header", f);
     /* manifest */
@@ -693,7 +738,7 @@ static tome_status open_checked(tome_pack_t *p)
         free(m);
         return st;
     }
-    rd r = {m, m + mraw, m, f};
+    rd r = {m, m + mraw, m, f, NULL};
     uint64_t v, n;
     if ((st = get_var(&r, &v))) goto out;
     p->meta.format = (uint32_t)v;
@@ -942,19 +987,103 @@ tome_status tome_pack_get_anchor(const tome_pack_t *p, size_t i, size_t k, uint3
     return TOME_OK;
 }
 
+/* The text (*out, n bytes + NUL, malloc'd) from the token dictionary (TEXT)
+ * and the ids (IDS, checked against the content hash first); its length is
+ * checked against the header's before anything is allocated for it. */
+static tome_status text_from_dictionary(tome_pack_t *p, size_t n, char **out)
+{
+    *out = NULL;
+    char *t = NULL;
+    const int32_t *ids;
+    size_t n_ids;
+    TOME_FORWARD(tome_pack_ids(p, &ids, &n_ids));
+    size_t draw = (size_t)p->sec[SEC_TEXT].raw;
+    uint8_t *d = malloc(draw ? draw : 1);
+    if (!d) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the text dictionary", p->path);
+    uint32_t *pid = NULL, *plen = NULL, *off = NULL, *len = NULL;
+    tome_status st = decompress_section(p, SEC_TEXT, d, draw);
+    rd r = {d, d + draw, d, p->path, "text"};
+    uint64_t count = 0, v;
+    if (!st) st = get_var(&r, &count);
+    if (!st && count > (1u << 24)) st = rd_fail(&r, "more entries than token ids");
+    if (!st) {
+        pid = malloc((count ? count : 1) * sizeof *pid);
+        plen = malloc((count ? count : 1) * sizeof *plen);
+        if (!pid || !plen) st = tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the text dictionary", p->path);
+    }
+    uint64_t id = 0, total = 0;
+    for (uint64_t k = 0; k < count && !st; k++) {
+        if ((st = get_var(&r, &v))) break;
+        id = k ? id + v + 1 : v;
+        if (id >= (1u << 24)) {
+            st = rd_fail(&r, "token id out of range");
+            break;
+        }
+        pid[k] = (uint32_t)id;
+        if ((st = get_var(&r, &v))) break;
+        if (v > (size_t)(r.end - r.p)) {
+            st = rd_fail(&r, "entry longer than the section");
+            break;
+        }
+        plen[k] = (uint32_t)v;
+        total += v;
+    }
+    if (!st && total != (uint64_t)(r.end - r.p)) st = rd_fail(&r, "entry bytes do not fill the section");
+    size_t n_tab = count ? (size_t)pid[count - 1] + 1 : 1;
+    if (!st) {
+        off = malloc(n_tab * sizeof *off);
+        len = malloc(n_tab * sizeof *len);
+        if (!off || !len) st = tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the text dictionary", p->path);
+    }
+    if (!st) {
+        memset(len, 0xff, n_tab * sizeof *len); /* UINT32_MAX: not in the dictionary */
+        size_t o = (size_t)(r.p - d);
+        for (uint64_t k = 0; k < count; k++) {
+            off[pid[k]] = (uint32_t)o;
+            len[pid[k]] = plen[k];
+            o += plen[k];
+        }
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n_ids; i++) {
+            uint32_t x = (uint32_t)ids[i];
+            if (x >= n_tab || len[x] == UINT32_MAX) {
+                st = tome_set_error(TOME_ERR_FORMAT, "%s: section text: token %zu (id %u) is not in the dictionary",
+                                    p->path, i, x);
+                break;
+            }
+            sum += len[x];
+        }
+        if (!st && sum != n)
+            st = tome_set_error(TOME_ERR_FORMAT, "%s: section text: %llu bytes, the header says %zu", p->path,
+                                (unsigned long long)sum, n);
+        if (!st && !(t = malloc(n + 1)))
+            st = tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for %zu bytes of text", p->path, n);
+        if (!st) {
+            size_t pos = 0;
+            for (size_t i = 0; i < n_ids; i++) {
+                uint32_t x = (uint32_t)ids[i];
+                memcpy(t + pos, d + off[x], len[x]);
+                pos += len[x];
+            }
+            t[n] = 0;
+            *out = t;
+        }
+    }
+    free(d);
+    free(pid);
+    free(plen);
+    free(off);
+    free(len);
+    return st;
+}
+
 tome_status tome_pack_text(tome_pack_t *p, const char **text, size_t *len)
 {
     if (!p->text) {
         TOME_FORWARD(load_sections(p));
         size_t n = (size_t)p->info.n_text_bytes;
-        char *t = malloc(n + 1);
-        if (!t) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for %zu bytes of text", p->path, n);
-        tome_status st = decompress_section(p, SEC_TEXT, t, n);
-        if (st) {
-            free(t);
-            return st;
-        }
-        t[n] = 0;
+        char *t = NULL;
+        TOME_FORWARD(text_from_dictionary(p, n, &t));
         for (size_t i = 0; i < p->n_entries; i++) {
             const tome_pack_entry *e = &p->entries[i];
             if (e->text_len && (e->text_len && t[e->text_offset + e->text_len - 1] != '\n')) {

@@ -80,13 +80,15 @@ tome_status tome_pack_check_output(const char *out_path);
 /* Opens out_path atomically and writes a placeholder header. */
 tome_status tome_pack_writer_open(const char *out_path, int zstd_level, int n_threads,
                                   tome_pack_writer **out);
-/* Appends rendered text and its ids (streamed through zstd). */
-tome_status tome_pack_writer_add(tome_pack_writer *w, const char *text, size_t n_text,
-                                 const int32_t *ids, size_t n_ids);
-/* Writes ids + manifest sections and the header, commits (rename); frees w
+/* Appends the ids of n_text bytes of rendered text (streamed through zstd;
+ * the text is stored as the dictionary of the tokens used, at finish). */
+tome_status tome_pack_writer_add(tome_pack_writer *w, size_t n_text, const int32_t *ids, size_t n_ids);
+/* Writes the text (dictionary of the tokens used, from tt) and manifest
+ * sections and the header, commits (rename); frees w
  * in all cases. *pack_bytes: size of the file; content: the header's
  * content hash (either may be NULL). */
-tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_meta *meta,
+typedef struct tome_pack_toktab tome_pack_toktab;
+tome_status tome_pack_writer_finish(tome_pack_writer *w, const tome_pack_toktab *tt, const tome_pack_meta *meta,
                                     const tome_pack_entry *entries, size_t n_entries,
                                     const char tokenizer_hash[33], uint64_t *pack_bytes,
                                     uint8_t content[16]);
@@ -106,14 +108,23 @@ tome_status tome_pack_adopt(const char *path, const tome_pack_meta *meta, tome_p
                             const char tokenizer_hash[33], tome_pack_t **out);
 
 /* ---------------------------------------------------------- decode (pack_decode.c) */
-typedef struct tome_pack_toktab tome_pack_toktab;
 tome_status tome_pack_toktab_open(const tome_tokenizer_t *tok, tome_pack_toktab **out);
 void tome_pack_toktab_free(tome_pack_toktab *t); /* NULL ok */
-/* Writes the bytes of ids[0..n_ids) into text (an empty buffer) and builds the
- * block's line table: *line_off / *line_tok (malloc'd, *n_rlines entries; set
- * even on error, for the caller to free). */
-tome_status tome_pack_decode(const tome_pack_toktab *tt, const int32_t *ids, size_t n_ids, tome_buf *text,
-                             uint32_t **line_off, uint32_t **line_tok, uint32_t *n_rlines);
+/* The line table of the block of ids[0..n_ids) (*line_off / *line_tok,
+ * malloc'd, *n_rlines entries; set even on error, for the caller to free),
+ * the length of its text, and its first and last TOME_PACK_EDGE bytes (for
+ * boundary checks), without writing the text. */
+#define TOME_PACK_EDGE 64
+typedef struct tome_pack_edges {
+    char head[TOME_PACK_EDGE], tail[TOME_PACK_EDGE];
+    size_t head_len, tail_len;
+} tome_pack_edges;
+tome_status tome_pack_decode_lines(const tome_pack_toktab *tt, const int32_t *ids, size_t n_ids, uint64_t *text_len,
+                                   uint32_t **line_off, uint32_t **line_tok, uint32_t *n_rlines,
+                                   tome_pack_edges *ed);
+/* Number of ids in the table; the bytes of one (NULL when out of range). */
+size_t tome_pack_toktab_size(const tome_pack_toktab *tt);
+const char *tome_pack_toktab_bytes(const tome_pack_toktab *tt, int32_t id, size_t *len);
 
 /* ---------------------------------------------------------- render */
 /* Renders block pieces for format fmt. All append to out. */

@@ -20,6 +20,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <zstd.h>
+
+#include "ingest/pack_impl.h"
 #include "tt.h"
 #include "tome/pack.h"
 #include "tome/tokenizer.h"
@@ -606,6 +609,12 @@ static void test_corrupt_packs_rejected(void)
     tt_write_file(bad, d, len);
     TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_UNSUPPORTED);
     TT_CONTAINS(tome_last_error(), "version");
+    /* version 2 (text zstd-compressed) is refused by name, with what to do */
+    d[8] = 2;
+    tt_write_file(bad, d, len);
+    TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_UNSUPPORTED);
+    TT_CONTAINS(tome_last_error(), "version 2");
+    TT_CONTAINS(tome_last_error(), "pack the sources again");
     /* version 1 (ids as 4 bytes) is refused by name, with what to do */
     d[8] = 1;
     tt_write_file(bad, d, len);
@@ -1191,6 +1200,110 @@ static void test_outlines_beyond_estimate(void)
     tome_pack_free(p);
 }
 
+static uint64_t rd_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+static void wr_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static size_t rd_var(const unsigned char *p, uint64_t *v)
+{
+    size_t k = 0;
+    *v = 0;
+    for (int sh = 0;; sh += 7) {
+        *v |= (uint64_t)(p[k] & 0x7f) << sh;
+        if (!(p[k++] & 0x80)) return k;
+    }
+}
+
+/* Rewrites a pack's TEXT section (the token dictionary) with edit() applied
+ * to its raw bytes, appended at the end of the file (checksums off), and
+ * returns tome_pack_text's status. */
+static tome_status text_with(const char *path, void (*edit)(unsigned char *raw, size_t *len))
+{
+    size_t len;
+    unsigned char *d = (unsigned char *)tt_read_file(path, &len);
+    if (!d) return TOME_ERR_IO;
+    unsigned char *t = d + 128; /* section 1: TEXT */
+    uint64_t off = rd_le64(t + 8), stored = rd_le64(t + 16), raw = rd_le64(t + 24);
+    unsigned char *dict = malloc(raw + 64), *z = NULL;
+    size_t got = ZSTD_decompress(dict, raw + 64, d + off, stored);
+    TT_CHECK(!ZSTD_isError(got) && got == raw);
+    size_t nl = got;
+    edit(dict, &nl);
+    size_t zc = ZSTD_compressBound(nl);
+    unsigned char *f = malloc(len + zc);
+    memcpy(f, d, len);
+    size_t zn = ZSTD_compress(f + len, zc, dict, nl, 3);
+    TT_CHECK(!ZSTD_isError(zn));
+    unsigned char *ft = f + 128;
+    wr_le64(ft + 8, len);
+    wr_le64(ft + 16, zn);
+    wr_le64(ft + 24, nl);
+    tome_pack_t *p = NULL;
+    tome_status st = tome_pack_open_mem(path, f, len + zn, 1, &p);
+    if (!st) {
+        const char *text;
+        size_t tl;
+        st = tome_pack_text(p, &text, &tl);
+    }
+    tome_pack_free(p);
+    free(f);
+    free(z);
+    free(dict);
+    free(d);
+    return st;
+}
+
+static void edit_none(unsigned char *raw, size_t *len) { (void)raw, (void)len; }
+static void edit_first_id(unsigned char *raw, size_t *len) /* every id one higher */
+{
+    uint64_t v;
+    size_t k = rd_var(raw, &v); /* count */
+    (void)len;
+    TT_CHECK(raw[k] < 0x7f);
+    raw[k]++;
+}
+static void edit_first_len(unsigned char *raw, size_t *len) /* entry 0 one byte longer, one byte more */
+{
+    uint64_t v;
+    size_t k = rd_var(raw, &v);
+    k += rd_var(raw + k, &v); /* gap of entry 0 */
+    TT_CHECK(raw[k] < 0x7f);
+    raw[k]++;
+    raw[(*len)++] = 'x';
+}
+static void edit_truncate(unsigned char *raw, size_t *len) { (void)raw, *len -= 1; }
+static void edit_count(unsigned char *raw, size_t *len) /* a count past what follows */
+{
+    (void)len;
+    raw[0] = 0xff;
+    raw[1] = 0xff;
+    raw[2] = 0x7f;
+}
+
+/* The text is the token dictionary (TEXT) read through the ids: a pack
+ * whose dictionary lacks an id, has the wrong lengths, is cut short or
+ * claims more entries is refused naming the section, never read past. */
+static void test_text_dictionary_checked(void)
+{
+    const char *dir = make_repo();
+    char out[1100];
+    (void)!snprintf(out, sizeof out, "%s/dict.tpk", tt_tmpdir());
+    TT_OK(build(dir, out, 2, 0, 0, TOME_PACK_MARKDOWN));
+    TT_OK(text_with(out, edit_none));
+    void (*edits[])(unsigned char *, size_t *) = {edit_first_id, edit_first_len, edit_truncate, edit_count};
+    for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+        TT_STATUS(text_with(out, edits[k]), TOME_ERR_FORMAT);
+        TT_CONTAINS(tome_last_error(), "section text");
+        TT_CONTAINS(tome_last_error(), out);
+    }
+}
+
 int main(void)
 {
     srand(1);
@@ -1212,6 +1325,7 @@ int main(void)
     TT_RUN(test_large_manifest);
     TT_RUN(test_tok_path);
     TT_RUN(test_outlines_beyond_estimate);
+    TT_RUN(test_text_dictionary_checked);
     tome_tokenizer_free(g_tok);
     return tt_finish();
 }

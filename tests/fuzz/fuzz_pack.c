@@ -8,7 +8,7 @@
  *    check switched off (tome_pack_open_mem(..., no_checksums = 1)), so that
  *    mutations reach the sections instead of stopping at a checksum;
  *  - anything else: the raw (uncompressed) manifest; the harness wraps it in
- *    a pack with a fixed text of 4096 bytes and 1000 ids, so the fuzzer works
+ *    a pack with a fixed text of 4000 bytes and 1000 ids, so the fuzzer works
  *    on the manifest parser directly rather than on zstd frames.
  * Every other validation stays on. Property: no crash, no sanitizer report,
  * no leak, a message with every error.
@@ -55,16 +55,18 @@ static uint64_t entry_count(const uint8_t *d, size_t n)
 /* Wraps a raw manifest into a pack (no checksums); malloc'd. */
 static uint8_t *wrap_manifest(const uint8_t *m, size_t mlen, size_t *out_len)
 {
-    enum { NTEXT = 4096, NIDS = 1000 };
-    static uint8_t text[NTEXT], ids[NIDS * 3]; /* format 2: 3 bytes per id */
-    for (size_t i = 0; i < NTEXT; i++) text[i] = (i % 16 == 15) ? '\n' : (uint8_t)('a' + i % 7);
+    enum { NIDS = 1000, NTEXT = 4 * NIDS };
+    /* format 3: the text is a token dictionary (here one entry: id 0 is
+     * "abc\n") and the ids (3 bytes each, all 0) */
+    static const uint8_t text[] = {1, 0, 4, 'a', 'b', 'c', '\n'};
+    static uint8_t ids[NIDS * 3];
     memset(ids, 0, sizeof ids);
-    size_t cap = 248 + ZSTD_compressBound(NTEXT) + ZSTD_compressBound(sizeof ids) + ZSTD_compressBound(mlen);
+    size_t cap = 248 + ZSTD_compressBound(sizeof text) + ZSTD_compressBound(sizeof ids) + ZSTD_compressBound(mlen);
     uint8_t *f = calloc(1, cap);
     if (!f) return NULL;
     size_t off = 248, sz[3];
     const void *src[3] = {text, ids, m};
-    size_t raw[3] = {NTEXT, sizeof ids, mlen};
+    size_t raw[3] = {sizeof text, sizeof ids, mlen};
     for (int i = 0; i < 3; i++) {
         sz[i] = ZSTD_compress(f + off, cap - off, src[i], raw[i], 1);
         if (ZSTD_isError(sz[i])) {
@@ -73,7 +75,7 @@ static uint8_t *wrap_manifest(const uint8_t *m, size_t mlen, size_t *out_len)
         }
         uint8_t *t = f + 128 + 40 * i;
         le32(t, (uint32_t)i + 1);
-        le32(t + 4, 1);
+        le32(t + 4, i == 0 ? 2 : 1); /* text: token dictionary; ids, manifest: zstd */
         le64(t + 8, off);
         le64(t + 16, sz[i]);
         le64(t + 24, raw[i]);
