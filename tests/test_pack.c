@@ -1223,12 +1223,12 @@ static size_t rd_var(const unsigned char *p, uint64_t *v)
 /* Rewrites a pack's TEXT section (the token dictionary) with edit() applied
  * to its raw bytes, appended at the end of the file (checksums off), and
  * returns tome_pack_text's status. */
-static tome_status text_with(const char *path, void (*edit)(unsigned char *raw, size_t *len))
+static tome_status section_with(const char *path, int sec, void (*edit)(unsigned char *raw, size_t *len))
 {
     size_t len;
     unsigned char *d = (unsigned char *)tt_read_file(path, &len);
     if (!d) return TOME_ERR_IO;
-    unsigned char *t = d + 128; /* section 1: TEXT */
+    unsigned char *t = d + 128 + 40 * (sec - 1); /* 1 TEXT, 2 IDS */
     uint64_t off = rd_le64(t + 8), stored = rd_le64(t + 16), raw = rd_le64(t + 24);
     unsigned char *dict = malloc(raw + 64), *z = NULL;
     size_t got = ZSTD_decompress(dict, raw + 64, d + off, stored);
@@ -1240,7 +1240,7 @@ static tome_status text_with(const char *path, void (*edit)(unsigned char *raw, 
     memcpy(f, d, len);
     size_t zn = ZSTD_compress(f + len, zc, dict, nl, 3);
     TT_CHECK(!ZSTD_isError(zn));
-    unsigned char *ft = f + 128;
+    unsigned char *ft = f + 128 + 40 * (sec - 1);
     wr_le64(ft + 8, len);
     wr_le64(ft + 16, zn);
     wr_le64(ft + 24, nl);
@@ -1249,7 +1249,7 @@ static tome_status text_with(const char *path, void (*edit)(unsigned char *raw, 
     if (!st) {
         const char *text;
         size_t tl;
-        st = tome_pack_text(p, &text, &tl);
+        st = tome_pack_text(p, &text, &tl); /* the ids first, then the dictionary */
     }
     tome_pack_free(p);
     free(f);
@@ -1278,6 +1278,7 @@ static void edit_first_len(unsigned char *raw, size_t *len) /* entry 0 one byte 
     raw[(*len)++] = 'x';
 }
 static void edit_truncate(unsigned char *raw, size_t *len) { (void)raw, *len -= 1; }
+static void edit_grow(unsigned char *raw, size_t *len) { raw[(*len)++] = 0; }
 static void edit_count(unsigned char *raw, size_t *len) /* a count past what follows */
 {
     (void)len;
@@ -1288,19 +1289,27 @@ static void edit_count(unsigned char *raw, size_t *len) /* a count past what fol
 
 /* The text is the token dictionary (TEXT) read through the ids: a pack
  * whose dictionary lacks an id, has the wrong lengths, is cut short or
- * claims more entries is refused naming the section, never read past. */
+ * claims more entries, or whose ids are a byte short or over, is refused
+ * naming the section, never read past. */
 static void test_text_dictionary_checked(void)
 {
     const char *dir = make_repo();
     char out[1100];
     (void)!snprintf(out, sizeof out, "%s/dict.tpk", tt_tmpdir());
     TT_OK(build(dir, out, 2, 0, 0, TOME_PACK_MARKDOWN));
-    TT_OK(text_with(out, edit_none));
+    TT_OK(section_with(out, 1, edit_none));
+    TT_OK(section_with(out, 2, edit_none));
     void (*edits[])(unsigned char *, size_t *) = {edit_first_id, edit_first_len, edit_truncate, edit_count};
     for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
-        TT_STATUS(text_with(out, edits[k]), TOME_ERR_FORMAT);
+        TT_STATUS(section_with(out, 1, edits[k]), TOME_ERR_FORMAT);
         TT_CONTAINS(tome_last_error(), "section text");
         TT_CONTAINS(tome_last_error(), out);
+    }
+    /* ids (2 or 3 bytes each) one byte short or one byte over */
+    void (*id_edits[])(unsigned char *, size_t *) = {edit_truncate, edit_grow};
+    for (size_t k = 0; k < 2; k++) {
+        TT_STATUS(section_with(out, 2, id_edits[k]), TOME_ERR_FORMAT);
+        TT_CONTAINS(tome_last_error(), "section ids");
     }
 }
 

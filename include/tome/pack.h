@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TOME_PACK_VERSION 3u /* 3: text as a token dictionary + ids (2: text zstd-compressed, 1: 4-byte ids; no longer read) */
+#define TOME_PACK_VERSION 3u /* 3: text as a token dictionary, ids in 2-3 bytes (2: text zstd, 1: 4-byte ids; no longer read) */
 #define TOME_PACK_DEFAULT_BUDGET 10485760ull /* Llama 4 Scout context, tokens */
 
 typedef enum tome_pack_format {

@@ -57,9 +57,9 @@ static uint8_t *wrap_manifest(const uint8_t *m, size_t mlen, size_t *out_len)
 {
     enum { NIDS = 1000, NTEXT = 4 * NIDS };
     /* format 3: the text is a token dictionary (here one entry: id 0 is
-     * "abc\n") and the ids (3 bytes each, all 0) */
+     * "abc\n") and the ids (2 bytes each below 2^15, all 0) */
     static const uint8_t text[] = {1, 0, 4, 'a', 'b', 'c', '\n'};
-    static uint8_t ids[NIDS * 3];
+    static uint8_t ids[NIDS * 2];
     memset(ids, 0, sizeof ids);
     size_t cap = 248 + ZSTD_compressBound(sizeof text) + ZSTD_compressBound(sizeof ids) + ZSTD_compressBound(mlen);
     uint8_t *f = calloc(1, cap);
