@@ -57,6 +57,9 @@
  */
 #include <ctype.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "ingest/ingest_impl.h"
 
@@ -156,6 +159,29 @@ static int word_plain_ascii(const uint8_t *p)
         if (lt20 & ~ok) return 0;
     }
     return zero_bytes(w ^ (ones * 0x7F)) == 0;
+}
+
+/* Length of the prefix of p[0..len) made of whole 16-byte blocks of plain
+ * ASCII (as word_plain_ascii: no byte >= 0x80, no control but \t \n \r). */
+static size_t plain_ascii_run(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i sp = _mm_set1_epi8(0x20), nl = _mm_set1_epi8('\n'), tab = _mm_set1_epi8('\t'),
+                  cr = _mm_set1_epi8('\r'), del = _mm_set1_epi8(0x7F);
+    for (; i + 16 <= len; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        /* signed compare: bytes >= 0x80 are negative, so "< 0x20" flags them too */
+        __m128i ctl = _mm_cmplt_epi8(b, sp);
+        __m128i ok = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, nl), _mm_cmpeq_epi8(b, tab)), _mm_cmpeq_epi8(b, cr));
+        __m128i bad = _mm_or_si128(_mm_andnot_si128(ok, ctl), _mm_cmpeq_epi8(b, del));
+        if (_mm_movemask_epi8(bad)) break;
+    }
+#else
+    (void)p;
+    (void)len;
+#endif
+    return i;
 }
 
 static int is_bad_control(uint8_t c)
@@ -294,9 +320,10 @@ tome_encoding tome_text_detect(const uint8_t *data, size_t len)
 
     size_t bad = 0, high = 0, c1_undefined = 0, invalid = 0, multibyte = 0, letters = 0;
     int valid = 1;
-    for (size_t i = 0; i < len;) {
+    for (size_t i = plain_ascii_run(data, len); i < len;) {
         if (i + 8 <= len && word_plain_ascii(data + i)) {
             i += 8;
+            if (i + 64 <= len) i += plain_ascii_run(data + i, len - i);
             continue;
         }
         uint8_t c = data[i];

@@ -71,6 +71,33 @@ static void test_detect_word_fast_path(void)
     }
 }
 
+/* The same over 200 bytes, where 16-byte blocks are scanned at once: a
+ * control byte, a tab, a Latin-1 byte or a UTF-8 sequence at any position,
+ * also across a block edge. */
+static void test_detect_block_fast_path(void)
+{
+    for (size_t pos = 0; pos < 199; pos++) {
+        uint8_t buf[200];
+        memset(buf, 'a', sizeof buf);
+        for (size_t k = 0; k < sizeof buf; k += 37) buf[k] = '\n';
+        memset(buf + pos, 0x01, pos + 4 <= sizeof buf ? 4 : sizeof buf - pos);
+        TT_EQ_INT(tome_text_detect(buf, sizeof buf), pos + 4 <= sizeof buf ? TOME_ENC_BINARY : TOME_ENC_UTF8);
+        memset(buf + pos, 'a', pos + 4 <= sizeof buf ? 4 : sizeof buf - pos);
+        buf[pos] = 0x7F;
+        buf[(pos + 90) % sizeof buf] = 0x7F;
+        buf[(pos + 150) % sizeof buf] = 0x7F;
+        buf[(pos + 60) % sizeof buf] = 0x7F;
+        TT_EQ_INT(tome_text_detect(buf, sizeof buf), TOME_ENC_BINARY);
+        memset(buf, 'a', sizeof buf);
+        buf[pos] = 0xC3; /* e-acute in UTF-8, possibly across two blocks */
+        buf[pos + 1] = 0xA9;
+        TT_EQ_INT(tome_text_detect(buf, sizeof buf), TOME_ENC_UTF8);
+        buf[pos + 1] = 'a';
+        buf[pos] = 0xE9; /* Latin-1 */
+        TT_EQ_INT(tome_text_detect(buf, sizeof buf), TOME_ENC_LATIN1);
+    }
+}
+
 static void test_detect_utf16(void)
 {
     TT_EQ_INT(DET("\xFF\xFEh\0i\0\n\0"), TOME_ENC_UTF16LE);
@@ -363,6 +390,7 @@ int main(void)
     TT_RUN(test_detect_plain);
     TT_RUN(test_detect_binary);
     TT_RUN(test_detect_word_fast_path);
+    TT_RUN(test_detect_block_fast_path);
     TT_RUN(test_detect_utf16);
     TT_RUN(test_detect_utf16_cjk_without_bom);
     TT_RUN(test_detect_utf16_other_scripts_without_bom);
