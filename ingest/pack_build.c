@@ -41,6 +41,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -271,6 +274,50 @@ static int html_as_text(const builder *b, const item *it)
     }
 }
 
+static tome_status add_line(proc *p, size_t *cap, size_t s, size_t e)
+{
+    if (p->n_lines == *cap) {
+        size_t nc = *cap * 2;
+        tome_render_line *l = realloc(p->lines, nc * sizeof *l);
+        if (!l) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        p->lines = l;
+        *cap = nc;
+    }
+    p->lines[p->n_lines] = (tome_render_line){p->text.data + s, e - s, (uint32_t)(p->n_lines + 1)};
+    p->n_lines++;
+    return TOME_OK;
+}
+
+/* The text's lines (split at '\n'; a last line without one counts), found
+ * 16 bytes at a time where SSE2 is there: one memchr call a line cost more
+ * than the scan on code of ~30-byte lines. */
+static tome_status split_lines(proc *p)
+{
+    const char *t = p->text.data;
+    size_t len = p->text.len, cap = len / 32 + 16, s = 0, i = 0;
+    p->n_lines = 0;
+    p->lines = malloc(cap * sizeof *p->lines);
+    if (!p->lines) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n');
+    for (; i + 16 <= len; i += 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(t + i)), nl));
+        for (; m; m &= m - 1) {
+            size_t e = i + (size_t)__builtin_ctz(m);
+            TOME_FORWARD(add_line(p, &cap, s, e));
+            s = e + 1;
+        }
+    }
+#endif
+    for (const char *q; i < len && (q = memchr(t + i, '\n', len - i)) != NULL; i = s) {
+        size_t e = (size_t)(q - t);
+        TOME_FORWARD(add_line(p, &cap, s, e));
+        s = e + 1;
+    }
+    if (s < len) TOME_FORWARD(add_line(p, &cap, s, len));
+    return TOME_OK;
+}
+
 static tome_status process_bytes(const builder *b, const item *it, const uint8_t *data, size_t len, proc *p,
                                  char **skip)
 {
@@ -342,21 +389,7 @@ static tome_status process_bytes(const builder *b, const item *it, const uint8_t
              c = memchr(c + 1, '\r', p->text.len - (size_t)(c + 1 - p->text.data)))
             *c = '\n';
     if (!b->o->no_redact) TOME_FORWARD(tome_redact(path, &p->text, &p->redact, &p->n_redact));
-    /* split lines */
-    size_t n = 0;
-    for (size_t i = 0; i < p->text.len; i++) n += p->text.data[i] == '\n';
-    if (p->text.len && p->text.data[p->text.len - 1] != '\n') n++;
-    p->lines = malloc((n ? n : 1) * sizeof *p->lines);
-    if (!p->lines) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    size_t s = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *nl = memchr(p->text.data + s, '\n', p->text.len - s);
-        size_t e = nl ? (size_t)(nl - p->text.data) : p->text.len;
-        p->lines[i] = (tome_render_line){p->text.data + s, e - s, (uint32_t)(i + 1)};
-        s = e + 1;
-    }
-    p->n_lines = n;
-    return TOME_OK;
+    return split_lines(p);
 }
 
 /* Document anchors as original line numbers. */
