@@ -27,13 +27,67 @@
  * Encrypted PDFs that need a password are TOME_ERR_UNSUPPORTED; unparsable
  * ones TOME_ERR_FORMAT, both naming the path and poppler's message.
  */
+#include <dlfcn.h>
 #include <glib.h>
 #include <math.h>
 #include <poppler.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ingest/doc_impl.h"
+
+/* poppler-glib is loaded by the first PDF read (dlopen of its soname, set by
+ * CMake): linked, it and the ~40 libraries it pulls in (cairo, NSS, X11,
+ * fontconfig, ...) cost every tome command ~7 ms of start-up (12 -> 5 ms for
+ * `tome --version`), and most runs read no PDF. glib is linked as usual. */
+#ifndef TOME_POPPLER_SONAME
+#define TOME_POPPLER_SONAME "libpoppler-glib.so.8"
+#endif
+#define POP_FNS(X)                                                                                                   \
+    X(action_free) X(dest_free) X(document_find_dest) X(document_get_n_pages) X(document_get_page)                  \
+    X(document_new_from_bytes) X(index_iter_free) X(index_iter_get_action) X(index_iter_get_child)                  \
+    X(index_iter_new) X(index_iter_next) X(page_get_text) X(page_get_text_layout) X(error_quark)
+static struct {
+#define X(f) __typeof__(&poppler_##f) f;
+    POP_FNS(X)
+#undef X
+} g_pop;
+static int g_pop_ok;
+static char g_pop_err[512];
+static pthread_once_t g_pop_once = PTHREAD_ONCE_INIT;
+
+static void pop_load(void)
+{
+    void *h = dlopen(TOME_POPPLER_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(g_pop_err, sizeof g_pop_err, "%s", dlerror());
+        return;
+    }
+#define X(f)                                                                                                         \
+    if (!(*(void **)(void *)&g_pop.f = dlsym(h, "poppler_" #f))) {                                                   \
+        snprintf(g_pop_err, sizeof g_pop_err, "%s: no symbol poppler_" #f, TOME_POPPLER_SONAME);                    \
+        return;                                                                                                      \
+    }
+    POP_FNS(X)
+#undef X
+    g_pop_ok = 1;
+}
+#define poppler_action_free g_pop.action_free
+#define poppler_dest_free g_pop.dest_free
+#define poppler_document_find_dest g_pop.document_find_dest
+#define poppler_document_get_n_pages g_pop.document_get_n_pages
+#define poppler_document_get_page g_pop.document_get_page
+#define poppler_document_new_from_bytes g_pop.document_new_from_bytes
+#define poppler_index_iter_free g_pop.index_iter_free
+#define poppler_index_iter_get_action g_pop.index_iter_get_action
+#define poppler_index_iter_get_child g_pop.index_iter_get_child
+#define poppler_index_iter_new g_pop.index_iter_new
+#define poppler_index_iter_next g_pop.index_iter_next
+#define poppler_page_get_text g_pop.page_get_text
+#define poppler_page_get_text_layout g_pop.page_get_text_layout
+#undef POPPLER_ERROR
+#define POPPLER_ERROR (g_pop.error_quark())
 
 /* PDFs with more pages than this are cut (with a note in the text). */
 #define TOME_PDF_MAX_PAGES 100000
@@ -242,6 +296,10 @@ static tome_status bm_place(const bookmarks *bm, tome_doc_text *out)
 
 tome_status tome_doc_pdf_extract(const char *path, const uint8_t *data, size_t len, tome_doc_text *out)
 {
+    pthread_once(&g_pop_once, pop_load);
+    if (!g_pop_ok)
+        return tome_set_error(TOME_ERR_UNSUPPORTED, "%s: PDF support is not available (poppler-glib: %s)", path,
+                              g_pop_err);
     pthread_once(&g_quiet_once, quiet_poppler);
     if (len == 0)
         return tome_set_error(TOME_ERR_FORMAT, "%s: empty PDF", path);
