@@ -50,6 +50,7 @@ def test_tree(tmp):
     write(src, "src/dup.py", "import os\n\n\ndef main():\n    print(os.getcwd())\n\n\nmain()\n")
     write(src, "data.bin", b"\x00\x01\x02\x03binary")
     write(src, "weird\x01name.txt", "control character in the name\n")
+    write(src, "caf\u00e9 \"q\\b\"\tdel\x7f\U0001F600.txt", "UTF-8, quote, backslash, tab, DEL, astral\n")
     with open(os.path.join(src.encode(), b"bad\xffname.c"), "wb") as f:
         f.write(b"int bad_name;\n")
     # a name spelling out the escape of the one above: must not print the same
@@ -84,6 +85,10 @@ def test_tree(tmp):
     check(any(f["path"] == "bad\\x5cxffname.c" for f in man["files"]), "a literal \\xff in a name is told apart in JSON")
     check(len({f["path"] for f in man["files"]}) == len(man["files"]), "JSON paths are unique")
     check(len({f["path"] for f in summary["manifest"]}) == len(summary["manifest"]), "pack --json paths are unique")
+    # pack --json writes its manifest itself: every path and reason as inspect --json (jansson) has them
+    check([(f["path"], f["status"], f.get("reason", ""), f["tokens"]) for f in summary["manifest"]] ==
+          [(f["path"], f["status"], f.get("reason", ""), f["tokens"]) for f in man["files"]],
+          "pack --json manifest agrees with inspect --json")
     r = tome("cite", out, "bad\\x5cxffname.c:1")
     check(r.returncode == 0 and r.stdout == b"int literal_backslash;\n", "cite the literal-backslash name")
     check(b'path="bad\\xffname.c"' in open(os.path.join(tmp, "proj.md"), "rb").read().replace(
