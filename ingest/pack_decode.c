@@ -29,6 +29,8 @@ typedef struct tok_ent {
 
 struct tome_pack_toktab {
     tok_ent *ent;
+    uint8_t *lk;        /* [n]: length (127: see long_len) | 0x80 when it holds a newline: 200 KB
+                           for Llama 4, in L2, where ent (3 MB) is in L3 at best */
     uint32_t *long_len; /* [n]: lengths (all tokens) */
     char *blob;         /* bytes of the long tokens */
     size_t n;
@@ -38,6 +40,7 @@ void tome_pack_toktab_free(tome_pack_toktab *t)
 {
     if (!t) return;
     free(t->ent);
+    free(t->lk);
     free(t->long_len);
     free(t->blob);
     free(t);
@@ -48,7 +51,8 @@ static tome_status toktab_fill(const tome_tokenizer_t *tok, tome_pack_toktab *t)
     size_t n = tome_tokenizer_vocab_size(tok), total = 0;
     t->ent = calloc(n ? n : 1, sizeof *t->ent);
     t->long_len = malloc((n ? n : 1) * sizeof *t->long_len);
-    if (!t->ent || !t->long_len) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    t->lk = malloc(n ? n : 1);
+    if (!t->ent || !t->long_len || !t->lk) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
@@ -64,6 +68,7 @@ static tome_status toktab_fill(const tome_tokenizer_t *tok, tome_pack_toktab *t)
         tok_ent *e = &t->ent[i];
         e->flags = (uint8_t)(len && memchr(s, '\n', len) != NULL ? TOK_NL : 0);
         t->long_len[i] = (uint32_t)len;
+        t->lk[i] = (uint8_t)((len < 127 ? len : 127) | (e->flags & TOK_NL ? 0x80 : 0));
         if (len <= TOK_INLINE) {
             if (len) memcpy(e->b, s, len);
             e->len = (uint8_t)len;
@@ -134,18 +139,12 @@ static tome_status decode(const tome_pack_toktab *tt, const int32_t *ids, size_t
     for (size_t i = 0; i < n_ids; i++) {
         uint32_t id = (uint32_t)ids[i];
         if (id >= tt->n) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", ids[i]);
-        const tok_ent *e = &tt->ent[id];
-        const char *s = e->b;
-        size_t len = e->len;
-        if (e->flags & TOK_LONG) {
-            uint32_t bo;
-            memcpy(&bo, e->b, sizeof bo);
-            s = tt->blob + bo;
-            len = tt->long_len[id];
-        }
+        uint8_t c = tt->lk[id];
+        size_t len = c & 0x7f;
+        if (len == 127) len = tt->long_len[id];
         size_t off = len_text;
         len_text += len;
-        if (!(e->flags & TOK_NL)) {
+        if (!(c & 0x80)) {
             if (!pending) continue;
             if (n + 1 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
             bl->line_off[n] = (uint32_t)off;
@@ -154,6 +153,7 @@ static tome_status decode(const tome_pack_toktab *tt, const int32_t *ids, size_t
             pending = 0;
             continue;
         }
+        const char *s = tok_bytes(tt, id, &len);
         for (const char *q = memchr(s, '\n', len); q; q = memchr(q + 1, '\n', len - (size_t)(q + 1 - s))) {
             if (n + 2 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
             if (pending) { /* the line starting at this token's first byte */
