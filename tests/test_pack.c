@@ -92,6 +92,26 @@ static tome_status build(const char *src, const char *out, int threads, uint64_t
     return tome_pack_build(srcs, 1, &o, out, NULL);
 }
 
+/* Whether files a and b hold the same bytes (both readable). */
+static int same_bytes(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = tt_read_file(a, &la), *y = tt_read_file(b, &lb);
+    int same = x && y && la == lb && !memcmp(x, y, la);
+    free(x);
+    free(y);
+    return same;
+}
+
+static tome_pack_opts opts_with(int threads)
+{
+    tome_pack_opts o;
+    tome_pack_opts_default(&o);
+    o.tok = tok();
+    o.n_threads = threads;
+    return o;
+}
+
 static int find_file(tome_pack_t *p, const char *path)
 {
     for (size_t i = 0; i < tome_pack_n_files(p); i++) {
@@ -411,11 +431,7 @@ static void test_budget_degrades_lowest_priority_first(void)
         nc.cache_ids = 1;
         const char *srcs[] = {dir};
         TT_OK(tome_pack_build(srcs, 1, &nc, nocache, NULL));
-        size_t l1, l2;
-        char *x = tt_read_file(small, &l1), *y = tt_read_file(nocache, &l2);
-        TT_CHECK(x && y && l1 == l2 && !memcmp(x, y, l1));
-        free(x);
-        free(y);
+        TT_CHECK(same_bytes(small, nocache));
         check_pack(nocache, dir, 1);
     }
     TT_OK(tome_pack_open(small, &p));
@@ -1011,10 +1027,7 @@ static void test_build_open_matches_reopen(void)
     const char *dir = make_repo();
     char out[1100];
     (void)!snprintf(out, sizeof out, "%s/adopt.tpk", tt_tmpdir());
-    tome_pack_opts o;
-    tome_pack_opts_default(&o);
-    o.tok = tok();
-    o.n_threads = 2;
+    tome_pack_opts o = opts_with(2);
     o.line_numbers = 1;
     const char *srcs[] = {dir};
     tome_pack_t *a = NULL, *b = NULL;
@@ -1129,17 +1142,12 @@ static void test_tok_path(void)
     (void)!snprintf(bad, sizeof bad, "%s/tokp_bad.tpk", tt_tmpdir());
     (void)!snprintf(junk, sizeof junk, "%s/junk.model", tt_tmpdir());
     TT_OK(build(dir, a, 2, 0, 0, TOME_PACK_XML));
-    tome_pack_opts o;
-    tome_pack_opts_default(&o);
+    tome_pack_opts o = opts_with(2);
+    o.tok = NULL;
     o.tok_path = tt_shared_path("llama4/tokenizer.model");
-    o.n_threads = 2;
     const char *srcs[] = {dir};
     TT_OK(tome_pack_build(srcs, 1, &o, b, NULL));
-    size_t la, lb;
-    char *x = tt_read_file(a, &la), *y = tt_read_file(b, &lb);
-    TT_CHECK(x && y && la == lb && !memcmp(x, y, la));
-    free(x);
-    free(y);
+    TT_CHECK(same_bytes(a, b));
     TT_CHECK(tt_write_file(junk, "not a tokenizer\n", 16) == 0);
     o.tok_path = junk;
     TT_CHECK(tome_pack_build(srcs, 1, &o, bad, NULL) != TOME_OK);
@@ -1171,19 +1179,12 @@ static void test_outlines_beyond_estimate(void)
         put(dir, rel, body);
     }
     const char *srcs[] = {dir};
-    tome_pack_opts o;
-    tome_pack_opts_default(&o);
-    o.tok = tok();
-    o.n_threads = 2;
+    tome_pack_opts o = opts_with(2);
     o.budget = 12000;
     TT_OK(tome_pack_build(srcs, 1, &o, a, NULL));
     o.cache_ids = 1;
     TT_OK(tome_pack_build(srcs, 1, &o, b, NULL));
-    size_t la, lb;
-    char *x = tt_read_file(a, &la), *y = tt_read_file(b, &lb);
-    TT_CHECK(x && y && la == lb && !memcmp(x, y, la));
-    free(x);
-    free(y);
+    TT_CHECK(same_bytes(a, b));
     tome_pack_t *p = NULL;
     TT_OK(tome_pack_open(a, &p));
     if (!p) return;
