@@ -73,6 +73,7 @@ typedef struct item {
     int tier;
     int tier_known;         /* tier set before reading (mark_early_outlines) */
     int outl_early;         /* outline made while reading (lowest priorities when over budget) */
+    int full_in_arena;      /* full.ids lie in the builder's arena: not freed alone */
     /* prepare */
     int ok;                 /* textual, processed */
     uint8_t hash[16];
@@ -117,7 +118,16 @@ typedef struct builder {
     uint64_t done;            /* under mu (progress) */
     double last_progress;
     const char *cur_source_prefix;
+    tome_pack_arena *ar;      /* kept full-block ids (pack_arena.c) */
 } builder;
+
+/* Lets go of the full block's ids (in the arena they stay until the end). */
+static void full_release(item *it)
+{
+    if (it->full_in_arena) it->full = (tome_tokens_t){0};
+    else tome_tokens_free(&it->full);
+    it->full_in_arena = 0;
+}
 
 static void item_free(item *it)
 {
@@ -128,7 +138,7 @@ static void item_free(item *it)
     free(it->link_to);
     free(it->redact);
     free(it->anchors);
-    tome_tokens_free(&it->full);
+    full_release(it);
     free(it->full_runs);
     tome_tokens_free(&it->outl);
     free(it->outl_runs);
@@ -529,6 +539,14 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     pthread_mutex_unlock(&b->mu);
     if (keep) it->full_cached = 1;
     else tome_tokens_free(&it->full);
+    int32_t *kept = keep && it->full.n && b->ar ? tome_pack_arena_take(b->ar, it->full.n * sizeof *kept) : NULL;
+    if (kept) {
+        memcpy(kept, it->full.ids, it->full.n * sizeof *kept);
+        free(it->full.ids);
+        it->full.ids = kept;
+        it->full.cap = it->full.n;
+        it->full_in_arena = 1;
+    }
     /* outline block: not now when the budget will likely not be reached
      * (plan reads the file again in the rare case it is) */
     if ((b->outlines_late || !it->outl_early) && !it->member) {
@@ -1426,6 +1444,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     b.outlines_late = bytes / 2 + 256 * (uint64_t)n_work <= (opts->budget ? opts->budget : TOME_PACK_DEFAULT_BUDGET);
     if (!b.outlines_late && (st = mark_early_outlines(&b, work, n_work, bytes))) goto out;
     qsort(work, n_work, sizeof *work, cmp_size_desc); /* largest first: no long tail on one core */
+    if ((st = tome_pack_arena_new(&b.ar))) goto out;
     progress(&b, "read", 0, n_work, 1);
     prep_ctx pc = {&b, work, n_work};
     if ((st = tome_parallel_for(n_work, opts->n_threads, prepare_one, &pc))) goto out;
@@ -1466,7 +1485,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     if ((st = plan(&b, items, n, es, by_path, &env_open, &env_close, &tree))) goto out;
     for (size_t i = 0; i < n; i++) { /* release ids that will not be written */
         item *it = items[i];
-        if (it->status != TOME_FILE_FULL) tome_tokens_free(&it->full);
+        if (it->status != TOME_FILE_FULL) full_release(it);
         if (it->status != TOME_FILE_OUTLINE) tome_tokens_free(&it->outl);
         free(it->outl_text);
         it->outl_text = NULL;
@@ -1537,7 +1556,7 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
             bl->runs = NULL;
             bl->line_off = bl->line_tok = NULL;
             /* free the ids as soon as they are written */
-            tome_tokens_free(&it->full);
+            full_release(it);
             tome_tokens_free(&it->outl);
             tome_tokens_free(&it->alias);
         }
@@ -1618,6 +1637,7 @@ out:
     free(items);
     for (size_t i = 0; i < b.n; i++) item_free(b.items[i]);
     free(b.items);
+    tome_pack_arena_free(b.ar);
     tome_buf_free(&env_open);
     tome_buf_free(&env_close);
     tome_buf_free(&tree);

@@ -107,6 +107,15 @@ tome_status tome_pack_adopt(const char *path, const tome_pack_meta *meta, tome_p
                             uint64_t n_tokens, uint64_t n_text_bytes, const uint8_t content[16],
                             const char tokenizer_hash[33], tome_pack_t **out);
 
+/* ---------------------------------------------------------- arena (pack_arena.c) */
+/* Memory handed out from 32 MiB huge-page-advised chunks, all freed at once
+ * (the ids kept between reading and writing). take: thread-safe, 64-byte
+ * aligned, NULL when out of memory. */
+typedef struct tome_pack_arena tome_pack_arena;
+tome_status tome_pack_arena_new(tome_pack_arena **out);
+void *tome_pack_arena_take(tome_pack_arena *a, size_t bytes);
+void tome_pack_arena_free(tome_pack_arena *a); /* NULL ok */
+
 /* ---------------------------------------------------------- decode (pack_decode.c) */
 tome_status tome_pack_toktab_open(const tome_tokenizer_t *tok, tome_pack_toktab **out);
 void tome_pack_toktab_free(tome_pack_toktab *t); /* NULL ok */
