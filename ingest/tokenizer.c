@@ -194,9 +194,24 @@ static inline uint64_t hash_key(const uint8_t *s, size_t len, const uint8_t *end
     return len > 16 ? hash_more(h, s + 16, len - 16) : h;
 }
 
+/* A Bloom filter over the ranks' hashes in front of the rank table: 2^21
+ * bits (256 KiB, in L2), 2 bits a rank (3% false positives for Llama 4's
+ * 200k). Half of the look-ups BPE makes are of byte strings that are no
+ * token (git/git: 1.03M of 2.06M); each cost a probe of the 8 MiB table,
+ * an L3 or memory access. */
+#define TOME_BLOOM_BITS (1u << 21)
+static inline uint64_t bloom_b1(uint64_t h) { return (h >> 16) & (TOME_BLOOM_BITS - 1); }
+static inline uint64_t bloom_b2(uint64_t h) { return (h >> 37) & (TOME_BLOOM_BITS - 1); }
+static inline int bloom_maybe(const struct tome_tokenizer *tok, uint64_t h)
+{
+    uint64_t a = bloom_b1(h), b = bloom_b2(h);
+    return (tok->bloom[a >> 6] >> (a & 63)) & (tok->bloom[b >> 6] >> (b & 63)) & 1;
+}
+
 static inline int32_t rank_find(const struct tome_tokenizer *tok, const uint8_t *s, size_t len, uint64_t h,
                                 uint64_t w0)
 {
+    if (!bloom_maybe(tok, h)) return -1;
     uint16_t tag = (uint16_t)h;
     for (size_t i = (size_t)(h >> tok->rtab_shift);; i = (i + 1) & tok->rtab_mask) {
         const struct tome_rank_slot *e = &tok->rtab[i];
@@ -251,7 +266,9 @@ static tome_status rank_table_build(struct tome_tokenizer *tok, const char *what
     size_t cap = 16;
     while (cap < (size_t)tok->n_ranks * 2) cap <<= 1;
     tok->rtab = table_alloc(cap * sizeof *tok->rtab);
-    if (!tok->rtab) return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the token table", what);
+    tok->bloom = calloc(TOME_BLOOM_BITS / 64, sizeof *tok->bloom);
+    if (!tok->rtab || !tok->bloom)
+        return tome_set_error(TOME_ERR_NOMEM, "%s: out of memory for the token table", what);
     tok->rtab_mask = cap - 1;
     tok->rtab_shift = 64;
     for (size_t c = cap; c > 1; c >>= 1) tok->rtab_shift--;
@@ -280,6 +297,9 @@ static tome_status rank_table_build(struct tome_tokenizer *tok, const char *what
                 return tome_set_error(TOME_ERR_FORMAT, "%s: token %u has the same bytes as token %u", what, id,
                                       other);
         }
+        uint64_t a = bloom_b1(h), bb = bloom_b2(h);
+        tok->bloom[a >> 6] |= 1ull << (a & 63);
+        tok->bloom[bb >> 6] |= 1ull << (bb & 63);
         tok->rtab[i].key8 = w0;
         tok->rtab[i].id1 = id + 1;
         tok->rtab[i].len = (uint16_t)len;
@@ -508,6 +528,7 @@ void tome_tokenizer_free(tome_tokenizer_t *tok)
     free(tok->tok_off);
     free(tok->tok_len);
     free(tok->rtab);
+    free(tok->bloom);
     free(tok->spec_table);
     free(tok->pair_id);
     free(tok);

@@ -46,6 +46,7 @@ struct tome_tokenizer {
     struct tome_rank_slot *rtab; /* (rtab_mask + 1) slots over ranks, see below */
     size_t rtab_mask;
     unsigned rtab_shift;  /* 64 - log2(rtab_mask + 1): a key's slot is hash >> rtab_shift */
+    uint64_t *bloom;      /* (TOME_BLOOM_BITS / 64) words: 2 bits a rank, from its hash */
     int32_t byte_id[256]; /* id of each single byte */
     int32_t *pair_id;     /* (65536) id of each two-byte string, -1 if none */
 
