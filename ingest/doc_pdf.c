@@ -67,6 +67,7 @@ static void pop_load(void)
 #define X(f)                                                                                                         \
     if (!(*(void **)(void *)&g_pop.f = dlsym(h, "poppler_" #f))) {                                                   \
         snprintf(g_pop_err, sizeof g_pop_err, "%s: no symbol poppler_" #f, TOME_POPPLER_SONAME);                    \
+        dlclose(h);                                                                                                  \
         return;                                                                                                      \
     }
     POP_FNS(X)

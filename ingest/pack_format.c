@@ -45,6 +45,7 @@
 #define N_SECTIONS 3u
 enum { SEC_TEXT = 1, SEC_IDS = 2, SEC_MANIFEST = 3 };
 enum { CODEC_ZSTD = 1, CODEC_TOKDICT = 2 }; /* TOKDICT: zstd of a token dictionary (TEXT) */
+#define TOKDICT_MAX_ENTRY 65536u /* no vocabulary has a token this long (Llama 4's longest: 113 bytes) */
 static const char *const g_sec_names[] = {"?", "text", "ids", "manifest"};
 
 /* ------------------------------------------------------------ little-endian helpers */
@@ -758,8 +759,15 @@ static tome_status open_checked(tome_pack_t *p)
         p->sec[id].stored = stored;
         p->sec[id].raw = raw;
     }
+    /* the text is built from the ids and the dictionary: as for a zstd
+     * section, no more than 40000 times what they store (a few hundred
+     * bytes must not ask for gigabytes) */
+    if (p->info.n_text_bytes > (p->sec[SEC_IDS].stored + p->sec[SEC_TEXT].stored) * 40000 + 4096)
+        return tome_set_error(TOME_ERR_FORMAT, "%s: header: impossible text size %llu for sections of %llu bytes", f,
+                              (unsigned long long)p->info.n_text_bytes,
+                              (unsigned long long)(p->sec[SEC_IDS].stored + p->sec[SEC_TEXT].stored));
     if (p->sec[SEC_IDS].raw < p->info.n_tokens * 2 || p->sec[SEC_IDS].raw > p->info.n_tokens * 3 ||
-        p->sec[SEC_TEXT].raw > (uint64_t)1 << 34 ||
+        p->sec[SEC_TEXT].raw > (uint64_t)1 << 30 ||
         p->info.n_tokens > (uint64_t)1 << 40 || p->sec[SEC_MANIFEST].raw > (uint64_t)1 << 34)
         return tome_set_error(TOME_ERR_FORMAT, "%s: section sizes disagree with the header", f);
     /* manifest */
@@ -1038,7 +1046,9 @@ static tome_status text_from_dictionary(tome_pack_t *p, size_t n, char **out)
     rd r = {d, d + draw, d, p->path, "text"};
     uint64_t count = 0, v;
     if (!st) st = get_var(&r, &count);
-    if (!st && count > (1u << 24)) st = rd_fail(&r, "more entries than token ids");
+    /* an entry takes at least 2 bytes (gap and length) */
+    if (!st && (count > (1u << 24) || count > (uint64_t)(r.end - r.p) / 2))
+        st = rd_fail(&r, "more entries than the section holds");
     if (!st) {
         pid = malloc((count ? count : 1) * sizeof *pid);
         plen = malloc((count ? count : 1) * sizeof *plen);
@@ -1047,6 +1057,10 @@ static tome_status text_from_dictionary(tome_pack_t *p, size_t n, char **out)
     uint64_t id = 0, total = 0;
     for (uint64_t k = 0; k < count && !st; k++) {
         if ((st = get_var(&r, &v))) break;
+        if (v >= (1u << 24)) { /* ids increase: no wrap, and the last is the largest */
+            st = rd_fail(&r, "token id out of range");
+            break;
+        }
         id = k ? id + v + 1 : v;
         if (id >= (1u << 24)) {
             st = rd_fail(&r, "token id out of range");
@@ -1054,15 +1068,15 @@ static tome_status text_from_dictionary(tome_pack_t *p, size_t n, char **out)
         }
         pid[k] = (uint32_t)id;
         if ((st = get_var(&r, &v))) break;
-        if (v > (size_t)(r.end - r.p)) {
-            st = rd_fail(&r, "entry longer than the section");
+        if (v > TOKDICT_MAX_ENTRY || v > (size_t)(r.end - r.p)) {
+            st = rd_fail(&r, "entry longer than any token or the section");
             break;
         }
         plen[k] = (uint32_t)v;
         total += v;
     }
     if (!st && total != (uint64_t)(r.end - r.p)) st = rd_fail(&r, "entry bytes do not fill the section");
-    size_t n_tab = count ? (size_t)pid[count - 1] + 1 : 1;
+    size_t n_tab = !st && count ? (size_t)pid[count - 1] + 1 : 1;
     if (!st) {
         off = malloc(n_tab * sizeof *off);
         len = malloc(n_tab * sizeof *len);
@@ -1085,6 +1099,7 @@ static tome_status text_from_dictionary(tome_pack_t *p, size_t n, char **out)
                 break;
             }
             sum += len[x];
+            if (sum > n) break; /* reported below; and no overflow */
         }
         if (!st && sum != n)
             st = tome_set_error(TOME_ERR_FORMAT, "%s: section text: %llu bytes, the header says %zu", p->path,

@@ -1237,8 +1237,8 @@ static tome_status section_with(const char *path, int sec, void (*edit)(unsigned
     if (!d) return TOME_ERR_IO;
     unsigned char *t = d + 128 + 40 * (sec - 1); /* 1 TEXT, 2 IDS */
     uint64_t off = rd_le64(t + 8), stored = rd_le64(t + 16), raw = rd_le64(t + 24);
-    unsigned char *dict = malloc(raw + 64), *z = NULL;
-    size_t got = ZSTD_decompress(dict, raw + 64, d + off, stored);
+    unsigned char *dict = malloc(raw + 80000), *z = NULL;
+    size_t got = ZSTD_decompress(dict, raw + 80000, d + off, stored);
     TT_CHECK(!ZSTD_isError(got) && got == raw);
     size_t nl = got;
     edit(dict, &nl);
@@ -1286,6 +1286,33 @@ static void edit_first_len(unsigned char *raw, size_t *len) /* entry 0 one byte 
 }
 static void edit_truncate(unsigned char *raw, size_t *len) { (void)raw, *len -= 1; }
 static void edit_grow(unsigned char *raw, size_t *len) { raw[(*len)++] = 0; }
+static size_t put_var_le(unsigned char *o, uint64_t v)
+{
+    size_t k = 0;
+    for (; v >= 0x80; v >>= 7) o[k++] = (unsigned char)(v | 0x80);
+    o[k++] = (unsigned char)v;
+    return k;
+}
+static void edit_wrap_gap(unsigned char *raw, size_t *len) /* id 1000, then a gap that wraps to id 5 */
+{
+    size_t k = put_var_le(raw, 2);
+    k += put_var_le(raw + k, 1000);
+    k += put_var_le(raw + k, 1);
+    k += put_var_le(raw + k, (uint64_t)0 - 996);
+    k += put_var_le(raw + k, 1);
+    raw[k++] = 'a';
+    raw[k++] = 'b';
+    *len = k;
+}
+static void edit_huge_count(unsigned char *raw, size_t *len) { *len = put_var_le(raw, (1u << 24) + 1); }
+static void edit_long_entry(unsigned char *raw, size_t *len) /* one entry longer than any token */
+{
+    size_t k = put_var_le(raw, 1);
+    k += put_var_le(raw + k, 0);
+    k += put_var_le(raw + k, 70000);
+    memset(raw + k, 'x', 70000);
+    *len = k + 70000;
+}
 static void edit_count(unsigned char *raw, size_t *len) /* a count past what follows */
 {
     (void)len;
@@ -1295,9 +1322,11 @@ static void edit_count(unsigned char *raw, size_t *len) /* a count past what fol
 }
 
 /* The text is the token dictionary (TEXT) read through the ids: a pack
- * whose dictionary lacks an id, has the wrong lengths, is cut short or
- * claims more entries, or whose ids are a byte short or over, is refused
- * naming the section, never read past. */
+ * whose dictionary lacks an id, has the wrong lengths, is cut short, claims
+ * more entries than it holds, has ids that wrap or an entry longer than any
+ * token, whose ids are a byte short or over, or whose header asks for more
+ * text than its sections can make, is refused naming what is wrong, never
+ * read or written past (crafted cases from a review, run under ASan in CI). */
 static void test_text_dictionary_checked(void)
 {
     const char *dir = make_repo();
@@ -1306,11 +1335,25 @@ static void test_text_dictionary_checked(void)
     TT_OK(build(dir, out, 2, 0, 0, TOME_PACK_MARKDOWN));
     TT_OK(section_with(out, 1, edit_none));
     TT_OK(section_with(out, 2, edit_none));
-    void (*edits[])(unsigned char *, size_t *) = {edit_first_id, edit_first_len, edit_truncate, edit_count};
+    void (*edits[])(unsigned char *, size_t *) = {edit_first_id,  edit_first_len,  edit_truncate,  edit_count,
+                                                    edit_wrap_gap, edit_huge_count, edit_long_entry};
     for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
         TT_STATUS(section_with(out, 1, edits[k]), TOME_ERR_FORMAT);
         TT_CONTAINS(tome_last_error(), "section text");
         TT_CONTAINS(tome_last_error(), out);
+    }
+    /* a header asking for far more text than the sections can make */
+    {
+        size_t len;
+        unsigned char *d = (unsigned char *)tt_read_file(out, &len);
+        if (d) {
+            wr_le64(d + 32, (uint64_t)1 << 40);
+            tome_pack_t *p = NULL;
+            TT_STATUS(tome_pack_open_mem(out, d, len, 1, &p), TOME_ERR_FORMAT);
+            TT_CONTAINS(tome_last_error(), "impossible text size");
+            tome_pack_free(p);
+            free(d);
+        }
     }
     /* ids (2 or 3 bytes each) one byte short or one byte over */
     void (*id_edits[])(unsigned char *, size_t *) = {edit_truncate, edit_grow};
