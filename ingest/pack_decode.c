@@ -1,119 +1,68 @@
 /*
- * ingest/pack_decode.c — a block's text and line table from its token ids.
+ * ingest/pack_decode.c — a block's length, line table and edge bytes from
+ * its token ids.
  *
  * The builder keeps only ids between reading a file and writing it (the text
  * is their decoding, and the pack stores it as a dictionary of the tokens
  * used: pack_format.c), so a block written needs only its length, line table
  * and first and last bytes from its ids (tome_pack_decode_lines). The table
- * (tome_pack_toktab) holds a 16-byte entry per vocabulary token: its bytes
- * inline when they fit in 14 (almost every token), its length and a
- * "contains a newline" flag. A token then costs one table read, and the
- * line table (pack_impl.h:
- * line_off / line_tok) needs no scan of tokens without a newline. Longer
- * tokens point into a blob. Built once per pack from
- * tome_tokenizer_token_bytes (~3 MB).
+ * (tome_pack_toktab) holds a byte per vocabulary token: its length (127: look
+ * it up) and a "contains a newline" flag, 200 KB for Llama 4, in L2. A token
+ * then costs one read of it, and the line table (pack_impl.h: line_off /
+ * line_tok) needs no look at the bytes of tokens without a newline; those
+ * come from the tokenizer (tome_tokenizer_token_bytes).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ingest/pack_impl.h"
 
-#define TOK_INLINE 14
-#define TOK_NL 1
-#define TOK_LONG 2
-typedef struct tok_ent {
-    char b[TOK_INLINE]; /* bytes, or (TOK_LONG) a uint32 offset into blob */
-    uint8_t len;        /* bytes of the token when not TOK_LONG */
-    uint8_t flags;
-} tok_ent;
+#define LK_LONG 127  /* length byte: 127 or more (ask the tokenizer) */
+#define LK_NL 0x80   /* the token holds a newline */
 
 struct tome_pack_toktab {
-    tok_ent *ent;
-    uint8_t *lk;        /* [n]: length (127: see long_len) | 0x80 when it holds a newline: 200 KB
-                           for Llama 4, in L2, where ent (3 MB) is in L3 at best */
-    uint32_t *long_len; /* [n]: lengths (all tokens) */
-    char *blob;         /* bytes of the long tokens */
+    const tome_tokenizer_t *tok;
+    uint8_t *lk; /* [n]: length (LK_LONG: 127 or more) | LK_NL */
     size_t n;
 };
 
 void tome_pack_toktab_free(tome_pack_toktab *t)
 {
     if (!t) return;
-    free(t->ent);
     free(t->lk);
-    free(t->long_len);
-    free(t->blob);
     free(t);
-}
-
-static tome_status toktab_fill(const tome_tokenizer_t *tok, tome_pack_toktab *t)
-{
-    size_t n = tome_tokenizer_vocab_size(tok), total = 0;
-    t->ent = calloc(n ? n : 1, sizeof *t->ent);
-    t->long_len = malloc((n ? n : 1) * sizeof *t->long_len);
-    t->lk = malloc(n ? n : 1);
-    if (!t->ent || !t->long_len || !t->lk) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
-        if (len > UINT32_MAX / 2) return tome_set_error(TOME_ERR_INTERNAL, "token %zu is %zu bytes long", i, len);
-        if (len > TOK_INLINE) total += len;
-    }
-    t->blob = malloc(total + 1);
-    if (!t->blob) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    uint32_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        const char *s = tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
-        tok_ent *e = &t->ent[i];
-        e->flags = (uint8_t)(len && memchr(s, '\n', len) != NULL ? TOK_NL : 0);
-        t->long_len[i] = (uint32_t)len;
-        t->lk[i] = (uint8_t)((len < 127 ? len : 127) | (e->flags & TOK_NL ? 0x80 : 0));
-        if (len <= TOK_INLINE) {
-            if (len) memcpy(e->b, s, len);
-            e->len = (uint8_t)len;
-        } else {
-            memcpy(t->blob + off, s, len);
-            memcpy(e->b, &off, sizeof off);
-            e->flags |= TOK_LONG;
-            off += (uint32_t)len;
-        }
-    }
-    t->n = n;
-    return TOME_OK;
 }
 
 tome_status tome_pack_toktab_open(const tome_tokenizer_t *tok, tome_pack_toktab **out)
 {
     *out = NULL;
     tome_pack_toktab *t = calloc(1, sizeof *t);
-    if (!t) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
-    tome_status st = toktab_fill(tok, t);
-    if (st) {
+    size_t n = tome_tokenizer_vocab_size(tok);
+    if (t) t->lk = malloc(n ? n : 1);
+    if (!t || !t->lk) {
         tome_pack_toktab_free(t);
-        return st;
+        return tome_set_error(TOME_ERR_NOMEM, "out of memory");
     }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *s = tome_tokenizer_token_bytes(tok, (int32_t)i, &len);
+        t->lk[i] = (uint8_t)((len < LK_LONG ? len : LK_LONG) | (len && memchr(s, '\n', len) ? LK_NL : 0));
+    }
+    t->tok = tok;
+    t->n = n;
     *out = t;
     return TOME_OK;
+}
+
+static inline const char *tok_bytes(const tome_pack_toktab *tt, uint32_t id, size_t *len)
+{
+    return tome_tokenizer_token_bytes(tt->tok, (int32_t)id, len);
 }
 
 typedef struct dec_block {
     uint32_t *line_off, *line_tok;
     size_t len; /* bytes of the block's text */
 } dec_block;
-
-static inline const char *tok_bytes(const tome_pack_toktab *tt, uint32_t id, size_t *len)
-{
-    const tok_ent *e = &tt->ent[id];
-    if (!(e->flags & TOK_LONG)) {
-        *len = e->len;
-        return e->b;
-    }
-    uint32_t bo;
-    memcpy(&bo, e->b, sizeof bo);
-    *len = tt->long_len[id];
-    return tt->blob + bo;
-}
 
 static tome_status grow_lines(dec_block *bl, size_t *cap_lines)
 {
@@ -140,11 +89,11 @@ static tome_status decode(const tome_pack_toktab *tt, const int32_t *ids, size_t
         uint32_t id = (uint32_t)ids[i];
         if (id >= tt->n) return tome_set_error(TOME_ERR_INTERNAL, "token id %d has no bytes", ids[i]);
         uint8_t c = tt->lk[id];
-        size_t len = c & 0x7f;
-        if (len == 127) len = tt->long_len[id];
+        size_t len = c & ~LK_NL;
+        if (len == LK_LONG) tok_bytes(tt, id, &len);
         size_t off = len_text;
         len_text += len;
-        if (!(c & 0x80)) {
+        if (!(c & LK_NL)) {
             if (!pending) continue;
             if (n + 1 >= cap_lines) TOME_FORWARD(grow_lines(bl, &cap_lines));
             bl->line_off[n] = (uint32_t)off;
