@@ -1497,9 +1497,9 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     /* emit */
     double t3 = tome_now();
     {
-        /* zstd workers per stream (text, ids): one per core, up to 4 (each
-         * adds ~2 MB of job buffers); with one, the workers ran dry while
-         * the blocks were decoded and the write phase used ~1.3 of 2 cores
+        /* zstd workers for the ids: one per core, up to 4 (each adds ~2 MB
+         * of job buffers); with one, the workers ran dry while the blocks'
+         * line tables were made and the write phase used ~1.3 of 2 cores
          * (git/git: 0.27 -> 0.25 s). The bytes do not depend on the count. */
         int nt = opts->n_threads > 0 ? opts->n_threads : tome_num_threads();
         if ((st = tome_pack_writer_open(out_path, opts->zstd_level, nt < 1 ? 1 : nt > 4 ? 4 : nt, &w))) goto out;

@@ -1181,11 +1181,10 @@ tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
             free(v);
             return st;
         }
-        uint8_t *raw = (uint8_t *)v;
         /* identity: XXH3-128 of the ids (little-endian int32) and the raw manifest */
         XXH3_state_t *hs = XXH3_createState();
         if (!hs) {
-            free(raw);
+            free(v);
             return tome_set_error(TOME_ERR_NOMEM, "out of memory");
         }
         XXH3_128bits_reset(hs);
@@ -1195,7 +1194,7 @@ tome_status tome_pack_ids(tome_pack_t *p, const int32_t **ids, size_t *n)
         XXH128_canonicalFromHash(&c, XXH3_128bits_digest(hs));
         XXH3_freeState(hs);
         if (!p->no_checksums && memcmp(c.digest, p->content, 16) != 0) {
-            free(raw);
+            free(v);
             return tome_set_error(TOME_ERR_FORMAT, "%s: section ids: content hash mismatch", p->path);
         }
         p->ids = v;
