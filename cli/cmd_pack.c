@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "core/core_impl.h"
+#include "ingest/unicode_impl.h"
 #include "core/error_impl.h"
 #include "tome/pack.h"
 
@@ -130,22 +131,11 @@ static int cmp_top(const void *a, const void *b)
  * is not UTF-8 goes through tome_cli_json_path's escaping first). */
 static void put_json_str(tome_buf *b, const char *s)
 {
+    const uint8_t *u = (const uint8_t *)s;
     size_t n = strlen(s);
-    for (size_t i = 0; i < n;) { /* valid UTF-8 (and no NUL, as a C string) */
-        unsigned char c = (unsigned char)s[i];
-        uint32_t cp;
-        size_t k = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!k || i + k > n) goto fallback;
-        cp = k == 1 ? c : (uint32_t)(c & (0x7F >> k));
-        for (size_t j = 1; j < k; j++) {
-            unsigned char d = (unsigned char)s[i + j];
-            if ((d & 0xC0) != 0x80) goto fallback;
-            cp = cp << 6 | (d & 0x3F);
-        }
-        if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            goto fallback;
-        i += k;
-    }
+    uint32_t cp;
+    for (size_t i = 0, k; i < n; i += k) /* valid UTF-8 (and no NUL, as a C string) */
+        if (!(k = tome_utf8_decode(u + i, n - i, &cp))) goto fallback;
     tome_buf_putc(b, '"');
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -156,14 +146,7 @@ static void put_json_str(tome_buf *b, const char *s)
             i = j;
             continue;
         }
-        uint32_t cp = c;
-        size_t k = 1;
-        if (c >= 0x80) {
-            k = c <= 0xDF ? 2 : c <= 0xEF ? 3 : 4;
-            cp = (uint32_t)(c & (0x7F >> k));
-            for (size_t j = 1; j < k; j++) cp = cp << 6 | ((unsigned char)s[i + j] & 0x3F);
-        }
-        i += k;
+        i += tome_utf8_decode(u + i, n - i, &cp); /* valid: checked above */
         switch (cp) {
         case '"': tome_buf_append(b, "\\\"", 2); break;
         case '\\': tome_buf_append(b, "\\\\", 2); break;
