@@ -10,11 +10,14 @@
  *               documents, detect the encoding and convert to UTF-8, redact,
  *               hash the source bytes, render the full block (tokenized) and
  *               the outline block (kept as text; tokenized in plan only for
- *               files the budget degrades; when the files look small for the
- *               budget, disk files' outlines are left to plan altogether). Full-block ids are kept in memory
- *               while the cache holds fewer than CACHE_IDS ids (archive
- *               members always; disk files are re-read later otherwise); the
- *               text itself is dropped (it is the decoding of the ids).
+ *               files the budget degrades; made now only for archive members
+ *               and, when the input looks over budget, the lowest-priority
+ *               files (mark_early_outlines): plan reads any other file it
+ *               degrades again). Full-block ids are kept (copied into
+ *               pack_arena.c's chunks) while the cache holds fewer than
+ *               CACHE_IDS ids (archive members always; disk files are re-read
+ *               later otherwise); the text itself is dropped (it is the
+ *               decoding of the ids).
  *   3. plan     sort by (priority tier, path, source order); make paths
  *               unique (later entries of one name: "name#2", skipped); dedup
  *               by content hash + encoding (the
@@ -26,8 +29,9 @@
  *   4. emit     open block + tree, then file blocks in order, in batches:
  *               blocks whose ids are not cached are re-read, re-rendered and
  *               re-tokenized in parallel; each block's line table is derived
- *               from its ids (token byte lengths); text and ids stream into
- *               the .tpk writer; then the close block and the manifest.
+ *               from its ids (token byte lengths); the ids stream into the
+ *               .tpk writer (the text is stored as the dictionary of the
+ *               tokens used); then the close block and the manifest.
  *
  * Determinism: nothing in the output depends on thread scheduling or time:
  * items are sorted before anything is written, and blocks are tokenized
