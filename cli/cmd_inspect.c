@@ -104,6 +104,7 @@ int tome_cmd_inspect(int argc, char **argv)
             json_object_set_new(fj, "token_start", json_integer((json_int_t)f.tok_start));
             json_object_set_new(fj, "tokens", json_integer((json_int_t)f.tok_count));
             json_object_set_new(fj, "full_tokens", json_integer((json_int_t)f.full_tokens));
+            json_object_set_new(fj, "full_tokens_exact", json_boolean(!f.full_tokens_lower));
             json_t *red = json_array();
             size_t nr;
             const uint32_t *lines;

@@ -43,6 +43,9 @@ static void usage(FILE *out)
             "      --budget N         token budget (default 10485760 = Scout's context, K/M ok);\n"
             "                         over it, files degrade from the lowest priority:\n"
             "                         full text -> outline -> listed only\n"
+            "      --exact-counts     count the full text of degraded files exactly too\n"
+            "                         (default: the files most likely degraded are counted\n"
+            "                         at least, exactly only where the budget needs it)\n"
             "      --priority GLOB    pack matching files first (repeatable, first = highest)\n"
             "      --include GLOB     only files matching (repeatable, gitignore syntax)\n"
             "      --exclude GLOB     skip files matching (repeatable, gitignore syntax)\n"
@@ -195,9 +198,12 @@ static void put_file_json(tome_buf *b, const tome_pack_t *pk, const tome_pack_fi
         put_json_str(b, f->reason);
         tome_buf_append(b, ", ", 2);
     }
-    tome_buf_appendf(b, "\"tokens\": %llu, \"full_tokens\": %llu, \"lines\": %llu, \"bytes\": %llu, \"path\": ",
+    tome_buf_appendf(b,
+                     "\"tokens\": %llu, \"full_tokens\": %llu, \"full_tokens_exact\": %s, \"lines\": %llu, "
+                     "\"bytes\": %llu, \"path\": ",
                      (unsigned long long)f->tok_count, (unsigned long long)f->full_tokens,
-                     (unsigned long long)f->n_lines, (unsigned long long)f->size);
+                     f->full_tokens_lower ? "false" : "true", (unsigned long long)f->n_lines,
+                     (unsigned long long)f->size);
     put_json_display_path(b, f->path);
     if (f->alias_of >= 0) {
         tome_pack_file a;
@@ -240,6 +246,8 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
         json_object_set_new(o, "bytes_read", json_integer((json_int_t)s->bytes_read));
         json_object_set_new(o, "pack_bytes", json_integer((json_int_t)s->pack_bytes));
         json_object_set_new(o, "redactions", json_integer((json_int_t)s->n_redactions));
+        json_object_set_new(o, "counted_at_least", json_integer((json_int_t)s->n_counted_at_least));
+        json_object_set_new(o, "counted_later", json_integer((json_int_t)s->n_counted_later));
         json_object_set_new(o, "seconds", json_real(s->seconds));
         json_t *ph = json_object();
         json_object_set_new(ph, "scan", json_real(s->t_scan));
@@ -276,6 +284,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
                 json_object_set_new(k, "status", json_string(tome_file_status_name(f.status)));
                 json_object_set_new(k, "reason", tome_cli_json_path(f.reason));
                 json_object_set_new(k, "full_tokens", json_integer((json_int_t)f.full_tokens));
+                json_object_set_new(k, "full_tokens_exact", json_boolean(!f.full_tokens_lower));
                 json_object_set_new(k, "tokens", json_integer((json_int_t)f.tok_count));
                 json_array_append_new(degraded, k);
             }
@@ -329,7 +338,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
             fprintf(stderr, "    %10llu  %s\n", (unsigned long long)f.tok_count, p ? p : f.path);
             free(p);
         }
-        int hdr_s = 0, hdr_d = 0;
+        int hdr_s = 0, hdr_d = 0, lower = 0;
         for (int pass = 0; pass < 2; pass++)
             for (size_t i = 0; i < n; i++) {
                 tome_pack_file f;
@@ -338,6 +347,7 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
                 int deg = f.status == TOME_FILE_OUTLINE || f.status == TOME_FILE_LISTED;
                 if ((pass == 0 && !skip) || (pass == 1 && !deg)) continue;
                 int *cnt = pass == 0 ? &hdr_s : &hdr_d;
+                lower += deg && f.full_tokens_lower;
                 if (!(*cnt)++) fprintf(stderr, pass == 0 ? "  skipped:\n" : "  degraded to fit the budget:\n");
                 if (*cnt > 15) continue; /* the rest: counted below, all in --json / tome inspect */
                 tome_pack_loc loc = {(int64_t)i, 0, 0, 0};
@@ -345,13 +355,17 @@ static int summarize(tome_pack_t *pk, const tome_pack_stats *s, const char *out_
                 tome_pack_format_loc(pk, &loc, &p);
                 if (skip) fprintf(stderr, "    %s: %s\n", p ? p : "?", f.reason);
                 else
-                    fprintf(stderr, "    %s: %s (%llu -> %llu tokens)\n", p ? p : "?", tome_file_status_name(f.status),
-                            (unsigned long long)f.full_tokens, (unsigned long long)f.tok_count);
+                    fprintf(stderr, "    %s: %s (%s%llu -> %llu tokens)\n", p ? p : "?", tome_file_status_name(f.status),
+                            f.full_tokens_lower ? "at least " : "", (unsigned long long)f.full_tokens,
+                            (unsigned long long)f.tok_count);
                 free(p);
             }
         if (hdr_d > 15 || hdr_s > 15)
             fprintf(stderr, "  (%d skipped and %d degraded in all; tome inspect or --json lists every file)\n", hdr_s,
                     hdr_d);
+        if (lower)
+            fprintf(stderr, "  (the full text of %d degraded files was counted at least, not tokenized; "
+                            "--exact-counts counts it)\n", lower);
         if (s->n_redactions) fprintf(stderr, "  redacted secrets: %llu (tome inspect --json lists them)\n",
                                      (unsigned long long)s->n_redactions);
         fprintf(stderr, "  %.2f s, %.1f MB read (%.1f MB/s), %.0f tokens/s; wrote %s (%llu bytes)\n", s->seconds, mb,
@@ -393,7 +407,7 @@ static tome_status check_render_path(const char *rpath, const char *out)
 int tome_cmd_pack(int argc, char **argv)
 {
     enum { O_MODEL = 256, O_FORMAT, O_RENDER, O_LINES, O_BUDGET, O_PRIO, O_INCL, O_EXCL, O_NOGIT, O_NORED, O_MAXF,
-           O_THREADS, O_JSON, O_HTML };
+           O_THREADS, O_JSON, O_HTML, O_EXACT };
     static const struct option lopts[] = {
         {"output", required_argument, 0, 'o'},     {"tokenizer", required_argument, 0, 't'},
         {"model", required_argument, 0, O_MODEL},   {"format", required_argument, 0, O_FORMAT},
@@ -403,7 +417,7 @@ int tome_cmd_pack(int argc, char **argv)
         {"no-gitignore", no_argument, 0, O_NOGIT},  {"no-redact", no_argument, 0, O_NORED},
         {"max-file-size", required_argument, 0, O_MAXF}, {"threads", required_argument, 0, O_THREADS},
         {"json", no_argument, 0, O_JSON},           {"quiet", no_argument, 0, 'q'},
-        {"html", required_argument, 0, O_HTML},
+        {"html", required_argument, 0, O_HTML},    {"exact-counts", no_argument, 0, O_EXACT},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
     tome_pack_opts o;
     tome_pack_opts_default(&o);
@@ -440,6 +454,7 @@ int tome_cmd_pack(int argc, char **argv)
         case O_EXCL: if (strv_push(&excl, optarg)) return TOME_EXIT_FAIL; break;
         case O_NOGIT: o.no_gitignore = 1; break;
         case O_NORED: o.no_redact = 1; break;
+        case O_EXACT: o.exact_counts = 1; break;
         case O_MAXF:
             if (tome_cli_parse_u64(optarg, 1, &v) || v == 0)
                 return tome_cli_usage_error("pack", "bad --max-file-size '%s'", optarg);

@@ -77,6 +77,9 @@ typedef struct item {
     int tier;
     int tier_known;         /* tier set before reading (mark_early_outlines) */
     int outl_early;         /* outline made while reading (lowest priorities when over budget) */
+    int lazy;               /* most likely degraded: full block counted at least, not tokenized (mark_early_outlines) */
+    int full_lazy;          /* full_tokens is still a lower bound (tome_tokenizer_count_at_least) */
+    int counted_later;      /* was full_lazy, counted exactly by plan */
     int full_in_arena;      /* full.ids lie in the builder's arena: not freed alone */
     /* prepare */
     int ok;                 /* textual, processed */
@@ -505,6 +508,19 @@ static tome_status render_outline(const builder *b, item *it, const proc *p, tom
     return st;
 }
 
+/* A block with a piece over MAX_PIECE bytes (tome_last_error says which):
+ * the file is skipped with that reason. */
+static tome_status not_tokenized(item *it)
+{
+    char why[400];
+    const char *m = tome_last_error(), *piece = strstr(m, "a piece of");
+    snprintf(why, sizeof why, "not tokenized: %s", piece ? piece : m);
+    tome_tokens_free(&it->full);
+    it->full_tokens = 0;
+    it->skip = strdup(why);
+    return it->skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+}
+
 /* Everything prepare keeps about one processed file. */
 static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_t len)
 {
@@ -527,12 +543,21 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     if ((st = anchors_to_lines(&p, &it->anchors, &it->n_anchors))) goto done;
     /* full block */
     if ((st = render_full(b, it, &p, &blk, &it->full_runs, &it->n_full_runs))) goto done;
+    if (it->lazy && !p.kind) {
+        /* most likely degraded: counted at least (a third of the cost of
+         * tokenizing), exactly only if plan needs the count */
+        tome_encode_opts eo = {.max_piece_bytes = MAX_PIECE};
+        st = tome_tokenizer_count_at_least(b->tok, blk.data ? blk.data : "", blk.len, &eo, &it->full_tokens);
+        if (st == TOME_ERR_LIMIT) {
+            st = not_tokenized(it);
+            goto done;
+        }
+        if (st) goto done;
+        it->full_lazy = 1;
+        goto outline;
+    }
     if ((st = encode_block(b, &blk, &it->full)) == TOME_ERR_LIMIT) {
-        char why[400];
-        snprintf(why, sizeof why, "not tokenized: %s", strstr(tome_last_error(), "a piece of") ? strstr(tome_last_error(), "a piece of") : tome_last_error());
-        tome_tokens_free(&it->full);
-        it->skip = strdup(why);
-        st = it->skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        st = not_tokenized(it);
         goto done;
     }
     if (st) goto done;
@@ -551,6 +576,7 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
         it->full.cap = it->full.n;
         it->full_in_arena = 1;
     }
+outline:
     /* outline block: not now when the budget will likely not be reached
      * (plan reads the file again in the rare case it is) */
     if ((b->outlines_late || !it->outl_early) && !it->member) {
@@ -889,6 +915,40 @@ static tome_status render_tree(const builder *b, tome_pack_entry *es, const size
     return tome_pack_render_tree(out, b->fmt, es, by_path, n);
 }
 
+/* Reads a disk file again, checks that it is the file prepared (same
+ * hash), and renders and tokenizes its full (full != 0) or outline block
+ * into ids. *changed: the file is gone, unreadable or changed since, and ids
+ * stay empty; *has = 0: the file has no outline (now). Only the item's own
+ * runs are written: items may be redone in parallel. */
+static tome_status redo_block(const builder *b, item *it, int full, tome_tokens_t *ids, int *changed, int *has)
+{
+    tome_buf data = {0}, blk = {0};
+    char *skip = NULL;
+    proc p = {0};
+    *has = 1;
+    tome_status st = read_source(b, it, &data, &skip);
+    if (!st && !skip) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));
+        if (memcmp(c.digest, it->hash, 16) != 0) skip = strdup("changed");
+    }
+    if (!st && !skip) st = process_bytes(b, it, (const uint8_t *)(data.data ? data.data : ""), data.len, &p, &skip);
+    if (!st && !skip && full) {
+        free(it->full_runs);
+        it->full_runs = NULL;
+        st = render_full(b, it, &p, &blk, &it->full_runs, &it->n_full_runs);
+    } else if (!st && !skip) {
+        st = render_outline(b, it, &p, &blk, has);
+    }
+    if (!st && !skip && *has) st = encode_block(b, &blk, ids);
+    *changed = skip != NULL;
+    free(skip);
+    tome_buf_free(&blk);
+    proc_free(&p);
+    tome_buf_free(&data);
+    return st;
+}
+
 static uint64_t block_tokens(const item *it)
 {
     switch (it->status) {
@@ -944,36 +1004,11 @@ static tome_status emit_one(void *ctx, size_t i, int thread_index)
         if (full ? it->full_cached : it->outl_cached) {
             bl->use = full ? &it->full : &it->outl;
         } else { /* evicted: read again, check it is the same file, render and tokenize again */
-            tome_buf data = {0}, blk = {0};
-            char *skip = NULL;
-            proc p = {0};
-            int has = 1;
-            tome_status st = read_source(b, it, &data, &skip);
-            if (!st && !skip) {
-                XXH128_canonical_t c;
-                XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));
-                if (memcmp(c.digest, it->hash, 16) != 0) skip = strdup("changed while packing");
-            }
-            if (!st && !skip) st = process_bytes(b, it, (const uint8_t *)(data.data ? data.data : ""), data.len, &p,
-                                                 &skip);
-            if (!st && !skip && full) {
-                free(it->full_runs);
-                it->full_runs = NULL;
-                st = render_full(b, it, &p, &blk, &it->full_runs, &it->n_full_runs);
-            } else if (!st && !skip) {
-                st = render_outline(b, it, &p, &blk, &has);
-            }
-            if (!st && !skip && has) st = encode_block(b, &blk, &bl->ids);
-            if (!st && !skip && bl->ids.n != (full ? it->full_tokens : it->outl_tokens)) has = 0;
-            tome_buf_free(&blk);
-            proc_free(&p);
-            tome_buf_free(&data);
-            if (st) {
-                free(skip);
-                return st;
-            }
-            if (skip || !has) {
-                free(skip);
+            int changed, has;
+            if (full && it->full_lazy)
+                return tome_set_error(TOME_ERR_INTERNAL, "%s: a full block was never counted", it->path);
+            TOME_FORWARD(redo_block(b, it, full, &bl->ids, &changed, &has));
+            if (changed || !has || bl->ids.n != (full ? it->full_tokens : it->outl_tokens)) {
                 bl->changed = "changed while packing";
                 return TOME_OK;
             }
@@ -1020,6 +1055,7 @@ static tome_status set_entry(tome_pack_entry *e, const item *it)
     e->size = it->size;
     e->n_lines = it->n_lines;
     e->full_tokens = it->full_tokens;
+    e->full_lower = it->full_lazy != 0;
     e->encoding = strdup(it->encoding ? it->encoding : "");
     memcpy(e->hash, it->hash, 16);
     if (!e->path || !e->reason || !e->encoding) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
@@ -1087,34 +1123,15 @@ static tome_status scan_sources(builder *b, const char *const *sources, size_t n
  * kept: only files the budget degrades get here. */
 static tome_status reread_outline(const builder *b, item *it)
 {
-    tome_buf data = {0}, blk = {0};
-    char *skip = NULL;
-    proc p = {0};
-    int has = 0;
+    int changed, has;
     it->outl_reread = 0;
-    tome_status st = read_source(b, it, &data, &skip);
-    it->outl_changed = skip != NULL; /* gone or unreadable since */
-    if (!st && !skip) {
-        XXH128_canonical_t c;
-        XXH128_canonicalFromHash(&c, XXH3_128bits(data.data ? data.data : "", data.len));
-        it->outl_changed = memcmp(c.digest, it->hash, 16) != 0;
-        if (it->outl_changed) skip = strdup("changed"); /* no outline */
+    TOME_FORWARD(redo_block(b, it, 0, &it->outl, &changed, &has));
+    it->outl_changed = changed; /* no outline */
+    if (!changed && has) {
+        it->outl_tokens = it->outl.n;
+        it->outl_cached = 1;
     }
-    if (!st && !skip)
-        st = process_bytes(b, it, (const uint8_t *)(data.data ? data.data : ""), data.len, &p, &skip);
-    if (!st && !skip) st = render_outline(b, it, &p, &blk, &has);
-    if (!st && !skip && has) {
-        st = encode_block(b, &blk, &it->outl);
-        if (!st) {
-            it->outl_tokens = it->outl.n;
-            it->outl_cached = 1;
-        }
-    }
-    free(skip);
-    tome_buf_free(&blk);
-    proc_free(&p);
-    tome_buf_free(&data);
-    return st;
+    return TOME_OK;
 }
 
 static tome_status ensure_outline(const builder *b, item *it)
@@ -1165,6 +1182,94 @@ static tome_status outline_prepass(const builder *b, item **items, size_t n, uin
     return st;
 }
 
+/* The budget loop's sums. Lazily counted files (full_lazy) that are FULL add
+ * their lower bound to them, so "total > budget" is certain while "total <=
+ * budget" is not until they are counted. */
+typedef struct plan_sums {
+    uint64_t files;   /* block tokens of the files */
+    uint64_t total;   /* + envelope and tree */
+    size_t lazy_full; /* FULL files whose full_tokens is a lower bound */
+} plan_sums;
+
+typedef struct count_ctx {
+    const builder *b;
+    item **work;
+    int *changed;
+} count_ctx;
+
+static tome_status count_one(void *ctx, size_t i, int thread_index)
+{
+    count_ctx *cc = ctx;
+    item *it = cc->work[i];
+    int has;
+    tome_tokens_t ids = {0};
+    (void)thread_index;
+    tome_status st = redo_block(cc->b, it, 1, &ids, &cc->changed[i], &has);
+    if (!st && !cc->changed[i]) {
+        it->full_tokens = ids.n;
+        it->full = ids; /* kept: written if the file stays or becomes full */
+        it->full_cached = 1;
+        ids = (tome_tokens_t){0};
+    }
+    tome_tokens_free(&ids);
+    return st;
+}
+
+/* Counts the lazily counted files work[0..m) exactly (tokenized in
+ * parallel) and corrects the sums: a lower bound becomes the count; a file
+ * that changed since it was read is skipped. */
+static tome_status count_exactly(const builder *b, item **work, size_t m, plan_sums *ps)
+{
+    if (!m) return TOME_OK;
+    uint64_t *before = malloc(m * sizeof *before);
+    int *changed = calloc(m, sizeof *changed);
+    tome_status st = before && changed ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < m && !st; k++) before[k] = block_tokens(work[k]);
+    count_ctx cc = {b, work, changed};
+    if (!st) st = tome_parallel_for(m, b->o->n_threads, count_one, &cc);
+    for (size_t k = 0; k < m && !st; k++) {
+        item *it = work[k];
+        if (it->status == TOME_FILE_FULL) ps->lazy_full--;
+        it->full_lazy = 0;
+        it->counted_later = 1;
+        if (changed[k]) {
+            it->status = TOME_FILE_SKIPPED;
+            it->ok = 0;
+            it->full_tokens = 0;
+            free(it->skip);
+            it->skip = strdup("changed while packing");
+            if (!it->skip) st = tome_set_error(TOME_ERR_NOMEM, "out of memory");
+        }
+        ps->files = ps->files - before[k] + block_tokens(it);
+        ps->total = ps->total - before[k] + block_tokens(it);
+    }
+    free(before);
+    free(changed);
+    return st;
+}
+
+/* Counts every FULL file still counted only at least. */
+static tome_status count_lazy_full(const builder *b, item **items, size_t n, plan_sums *ps)
+{
+    item **work = malloc((n ? n : 1) * sizeof *work);
+    if (!work) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->full_lazy && items[i]->status == TOME_FILE_FULL) work[m++] = items[i];
+    tome_status st = count_exactly(b, work, m, ps);
+    free(work);
+    return st;
+}
+
+/* *over: whether the total is over the budget; when only the lower bounds
+ * leave that in doubt, the files behind them are counted first. */
+static tome_status over_budget(const builder *b, item **items, size_t n, plan_sums *ps, uint64_t budget, int *over)
+{
+    if (ps->total <= budget && ps->lazy_full) TOME_FORWARD(count_lazy_full(b, items, n, ps));
+    *over = ps->total > budget;
+    return TOME_OK;
+}
+
 static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es, size_t *by_path,
                         const tome_buf *env_open, const tome_buf *env_close, tome_buf *tree)
 {
@@ -1205,15 +1310,27 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
     env += tmp;
     TOME_FORWARD(encode_str(b, env_close, &tmp, NULL));
     env += tmp;
-    uint64_t files = 0;
-    for (size_t i = 0; i < n; i++) files += block_tokens(items[i]);
+    plan_sums ps = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        ps.files += block_tokens(items[i]);
+        if (items[i]->full_lazy && items[i]->status == TOME_FILE_FULL) ps.lazy_full++;
+    }
     int degraded = 0, refilled = 0, prepass = 0;
     for (;;) {
-        for (size_t i = 0; i < n; i++) es[i].status = items[i]->status, es[i].alias_of = items[i]->alias_of;
+        for (size_t i = 0; i < n; i++) {
+            es[i].status = items[i]->status;
+            es[i].alias_of = items[i]->alias_of;
+            es[i].reason = items[i]->skip; /* (count_exactly may skip a file that changed) */
+        }
         TOME_FORWARD(render_tree(b, es, by_path, n, tree));
         uint64_t tree_tokens;
         TOME_FORWARD(encode_str(b, tree, &tree_tokens, NULL));
-        uint64_t total = env + tree_tokens + files;
+        ps.total = env + tree_tokens + ps.files;
+        if (ps.total <= budget && ps.lazy_full) { /* in doubt: count, then look again */
+            TOME_FORWARD(count_lazy_full(b, items, n, &ps));
+            continue;
+        }
+        uint64_t total = ps.total;
         if (total <= budget && (!degraded || refilled)) return TOME_OK;
         if (total > budget && !prepass) {
             prepass = 1;
@@ -1234,7 +1351,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                     uint32_t ts = items[it->dup_of]->status;
                     if ((ts == TOME_FILE_FULL || ts == TOME_FILE_OUTLINE) && total + it->alias.n <= budget) {
                         total += it->alias.n;
-                        files += it->alias.n;
+                        ps.files += it->alias.n;
                         it->status = TOME_FILE_ALIAS;
                         it->alias_of = it->dup_of;
                         it->degrade = NULL;
@@ -1242,17 +1359,26 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                     continue;
                 }
                 TOME_FORWARD(ensure_outline(b, it));
+                if (it->full_lazy && ((it->status == TOME_FILE_LISTED && it->outl_tokens &&
+                                       it->outl_tokens >= it->full_tokens && total - cur + it->outl_tokens <= budget) ||
+                                      total - cur + it->full_tokens <= budget)) {
+                    /* the lower bound cannot tell (it is not in the sums: the file is not full) */
+                    ps.total = total;
+                    TOME_FORWARD(count_exactly(b, &it, 1, &ps));
+                    total = ps.total;
+                    if (it->status == TOME_FILE_SKIPPED) continue;
+                }
                 if (it->status == TOME_FILE_LISTED && it->outl_tokens && it->outl_tokens < it->full_tokens &&
                     total - cur + it->outl_tokens <= budget) {
                     total = total - cur + it->outl_tokens;
-                    files = files - cur + it->outl_tokens;
+                    ps.files = ps.files - cur + it->outl_tokens;
                     it->status = TOME_FILE_OUTLINE;
                     it->degrade = "budget: outline only";
                     cur = it->outl_tokens;
                 }
                 if (total - cur + it->full_tokens <= budget) {
                     total = total - cur + it->full_tokens;
-                    files = files - cur + it->full_tokens;
+                    ps.files = ps.files - cur + it->full_tokens;
                     it->status = TOME_FILE_FULL;
                     it->degrade = NULL;
                 }
@@ -1262,12 +1388,22 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
         degraded = 1;
         int changed = 0;
         /* stage 1: full → outline (or listed); stage 2: outline → listed; stage 3: alias → listed */
-        for (int stage = 1; stage <= 3 && total > budget; stage++) {
-            for (size_t k = n; k-- > 0 && total > budget;) {
+        for (int stage = 1; stage <= 3; stage++) {
+            for (size_t k = n; k-- > 0;) {
+                int over;
+                TOME_FORWARD(over_budget(b, items, n, &ps, budget, &over));
+                if (!over) break;
                 item *it = items[k];
-                uint64_t before = block_tokens(it);
                 if (stage == 1 && it->status == TOME_FILE_FULL) {
                     TOME_FORWARD(ensure_outline(b, it));
+                    if (it->full_lazy && it->outl_tokens && it->outl_tokens >= it->full_tokens) {
+                        TOME_FORWARD(count_exactly(b, &it, 1, &ps)); /* is the outline smaller? */
+                        if (it->status == TOME_FILE_SKIPPED) continue;
+                    }
+                }
+                uint64_t before = block_tokens(it);
+                if (stage == 1 && it->status == TOME_FILE_FULL) {
+                    if (it->full_lazy) ps.lazy_full--; /* its lower bound leaves the sums */
                     if (it->outl_tokens && it->outl_tokens < it->full_tokens) {
                         it->status = TOME_FILE_OUTLINE;
                         it->degrade = "budget: outline only";
@@ -1287,9 +1423,8 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                     continue;
                 }
                 changed = 1;
-                files -= before;
-                files += block_tokens(it);
-                total = total - before + block_tokens(it);
+                ps.files = ps.files - before + block_tokens(it);
+                ps.total = ps.total - before + block_tokens(it);
             }
         }
         if (!changed)
@@ -1299,7 +1434,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
         /* an alias of a listed file points at nothing in the text: list it too */
         for (size_t i = 0; i < n; i++)
             if (items[i]->status == TOME_FILE_ALIAS && items[items[i]->alias_of]->status == TOME_FILE_LISTED) {
-                files -= items[i]->alias.n;
+                ps.files -= items[i]->alias.n;
                 items[i]->status = TOME_FILE_LISTED;
                 items[i]->alias_of = -1;
                 items[i]->degrade = "budget: listed only (duplicate)";
@@ -1352,8 +1487,13 @@ static tome_status mark_early_outlines(builder *b, item **work, size_t n, uint64
     uint64_t budget = b->o->budget ? b->o->budget : TOME_PACK_DEFAULT_BUDGET;
     uint64_t est = bytes / 7 * 2, excess = est > budget ? est - budget : 0, want = 2 * excess + est / 20, got = 0;
     for (size_t k = n; k-- > 0 && got < want;) {
+        uint64_t t = by[k]->size / 7 * 2 + 1;
         by[k]->outl_early = 1;
-        got += by[k]->size / 7 * 2 + 1;
+        /* and counted at least only, up to an estimated E: degrading saves
+         * ~70% of a file, so these are most likely all degraded; plan counts
+         * exactly any file whose lower bound leaves it in doubt */
+        by[k]->lazy = !b->o->exact_counts && got + t <= excess;
+        got += t;
     }
     free(by);
     return TOME_OK;
@@ -1489,6 +1629,10 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
     if ((st = plan(&b, items, n, es, by_path, &env_open, &env_close, &tree))) goto out;
     for (size_t i = 0; i < n; i++) { /* release ids that will not be written */
         item *it = items[i];
+        if (it->status == TOME_FILE_FULL && it->full_lazy) {
+            st = tome_set_error(TOME_ERR_INTERNAL, "%s: a full file was not counted", it->path);
+            goto out;
+        }
         if (it->status != TOME_FILE_FULL) full_release(it);
         if (it->status != TOME_FILE_OUTLINE) tome_tokens_free(&it->outl);
         free(it->outl_text);
@@ -1599,6 +1743,10 @@ tome_status tome_pack_build_open(const char *const *sources, size_t n_sources, c
                 default: stats->n_skipped++;
                 }
                 stats->n_redactions += es[i].n_redact;
+            }
+            for (size_t i = 0; i < b.n; i++) {
+                stats->n_counted_at_least += b.items[i]->full_lazy || b.items[i]->counted_later;
+                stats->n_counted_later += b.items[i]->counted_later;
             }
             stats->n_tokens = tok_off;
             stats->n_text_bytes = text_off;

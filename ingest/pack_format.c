@@ -140,7 +140,7 @@ static tome_status manifest_serialize(const tome_pack_meta *meta, const tome_pac
         TOME_FORWARD(put_str(b, e->reason));
         TOME_FORWARD(put_var(b, (uint64_t)(e->alias_of + 1)));
         uint64_t nums[] = {e->size, e->n_lines, e->text_offset, e->text_len, e->tok_start, e->tok_count,
-                           e->full_tokens};
+                           e->full_tokens << 1 | (e->full_lower != 0)};
         for (size_t k = 0; k < TOME_ARRAY_LEN(nums); k++) TOME_FORWARD(put_var(b, nums[k]));
         TOME_FORWARD(put_str(b, e->encoding));
         TOME_FORWARD(tome_buf_append(b, e->hash, 16));
@@ -251,6 +251,9 @@ static tome_status manifest_parse_entry(rd *r, tome_pack_entry *e, size_t idx, s
     uint64_t *nums[] = {&e->size, &e->n_lines, &e->text_offset, &e->text_len, &e->tok_start, &e->tok_count,
                         &e->full_tokens};
     for (size_t k = 0; k < TOME_ARRAY_LEN(nums); k++) TOME_FORWARD(get_var(r, nums[k]));
+    e->full_lower = (int)(e->full_tokens & 1);
+    e->full_tokens >>= 1;
+    if (e->full_lower && e->status == TOME_FILE_FULL) return rd_fail(r, "full file with a lower-bound token count");
     if (e->text_offset > n_text || e->text_len > n_text - e->text_offset) return rd_fail(r, "text range out of bounds");
     if (e->tok_start > n_tokens || e->tok_count > n_tokens - e->tok_start) return rd_fail(r, "token range out of bounds");
     TOME_FORWARD(get_str(r, &e->encoding));
@@ -710,7 +713,7 @@ static tome_status open_checked(tome_pack_t *p)
     if (len < HDR_SIZE)
         return tome_set_error(TOME_ERR_FORMAT, "%s: header: truncated (%zu bytes)", f, len);
     uint32_t version = get_u32(d + 8);
-    if (version == 1 || version == 2)
+    if (version >= 1 && version < TOME_PACK_VERSION)
         return tome_set_error(TOME_ERR_UNSUPPORTED,
                               "%s: header: pack version %u (written by an older tome) is no longer read; "
                               "pack the sources again with this tome (version %u)",
@@ -971,6 +974,7 @@ tome_status tome_pack_get_file(const tome_pack_t *p, size_t i, tome_pack_file *o
     out->tok_start = e->tok_start;
     out->tok_count = e->tok_count;
     out->full_tokens = e->full_tokens;
+    out->full_tokens_lower = e->full_lower;
     out->n_redactions = e->n_redact;
     out->encoding = e->encoding;
     if (e->status == TOME_FILE_SKIPPED) out->content_hash[0] = 0;

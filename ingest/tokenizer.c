@@ -1310,6 +1310,57 @@ static tome_status encode_truncated(const struct tome_tokenizer *tok, const uint
 }
 
 /* ------------------------------------------------------------ public */
+/* A lower bound on the ids of encode_ordinary: a piece gives one id when it
+ * is a rank and at least two when it is not, and the Bloom filter in front of
+ * the rank table tells most of the pieces that are not (a false positive
+ * only lowers the bound). */
+static tome_status count_ordinary(const struct tome_tokenizer *tok, const uint8_t *s, size_t n, size_t maxp,
+                                  uint64_t *count)
+{
+    const uint8_t *end = s + n;
+    uint64_t c = 0;
+    tome_pretok_iter pi = {0};
+    for (size_t p = 0; p < n;) {
+        size_t e = tome_pretok_iter_next(&pi, s, n, p), l = e - p;
+        if (__builtin_expect(maxp && l > maxp, 0)) return piece_too_long(s, p, l, maxp);
+        if (l <= 1) c++;
+        else if (l == 2) c += tok->pair_id[(s[p] << 8) | s[p + 1]] >= 0 ? 1 : 2;
+        else if (l > tok->max_rank_len) c += 2;
+        else {
+            uint64_t w0, h = hash_key(s + p, l, end, &w0);
+            c += bloom_maybe(tok, h) ? 1 : 2;
+        }
+        p = e;
+    }
+    *count = c;
+    return TOME_OK;
+}
+
+tome_status tome_tokenizer_count_at_least(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
+                                          const tome_encode_opts *opts, uint64_t *at_least)
+{
+    if (!tok || !at_least || (!text && n_bytes))
+        return tome_set_error(TOME_ERR_INVALID_ARG, "count: NULL argument");
+    tome_encode_opts o = {0};
+    if (opts) o = *opts;
+    const uint8_t *s = (const uint8_t *)text;
+    if ((o.allow_special && tok->vocab_size != tok->n_ranks) || trailing_incomplete(s, n_bytes)) {
+        /* specials or a cut-off last character: counted by encoding */
+        tome_tokens_t t = {0};
+        o.n_threads = 0;
+        tome_status st = tome_tokenizer_encode(tok, text, n_bytes, &o, &t);
+        *at_least = t.n;
+        tome_tokens_free(&t);
+        return st;
+    }
+    if ((o.add_bos && tok->bos_id < 0) || (o.add_eos && tok->eos_id < 0))
+        return tome_set_error(TOME_ERR_NOT_FOUND, "count: this tokenizer has no %s token",
+                              o.add_bos && tok->bos_id < 0 ? "<|begin_of_text|>" : "<|end_of_text|>");
+    TOME_FORWARD(count_ordinary(tok, s, n_bytes, o.max_piece_bytes, at_least));
+    *at_least += (o.add_bos != 0) + (o.add_eos != 0);
+    return TOME_OK;
+}
+
 tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
                                   const tome_encode_opts *opts, tome_tokens_t *out)
 {

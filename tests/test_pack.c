@@ -631,6 +631,12 @@ static void test_corrupt_packs_rejected(void)
     TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_UNSUPPORTED);
     TT_CONTAINS(tome_last_error(), "version 2");
     TT_CONTAINS(tome_last_error(), "pack the sources again");
+    /* version 3 (no lower-bound flag on counts) is refused by name, with what to do */
+    d[8] = 3;
+    tt_write_file(bad, d, len);
+    TT_STATUS(tome_pack_open(bad, &p), TOME_ERR_UNSUPPORTED);
+    TT_CONTAINS(tome_last_error(), "version 3");
+    TT_CONTAINS(tome_last_error(), "pack the sources again");
     /* version 1 (ids as 4 bytes) is refused by name, with what to do */
     d[8] = 1;
     tt_write_file(bad, d, len);
@@ -1207,6 +1213,122 @@ static void test_outlines_beyond_estimate(void)
     tome_pack_free(p);
 }
 
+/* Over budget, the files most likely degraded are counted at least while
+ * read (tome_tokenizer_count_at_least, no BPE) and exactly only where the
+ * budget needs it. The pack must be the one exact counting gives: same text,
+ * ids and statuses at every budget; the manifest's full_tokens of such a file
+ * is flagged, at most the exact count, and never on a full file. The tree has
+ * translations (lowest priority), files of long runs of spaces (few tokens
+ * for their bytes: the estimate overshoots, so lazily counted files end up
+ * full and must be counted late) and a file of prototypes (its outline is
+ * all of it: whether the outline is smaller needs the exact count). */
+static void test_lazy_counts_same_pack(void)
+{
+    char dir[1024], a[1100], b[1100];
+    (void)!snprintf(dir, sizeof dir, "%s/lazy", tt_tmpdir());
+    (void)!snprintf(a, sizeof a, "%s/lazy_a.tpk", tt_tmpdir());
+    (void)!snprintf(b, sizeof b, "%s/lazy_b.tpk", tt_tmpdir());
+    static char body[16384];
+    char rel[64];
+    put(dir, "README.md", "# Lazy\n\nCounting at least.\n");
+    for (int f = 0; f < 5; f++) {
+        size_t o = 0;
+        for (int k = 0; k < 40; k++)
+            o += (size_t)snprintf(body + o, sizeof body - o, "int f%d_%d(int a)\n{\n    return a * %d + %d;\n}\n\n",
+                                  f, k, k, f);
+        (void)!snprintf(rel, sizeof rel, "src/m%d.c", f);
+        put(dir, rel, body);
+    }
+    for (int f = 0; f < 8; f++) {
+        size_t o = 0;
+        for (int k = 0; k < 60; k++)
+            o += (size_t)snprintf(body + o, sizeof body - o,
+                                  "#: src/m%d.c:%d\nmsgid \"message %d about %d files\"\n"
+                                  "msgstr \"\xd1\x81\xd0\xbe\xd0\xbe\xd0\xb1\xd1\x89\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xb5 %d "
+                                  "\xc3\xbc" "ber %d Dateien\"\n\n", f, k, k, f * k, k, f);
+        (void)!snprintf(rel, sizeof rel, "po/l%d.po", f);
+        put(dir, rel, body);
+    }
+    for (int f = 0; f < 4; f++) {
+        size_t o = 0;
+        for (int k = 0; k < 90; k++) o += (size_t)snprintf(body + o, sizeof body - o, "%96s%d\n", "", k % 10 + f * 10);
+        (void)!snprintf(rel, sizeof rel, "po/w%d.txt", f);
+        put(dir, rel, body);
+    }
+    {
+        size_t o = 0;
+        for (int k = 0; k < 80; k++)
+            o += (size_t)snprintf(body + o, sizeof body - o, "int proto_%d(int a, int b);\n", k);
+        put(dir, "po/zz_protos.h", body);
+    }
+    const char *srcs[] = {dir};
+    tome_pack_opts o = opts_with(2);
+    o.budget = 1u << 30;
+    TT_OK(tome_pack_build(srcs, 1, &o, a, NULL));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(a, &p));
+    if (!p) return;
+    tome_pack_info info;
+    tome_pack_get_info(p, &info);
+    uint64_t all = info.n_tokens;
+    tome_pack_free(p);
+    const double frac[] = {0.999, 0.97, 0.9, 0.8, 0.65, 0.5, 0.35, 0.2};
+    uint64_t at_least = 0, later = 0, flagged = 0;
+    for (size_t t = 0; t < TOME_ARRAY_LEN(frac); t++) {
+        tome_pack_stats sa, sb;
+        o.budget = (uint64_t)(all * frac[t]);
+        o.exact_counts = 0;
+        TT_OK(tome_pack_build(srcs, 1, &o, a, &sa));
+        o.exact_counts = 1;
+        TT_OK(tome_pack_build(srcs, 1, &o, b, &sb));
+        TT_EQ_INT(sb.n_counted_at_least, 0);
+        at_least += sa.n_counted_at_least;
+        later += sa.n_counted_later;
+        tome_pack_t *pa = NULL, *pb = NULL;
+        TT_OK(tome_pack_open(a, &pa));
+        TT_OK(tome_pack_open(b, &pb));
+        if (!pa || !pb) {
+            tome_pack_free(pa);
+            tome_pack_free(pb);
+            return;
+        }
+        const char *ta, *tb;
+        size_t la, lb, na, nb;
+        const int32_t *ia, *ib;
+        TT_OK(tome_pack_text(pa, &ta, &la));
+        TT_OK(tome_pack_text(pb, &tb, &lb));
+        TT_CHECK(la == lb && !memcmp(ta, tb, la));
+        TT_OK(tome_pack_ids(pa, &ia, &na));
+        TT_OK(tome_pack_ids(pb, &ib, &nb));
+        TT_CHECK(na == nb && !memcmp(ia, ib, na * sizeof *ia));
+        TT_CHECK(na <= o.budget);
+        TT_EQ_INT(tome_pack_n_files(pa), tome_pack_n_files(pb));
+        for (size_t i = 0; i < tome_pack_n_files(pa) && i < tome_pack_n_files(pb); i++) {
+            tome_pack_file fa, fb;
+            tome_pack_get_file(pa, i, &fa);
+            tome_pack_get_file(pb, i, &fb);
+            TT_EQ_STR(fa.path, fb.path);
+            TT_EQ_INT(fa.status, fb.status);
+            TT_EQ_STR(fa.reason, fb.reason);
+            TT_CHECK(fa.tok_start == fb.tok_start && fa.tok_count == fb.tok_count);
+            TT_CHECK(!fb.full_tokens_lower);
+            if (fa.full_tokens_lower) {
+                flagged++;
+                TT_CHECK(fa.status != TOME_FILE_FULL);
+                TT_CHECK(fa.full_tokens <= fb.full_tokens);
+                TT_CHECK(fa.full_tokens * 10 >= fb.full_tokens * 7); /* a useful bound */
+            } else {
+                TT_CHECK(fa.full_tokens == fb.full_tokens);
+            }
+        }
+        tome_pack_free(pa);
+        tome_pack_free(pb);
+    }
+    TT_CHECK(at_least > 0);
+    TT_CHECK(later > 0);   /* the budget needed some of them */
+    TT_CHECK(flagged > 0); /* and left others counted at least */
+}
+
 static uint64_t rd_le64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -1384,6 +1506,7 @@ int main(void)
     TT_RUN(test_large_manifest);
     TT_RUN(test_tok_path);
     TT_RUN(test_outlines_beyond_estimate);
+    TT_RUN(test_lazy_counts_same_pack);
     TT_RUN(test_text_dictionary_checked);
     tome_tokenizer_free(g_tok);
     return tt_finish();

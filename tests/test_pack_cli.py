@@ -175,6 +175,33 @@ def test_tree(tmp):
     else:
         check(r.returncode == 5, "too small a budget is a limit error")
 
+    # over budget: translations (lowest priority) are counted at least, flagged
+    # in the manifest and the summary; --exact-counts counts them; same pack text
+    lz = os.path.join(tmp, "lazy")
+    write(lz, "README.md", "# Lazy\n\nCounting at least.\n")
+    for f in range(4):
+        write(lz, f"src/m{f}.c", "".join(f"int f{f}_{k}(int a)\n{{\n    return a * {k};\n}}\n\n" for k in range(40)))
+    for f in range(6):
+        write(lz, f"po/l{f}.po", "".join(f'msgid "message {k} of {f}"\nmsgstr "\u0441\u043e\u043e\u0431\u0449\u0435\u043d\u0438\u0435 {k} \u00fcber {f}"\n\n'
+                                          for k in range(80)))
+    full = json.loads(tome("pack", lz, "-o", out3, "-t", TOKENIZER, "--json", "-q").stdout)["tokens"]
+    runs = {}
+    for extra in ((), ("--exact-counts",)):
+        r = tome("pack", lz, "-o", out3, "-t", TOKENIZER, "--budget", str(full // 2), "--json", "-r", *extra)
+        check(r.returncode == 0, f"pack {extra}: {r.stderr!r}")
+        s = json.loads(r.stdout)
+        runs[extra] = (s, open(out3[:-4] + ".xml", "rb").read(), r.stderr)
+        flags = [f["full_tokens_exact"] for f in json.loads(tome("inspect", out3, "--json").stdout)["files"]]
+        check(flags == [f["full_tokens_exact"] for f in s["manifest"]], "inspect shows the flag")
+    (sl, tl, el), (se, te, ee) = runs[()], runs[("--exact-counts",)]
+    lower = [f for f in sl["manifest"] if not f["full_tokens_exact"]]
+    check(sl["counted_at_least"] > 0 and lower and all(f["status"] != "full" for f in lower), "counted at least")
+    check(b"at least" in el and b"--exact-counts" in el, f"summary says so: {el!r}")
+    check(se["counted_at_least"] == 0 and all(f["full_tokens_exact"] for f in se["manifest"]), "--exact-counts")
+    check(tl == te and sl["tokens"] == se["tokens"], "same pack text either way")
+    exact = {f["path"]: f["full_tokens"] for f in se["manifest"]}
+    check(all(f["full_tokens"] <= exact[f["path"]] for f in lower), "a lower bound")
+
 
 def test_samples(tmp):
     sys.path.insert(0, os.path.join(SRC, "scripts"))

@@ -609,6 +609,75 @@ static void pieces_both_ways(const uint8_t *s, size_t n, size_t *a, size_t *b, s
     }
 }
 
+/* tome_tokenizer_count_at_least: never over the ids encode gives (golden
+ * texts in many scripts, invalid UTF-8, random bytes), close to them on real
+ * text and code, exact with specials or a cut-off last character, and the same
+ * piece limit as encode. */
+static void test_count_at_least(void)
+{
+    static const char *golden[] = {"english.txt", "code_c.c", "code_py.py", "code_rust_go_js.txt", "cjk.txt",
+                                   "emoji.txt", "combining.txt", "rtl.txt", "runs.txt"};
+    uint64_t lo_sum = 0, n_sum = 0;
+    for (size_t g = 0; g < TOME_ARRAY_LEN(golden); g++) {
+        char rel[128];
+        (void)!snprintf(rel, sizeof rel, "tests/golden/tokenizer/%s", golden[g]);
+        size_t n;
+        char *t = tt_read_file(tt_source_path(rel), &n);
+        TT_CHECK(t != NULL);
+        if (!t) continue;
+        tome_tokens_t ids = enc(t, n, 0, 1);
+        uint64_t lo = 0;
+        TT_OK(tome_tokenizer_count_at_least(tok(), t, n, NULL, &lo));
+        TT_CHECK(lo <= ids.n);
+        if (g < 4) { /* text and code; the bound is looser for scripts without spaces (cjk: 0.3) */
+            lo_sum += lo;
+            n_sum += ids.n;
+        }
+        tome_encode_opts o = {.add_bos = 1, .add_eos = 1};
+        uint64_t lo2 = 0;
+        TT_OK(tome_tokenizer_count_at_least(tok(), t, n, &o, &lo2));
+        TT_EQ_INT(lo2, lo + 2);
+        tome_tokens_free(&ids);
+        free(t);
+    }
+    TT_CHECK(lo_sum * 10 >= n_sum * 8); /* a bound worth having there: within 20% */
+    char buf[4096];
+    for (int round = 0; round < 200; round++) {
+        size_t n = (size_t)(rnd() % sizeof buf);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = rnd();
+            buf[i] = round % 2 ? (char)r : " \nab9.\xc3\xa9\xe4\xbd\xa0\xf0\x9f\x98"[r % 15];
+        }
+        tome_tokens_t ids = enc(buf, n, 0, 1);
+        uint64_t lo = 0;
+        TT_OK(tome_tokenizer_count_at_least(tok(), buf, n, NULL, &lo));
+        TT_CHECK(lo <= ids.n);
+        tome_tokens_free(&ids);
+    }
+    /* exact where the text is encoded: specials allowed, a cut character */
+    static const char sp[] = "a<|begin_of_text|>b c\n<|eot|>";
+    tome_tokens_t ids = enc(sp, sizeof sp - 1, 1, 1);
+    tome_encode_opts o = {.allow_special = 1};
+    uint64_t lo = 0;
+    TT_OK(tome_tokenizer_count_at_least(tok(), sp, sizeof sp - 1, &o, &lo));
+    TT_EQ_INT(lo, ids.n);
+    tome_tokens_free(&ids);
+    static const char cut[] = "hello w\xe4\xbd";
+    ids = enc(cut, sizeof cut - 1, 0, 1);
+    TT_OK(tome_tokenizer_count_at_least(tok(), cut, sizeof cut - 1, NULL, &lo));
+    TT_EQ_INT(lo, ids.n);
+    tome_tokens_free(&ids);
+    /* the piece limit, as in encode */
+    char run[3000];
+    memset(run, 'q', sizeof run);
+    o = (tome_encode_opts){.max_piece_bytes = 1000};
+    TT_EQ_INT(tome_tokenizer_count_at_least(tok(), run, sizeof run, &o, &lo), TOME_ERR_LIMIT);
+    TT_CONTAINS(tome_last_error(), "a piece of 3000 bytes");
+    o.max_piece_bytes = 3000;
+    TT_OK(tome_tokenizer_count_at_least(tok(), run, sizeof run, &o, &lo));
+    TT_CHECK(lo >= 2 && lo <= 3000);
+}
+
 static void test_bulk_scanner(void)
 {
     static const char *alpha[] = {"a", "b", "s", "t", "m", "d", "r", "e", "v", "l", "S", "T", "M", "D", "R", "E", "V",
@@ -758,6 +827,7 @@ int main(int argc, char **argv)
     TT_RUN(test_max_piece_bytes);
     TT_RUN(test_safe_split_property);
     TT_RUN(test_bulk_scanner);
+    TT_RUN(test_count_at_least);
     TT_RUN(test_threads_match_single);
     tome_tokenizer_free(g_tok);
     return tt_finish();

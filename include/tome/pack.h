@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TOME_PACK_VERSION 3u /* 3: text as a token dictionary, ids in 2-3 bytes (2: text zstd, 1: 4-byte ids; no longer read) */
+#define TOME_PACK_VERSION 4u /* 4: lower-bound flag on full_tokens; 3: text as a token dictionary, ids in 2-3 bytes (3, 2: text zstd, 1: 4-byte ids: no longer read) */
 #define TOME_PACK_DEFAULT_BUDGET 10485760ull /* Llama 4 Scout context, tokens */
 
 typedef enum tome_pack_format {
@@ -83,6 +83,10 @@ typedef struct tome_pack_opts {
     const char *const *leave_out; /* NULL-terminated file paths never packed (the
                                       output and its renderings), or NULL */
     int html;                      /* tome_pack_html: how .html/.htm files are packed  */
+    int exact_counts;              /* also count the full text of every file degraded
+                                      to fit the budget (slower); default: the files
+                                      most likely degraded are counted at least
+                                      (tome_pack_file.full_tokens_lower) */
     uint64_t cache_ids;            /* token ids kept between reading and writing files;
                                       0: 24M (96 MB). Files past it are read and
                                       tokenized again when written (bounded memory). */
@@ -100,6 +104,10 @@ typedef struct tome_pack_stats {
     uint64_t n_text_bytes;   /* bytes of rendered text            */
     uint64_t bytes_read;     /* source bytes read                 */
     uint64_t n_redactions;
+    uint64_t n_counted_at_least; /* files counted at least while read (most
+                                    likely degraded; tome_pack_opts.exact_counts) */
+    uint64_t n_counted_later;    /* ... of them counted exactly later: the
+                                    budget needed their count */
     uint64_t pack_bytes;     /* size of the .tpk                  */
     double seconds;          /* wall time of the build            */
     double t_scan, t_read, t_plan, t_write; /* wall time of each phase: walk; read +
@@ -144,6 +152,8 @@ typedef struct tome_pack_file {
     uint64_t text_offset, text_len; /* byte range of its block in the rendered text */
     uint64_t tok_start, tok_count;  /* token range of its block */
     uint64_t full_tokens;    /* tokens of the full block (also when degraded) */
+    int full_tokens_lower;   /* full_tokens is a lower bound: a degraded file not
+                                counted exactly (tome_pack_opts.exact_counts) */
     uint64_t n_redactions;
     const char *encoding;    /* "utf-8", "latin-1", ... or "pdf", "docx" ...; "" for skipped */
     char content_hash[33];   /* XXH3-128 of the source bytes, hex; "" for skipped */

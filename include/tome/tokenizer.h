@@ -62,6 +62,15 @@ void tome_tokenizer_free(tome_tokenizer_t *tok); /* NULL ok */
 tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
                                   const tome_encode_opts *opts, tome_tokens_t *out);
 
+/* A lower bound on the number of ids tome_tokenizer_encode gives for the
+ * same text and opts, at a fraction of the cost: the pre-tokenizer's pieces,
+ * one each for a piece that may be a rank and two for one that is not (no
+ * BPE). A piece over opts->max_piece_bytes fails with TOME_ERR_LIMIT as in
+ * encoding. With specials allowed, or when the text ends inside a UTF-8
+ * sequence, the text is encoded and the count is exact. */
+tome_status tome_tokenizer_count_at_least(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
+                                          const tome_encode_opts *opts, uint64_t *at_least);
+
 /* Appends the bytes of ids[0..n) to *out_bytes (malloc'd/realloc'd; *out_len
  * updated). Unknown ids are TOME_ERR_INVALID_ARG naming the index and id. */
 tome_status tome_tokenizer_decode(const tome_tokenizer_t *tok, const int32_t *ids, size_t n,

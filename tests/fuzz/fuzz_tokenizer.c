@@ -6,7 +6,8 @@
  * repeating the input past the parallel threshold; inputs starting "T!")
  * equals the single-thread one; and at every safe split point found in the input, encoding the two
  * halves gives the ids of the whole; and the bulk scanner (tome_pretok_bulk)
- * finds the same pieces as the one-piece scanner. The tokenizer comes from
+ * finds the same pieces as the one-piece scanner; and
+ * tome_tokenizer_count_at_least never exceeds the number of ids. The tokenizer comes from
  * $TOME_TOKENIZER (default ../shared/llama4/tokenizer.model relative to the
  * working directory). Run by bench/fuzz_tokenizer.sh, not by ctest.
  */
@@ -77,6 +78,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (size && memcmp(out, data, size) != 0))
             abort();
         free(out);
+        /* the cheap count is a lower bound (exact for specials or a cut tail) */
+        tome_encode_opts co = {.allow_special = special};
+        uint64_t lo = 0;
+        if (tome_tokenizer_count_at_least(g_tok, s, size, &co, &lo) != TOME_OK || lo > t.n) {
+            fprintf(stderr, "count_at_least %llu over the %zu ids\n", (unsigned long long)lo, t.n);
+            abort();
+        }
         /* safe split points inside the input */
         size_t checked = 0;
         for (size_t pos = 1; pos < size && checked < 8; pos++) {
