@@ -13,7 +13,11 @@
  *               files the budget degrades; made now only for archive members
  *               and, when the input looks over budget, the lowest-priority
  *               files (mark_early_outlines): plan reads any other file it
- *               degrades again). Full-block ids are kept (copied into
+ *               degrades again). Over budget, the lowest-priority files
+ *               whose estimated tokens cover the estimated excess are counted
+ *               at least (tome_tokenizer_count_at_least: pieces, no BPE)
+ *               instead of tokenized: they are most likely degraded.
+ *               Full-block ids are kept (copied into
  *               pack_arena.c's chunks) while the cache holds fewer than
  *               CACHE_IDS ids (archive members always; disk files are re-read
  *               later otherwise); the text itself is dropped (it is the
@@ -25,7 +29,12 @@
  *               fit the budget: degrade from the lowest priority upwards,
  *               full → outline (→ listed when a file has no outline), then
  *               outline → listed, then aliases → listed, re-rendering the tree
- *               until the total fits.
+ *               until the total fits. A file counted at least adds its lower
+ *               bound to the sums, so "over budget" is certain; wherever the
+ *               bound leaves a decision in doubt (the total may fit, is the
+ *               outline smaller, would it fit again) the file is read and
+ *               tokenized first (count_exactly): the pack is the one exact
+ *               counts give, and the manifest flags the bounds left.
  *   4. emit     open block + tree, then file blocks in order, in batches:
  *               blocks whose ids are not cached are re-read, re-rendered and
  *               re-tokenized in parallel; each block's line table is derived
