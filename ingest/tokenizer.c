@@ -1336,13 +1336,24 @@ static tome_status count_ordinary(const struct tome_tokenizer *tok, const uint8_
     return TOME_OK;
 }
 
+/* *o = *opts (or the defaults), checked: the BOS/EOS asked for exist. */
+static tome_status take_opts(const struct tome_tokenizer *tok, const tome_encode_opts *opts, tome_encode_opts *o,
+                             const char *what)
+{
+    *o = opts ? *opts : (tome_encode_opts){0};
+    if ((o->add_bos && tok->bos_id < 0) || (o->add_eos && tok->eos_id < 0))
+        return tome_set_error(TOME_ERR_NOT_FOUND, "%s: this tokenizer has no %s token", what,
+                              o->add_bos && tok->bos_id < 0 ? "<|begin_of_text|>" : "<|end_of_text|>");
+    return TOME_OK;
+}
+
 tome_status tome_tokenizer_count_at_least(const tome_tokenizer_t *tok, const char *text, size_t n_bytes,
                                           const tome_encode_opts *opts, uint64_t *at_least)
 {
     if (!tok || !at_least || (!text && n_bytes))
         return tome_set_error(TOME_ERR_INVALID_ARG, "count: NULL argument");
-    tome_encode_opts o = {0};
-    if (opts) o = *opts;
+    tome_encode_opts o;
+    TOME_FORWARD(take_opts(tok, opts, &o, "count"));
     const uint8_t *s = (const uint8_t *)text;
     if ((o.allow_special && tok->vocab_size != tok->n_ranks) || trailing_incomplete(s, n_bytes)) {
         /* specials or a cut-off last character: counted by encoding */
@@ -1353,9 +1364,6 @@ tome_status tome_tokenizer_count_at_least(const tome_tokenizer_t *tok, const cha
         tome_tokens_free(&t);
         return st;
     }
-    if ((o.add_bos && tok->bos_id < 0) || (o.add_eos && tok->eos_id < 0))
-        return tome_set_error(TOME_ERR_NOT_FOUND, "count: this tokenizer has no %s token",
-                              o.add_bos && tok->bos_id < 0 ? "<|begin_of_text|>" : "<|end_of_text|>");
     TOME_FORWARD(count_ordinary(tok, s, n_bytes, o.max_piece_bytes, at_least));
     *at_least += (o.add_bos != 0) + (o.add_eos != 0);
     return TOME_OK;
@@ -1366,11 +1374,8 @@ tome_status tome_tokenizer_encode(const tome_tokenizer_t *tok, const char *text,
 {
     if (!tok || !out || (!text && n_bytes))
         return tome_set_error(TOME_ERR_INVALID_ARG, "encode: NULL argument");
-    tome_encode_opts o = {0};
-    if (opts) o = *opts;
-    if ((o.add_bos && tok->bos_id < 0) || (o.add_eos && tok->eos_id < 0))
-        return tome_set_error(TOME_ERR_NOT_FOUND, "encode: this tokenizer has no %s token",
-                              o.add_bos && tok->bos_id < 0 ? "<|begin_of_text|>" : "<|end_of_text|>");
+    tome_encode_opts o;
+    TOME_FORWARD(take_opts(tok, opts, &o, "encode"));
     if (o.add_bos) TOME_FORWARD(tokens_push(out, tok->bos_id));
     const uint8_t *s = (const uint8_t *)text;
     int parallel = o.n_threads > 1 && !(o.allow_special && tok->spec_has_newline);
