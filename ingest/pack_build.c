@@ -530,6 +530,18 @@ static tome_status not_tokenized(item *it)
     return it->skip ? TOME_OK : tome_set_error(TOME_ERR_NOMEM, "out of memory");
 }
 
+/* Whether ids (or text counted as cost ids) of a file may stay in memory
+ * until it is written: the cache holds up to CACHE_IDS (archive members
+ * always: they cannot be read again alone). */
+static int cache_room(builder *b, const item *it, size_t cost)
+{
+    pthread_mutex_lock(&b->mu);
+    int keep = it->member || b->cached_ids + cost <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
+    if (keep) b->cached_ids += cost;
+    pthread_mutex_unlock(&b->mu);
+    return keep;
+}
+
 /* Everything prepare keeps about one processed file. */
 static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_t len)
 {
@@ -571,10 +583,7 @@ static tome_status prepare_text(builder *b, item *it, const uint8_t *data, size_
     }
     if (st) goto done;
     it->full_tokens = it->full.n;
-    pthread_mutex_lock(&b->mu);
-    int keep = it->member || b->cached_ids + it->full.n <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
-    if (keep) b->cached_ids += it->full.n;
-    pthread_mutex_unlock(&b->mu);
+    int keep = cache_room(b, it, it->full.n);
     if (keep) it->full_cached = 1;
     else tome_tokens_free(&it->full);
     int32_t *kept = keep && it->full.n && b->ar ? tome_pack_arena_take(b->ar, it->full.n * sizeof *kept) : NULL;
@@ -597,11 +606,7 @@ outline:
     int has_outline = 0;
     if ((st = render_outline(b, it, &p, &blk, &has_outline))) goto done;
     if (has_outline) { /* kept as text: tokenized only if the budget needs it (plan) */
-        size_t cost = blk.len / 4 + 1; /* counted like ids (about 4 bytes per token) */
-        pthread_mutex_lock(&b->mu);
-        keep = it->member || b->cached_ids + cost <= (b->o->cache_ids ? b->o->cache_ids : CACHE_IDS);
-        if (keep) b->cached_ids += cost;
-        pthread_mutex_unlock(&b->mu);
+        keep = cache_room(b, it, blk.len / 4 + 1); /* counted like ids (about 4 bytes per token) */
         if (!keep) {
             it->outl_reread = 1;
             it->ok = 1;
@@ -1201,7 +1206,7 @@ typedef struct plan_sums {
 } plan_sums;
 
 typedef struct count_ctx {
-    const builder *b;
+    builder *b;
     item **work;
     int *changed;
 } count_ctx;
@@ -1216,9 +1221,11 @@ static tome_status count_one(void *ctx, size_t i, int thread_index)
     tome_status st = redo_block(cc->b, it, 1, &ids, &cc->changed[i], &has);
     if (!st && !cc->changed[i]) {
         it->full_tokens = ids.n;
-        it->full = ids; /* kept: written if the file stays or becomes full */
-        it->full_cached = 1;
-        ids = (tome_tokens_t){0};
+        if (cache_room(cc->b, it, ids.n)) { /* kept: written if the file stays or becomes full */
+            it->full = ids;
+            it->full_cached = 1;
+            ids = (tome_tokens_t){0};
+        }
     }
     tome_tokens_free(&ids);
     return st;
@@ -1227,7 +1234,7 @@ static tome_status count_one(void *ctx, size_t i, int thread_index)
 /* Counts the lazily counted files work[0..m) exactly (tokenized in
  * parallel) and corrects the sums: a lower bound becomes the count; a file
  * that changed since it was read is skipped. */
-static tome_status count_exactly(const builder *b, item **work, size_t m, plan_sums *ps)
+static tome_status count_exactly(builder *b, item **work, size_t m, plan_sums *ps)
 {
     if (!m) return TOME_OK;
     uint64_t *before = malloc(m * sizeof *before);
@@ -1258,7 +1265,7 @@ static tome_status count_exactly(const builder *b, item **work, size_t m, plan_s
 }
 
 /* Counts every FULL file still counted only at least. */
-static tome_status count_lazy_full(const builder *b, item **items, size_t n, plan_sums *ps)
+static tome_status count_lazy_full(builder *b, item **items, size_t n, plan_sums *ps)
 {
     item **work = malloc((n ? n : 1) * sizeof *work);
     if (!work) return tome_set_error(TOME_ERR_NOMEM, "out of memory");
@@ -1272,7 +1279,7 @@ static tome_status count_lazy_full(const builder *b, item **items, size_t n, pla
 
 /* *over: whether the total is over the budget; when only the lower bounds
  * leave that in doubt, the files behind them are counted first. */
-static tome_status over_budget(const builder *b, item **items, size_t n, plan_sums *ps, uint64_t budget, int *over)
+static tome_status over_budget(builder *b, item **items, size_t n, plan_sums *ps, uint64_t budget, int *over)
 {
     if (ps->total <= budget && ps->lazy_full) TOME_FORWARD(count_lazy_full(b, items, n, ps));
     *over = ps->total > budget;
