@@ -163,4 +163,7 @@ def test_niah_multivalue_scores_fraction_of_values():
 
 
 print(f"{'FAILED' if n_failed() else 'passed'}: {n_failed()} failed")
+if not n_failed():
+    import shutil
+    shutil.rmtree(TMP, ignore_errors=True)  # ~0.5 GB of models and snapshots; kept for a look when something failed
 sys.exit(exit_code())
