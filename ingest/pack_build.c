@@ -955,6 +955,11 @@ static tome_status redo_block(const builder *b, item *it, int full, tome_tokens_
         st = render_outline(b, it, &p, &blk, has);
     }
     if (!st && !skip && *has) st = encode_block(b, &blk, ids);
+    if (st == TOME_ERR_LIMIT && !full) { /* an outline line with a piece over MAX_PIECE: no outline */
+        tome_tokens_free(ids);
+        *has = 0;
+        st = TOME_OK;
+    }
     *changed = skip != NULL;
     free(skip);
     tome_buf_free(&blk);
@@ -1154,6 +1159,10 @@ static tome_status ensure_outline(const builder *b, item *it)
     if (!it->outl_text) return TOME_OK;
     tome_buf blk = {it->outl_text, it->outl_len, it->outl_len};
     tome_status st = encode_block(b, &blk, &it->outl);
+    if (st == TOME_ERR_LIMIT) { /* a piece over MAX_PIECE (a long line gets a prefix): no outline */
+        tome_tokens_free(&it->outl);
+        st = TOME_OK;
+    }
     if (st) return st;
     it->outl_tokens = it->outl.n;
     it->outl_cached = 1;
@@ -1203,6 +1212,7 @@ typedef struct plan_sums {
     uint64_t files;   /* block tokens of the files */
     uint64_t total;   /* + envelope and tree */
     size_t lazy_full; /* FULL files whose full_tokens is a lower bound */
+    size_t changed;   /* files count_exactly found changed (then skipped) */
 } plan_sums;
 
 typedef struct count_ctx {
@@ -1249,6 +1259,7 @@ static tome_status count_exactly(builder *b, item **work, size_t m, plan_sums *p
         it->full_lazy = 0;
         it->counted_later = 1;
         if (changed[k]) {
+            ps->changed++;
             it->status = TOME_FILE_SKIPPED;
             it->ok = 0;
             it->full_tokens = 0;
@@ -1284,6 +1295,23 @@ static tome_status over_budget(builder *b, item **items, size_t n, plan_sums *ps
     if (ps->total <= budget && ps->lazy_full) TOME_FORWARD(count_lazy_full(b, items, n, ps));
     *over = ps->total > budget;
     return TOME_OK;
+}
+
+/* Aliases whose stored copy is not in the text (listed, or skipped: it
+ * changed while packing) would point at nothing: they are listed too. */
+static void list_orphan_aliases(item **items, size_t n, plan_sums *ps)
+{
+    for (size_t i = 0; i < n; i++) {
+        item *it = items[i];
+        if (it->status != TOME_FILE_ALIAS) continue;
+        uint32_t ts = items[it->alias_of]->status;
+        if (ts != TOME_FILE_LISTED && ts != TOME_FILE_SKIPPED) continue;
+        ps->files -= it->alias.n;
+        it->status = TOME_FILE_LISTED;
+        it->alias_of = -1;
+        it->degrade = ts == TOME_FILE_LISTED ? "budget: listed only (duplicate)"
+                                             : "listed only (duplicate of a file that changed while packing)";
+    }
 }
 
 static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es, size_t *by_path,
@@ -1326,13 +1354,14 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
     env += tmp;
     TOME_FORWARD(encode_str(b, env_close, &tmp, NULL));
     env += tmp;
-    plan_sums ps = {0, 0, 0};
+    plan_sums ps = {0, 0, 0, 0};
     for (size_t i = 0; i < n; i++) {
         ps.files += block_tokens(items[i]);
         if (items[i]->full_lazy && items[i]->status == TOME_FILE_FULL) ps.lazy_full++;
     }
     int degraded = 0, refilled = 0, prepass = 0;
     for (;;) {
+        list_orphan_aliases(items, n, &ps); /* (count_exactly may have skipped a stored copy) */
         for (size_t i = 0; i < n; i++) {
             es[i].status = items[i]->status;
             es[i].alias_of = items[i]->alias_of;
@@ -1403,6 +1432,7 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
         }
         degraded = 1;
         int changed = 0;
+        size_t changed_files = ps.changed; /* a file skipped as changed is a change of the round too */
         /* stage 1: full → outline (or listed); stage 2: outline → listed; stage 3: alias → listed */
         for (int stage = 1; stage <= 3; stage++) {
             for (size_t k = n; k-- > 0;) {
@@ -1443,18 +1473,11 @@ static tome_status plan(builder *b, item **items, size_t n, tome_pack_entry *es,
                 ps.total = ps.total - before + block_tokens(it);
             }
         }
-        if (!changed)
+        if (!changed && ps.changed == changed_files)
             return tome_set_error(TOME_ERR_LIMIT,
                                   "token budget %llu is too small: the file tree alone takes %llu tokens",
                                   (unsigned long long)budget, (unsigned long long)(env + tree_tokens));
-        /* an alias of a listed file points at nothing in the text: list it too */
-        for (size_t i = 0; i < n; i++)
-            if (items[i]->status == TOME_FILE_ALIAS && items[items[i]->alias_of]->status == TOME_FILE_LISTED) {
-                ps.files -= items[i]->alias.n;
-                items[i]->status = TOME_FILE_LISTED;
-                items[i]->alias_of = -1;
-                items[i]->degrade = "budget: listed only (duplicate)";
-            }
+        list_orphan_aliases(items, n, &ps);
     }
 }
 

@@ -46,7 +46,7 @@ typedef struct tome_pack_entry {
     int64_t alias_of;    /* -1 or index of the stored copy */
     uint64_t size, n_lines;
     uint64_t text_offset, text_len, tok_start, tok_count, full_tokens;
-    int full_lower;      /* full_tokens is a lower bound (never for a full file) */
+    int full_lower;      /* full_tokens is a lower bound: counted at least, not tokenized (never a full file) */
     char *encoding;
     uint8_t hash[16];    /* XXH3-128 of the source bytes (canonical big-endian) */
     uint32_t n_redact;

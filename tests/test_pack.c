@@ -1024,6 +1024,96 @@ static void test_file_changed_while_packing(void)
     tome_pack_free(p);
 }
 
+/* A file counted at least that changes before plan needs its exact count:
+ * it is skipped ("changed while packing") and that is a change of the
+ * budget round (not "budget too small"); its duplicate, an alias of it,
+ * is listed instead of pointing at text that is not in the pack. */
+static void test_lazy_file_changed(void)
+{
+    char dir[1024], out[1100];
+    (void)!snprintf(dir, sizeof dir, "%s/lazychg", tt_tmpdir());
+    (void)!snprintf(out, sizeof out, "%s/lazychg.tpk", tt_tmpdir());
+    static char body[40000];
+    size_t o = 0;
+    o += (size_t)snprintf(body, sizeof body, "# Readme\n\n");
+    for (int k = 0; k < 2000 && o + 40 < sizeof body; k++) o += (size_t)snprintf(body + o, sizeof body - o, "Some words here. ");
+    put(dir, "README.md", body);
+    o = 0;
+    for (int k = 0; k < 300; k++) o += (size_t)snprintf(body + o, sizeof body - o, "int proto_%d(int a, int b);\n", k);
+    put(dir, "vendor/a.h", body); /* prototypes: the outline is all of it */
+    put(dir, "vendor/b.h", body);
+    const char *srcs[] = {dir};
+    tome_pack_opts po = opts_with(2);
+    po.budget = 1u << 30;
+    TT_OK(tome_pack_build(srcs, 1, &po, out, NULL));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    tome_pack_file f;
+    tome_pack_get_file(p, (size_t)find_file(p, "README.md"), &f);
+    uint64_t readme = f.tok_count;
+    tome_pack_free(p);
+    char keep[1100];
+    (void)!snprintf(keep, sizeof keep, "%s", path_in(dir, "vendor/a.h"));
+    mutate_ctx m = {keep, 0};
+    po.budget = readme + 300;
+    po.progress = on_prog_mutate;
+    po.progress_ud = &m;
+    tome_pack_stats st;
+    TT_OK(tome_pack_build(srcs, 1, &po, out, &st));
+    TT_CHECK(m.done);
+    TT_CHECK(st.n_counted_later > 0);
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    tome_pack_get_file(p, (size_t)find_file(p, "vendor/a.h"), &f);
+    TT_EQ_INT(f.status, TOME_FILE_SKIPPED);
+    TT_EQ_STR(f.reason, "changed while packing");
+    tome_pack_get_file(p, (size_t)find_file(p, "vendor/b.h"), &f);
+    TT_EQ_INT(f.status, TOME_FILE_LISTED);
+    TT_CONTAINS(f.reason, "changed while packing");
+    TT_EQ_INT(f.alias_of, -1);
+    tome_pack_get_file(p, (size_t)find_file(p, "README.md"), &f);
+    TT_EQ_INT(f.status, TOME_FILE_FULL);
+    const char *text = NULL;
+    size_t tl = 0;
+    TT_OK(tome_pack_text(p, &text, &tl));
+    TT_CHECK(text && !strstr(text, "alias-of="));
+    tome_pack_free(p);
+}
+
+/* A line of exactly MAX_PIECE (256 KiB) letters tokenizes in the full block,
+ * but its outline line gets a prefix (" name") one byte over: that file has
+ * no outline (listed when degraded) instead of failing the whole pack. */
+static void test_outline_piece_over_limit(void)
+{
+    char dir[1024], out[1100];
+    (void)!snprintf(dir, sizeof dir, "%s/olimit", tt_tmpdir());
+    (void)!snprintf(out, sizeof out, "%s/olimit.tpk", tt_tmpdir());
+    put(dir, "README.md", "# x\n\nA short readme.\n");
+    size_t n = 262144;
+    char *body = malloc(n + 4096);
+    TT_CHECK(body != NULL);
+    if (!body) return;
+    memset(body, 'b', n);
+    size_t o = n;
+    o += (size_t)snprintf(body + o, 4096, "(void)\n{\n    return;\n}\n");
+    for (int k = 0; k < 40; k++) o += (size_t)snprintf(body + o, n + 4096 - o, "int g%d(int a)\n{\n    return a;\n}\n", k);
+    put(dir, "vendor/long.c", body);
+    free(body);
+    const char *srcs[] = {dir};
+    tome_pack_opts po = opts_with(2);
+    po.budget = 1000;
+    TT_OK(tome_pack_build(srcs, 1, &po, out, NULL));
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_open(out, &p));
+    if (!p) return;
+    tome_pack_file f;
+    tome_pack_get_file(p, (size_t)find_file(p, "vendor/long.c"), &f);
+    TT_EQ_INT(f.status, TOME_FILE_LISTED);
+    TT_CONTAINS(f.reason, "no outline");
+    tome_pack_free(p);
+}
+
 /* tome_pack_build_open's pack (the manifest kept from the build) reads the same
  * as the file opened again: every field, anchor, redaction and located token,
  * and text and ids read from the file on first use; a pack replaced since is
@@ -1515,6 +1605,8 @@ int main(void)
     TT_RUN(test_tok_path);
     TT_RUN(test_outlines_beyond_estimate);
     TT_RUN(test_lazy_counts_same_pack);
+    TT_RUN(test_lazy_file_changed);
+    TT_RUN(test_outline_piece_over_limit);
     TT_RUN(test_text_dictionary_checked);
     tome_tokenizer_free(g_tok);
     return tt_finish();

@@ -152,8 +152,10 @@ typedef struct tome_pack_file {
     uint64_t text_offset, text_len; /* byte range of its block in the rendered text */
     uint64_t tok_start, tok_count;  /* token range of its block */
     uint64_t full_tokens;    /* tokens of the full block (also when degraded) */
-    int full_tokens_lower;   /* full_tokens is a lower bound: a degraded file not
-                                counted exactly (tome_pack_opts.exact_counts) */
+    int full_tokens_lower;   /* full_tokens is a lower bound: a file counted at least,
+                                not tokenized (a degraded one, or an alias or skipped
+                                entry of such content; never a full file;
+                                tome_pack_opts.exact_counts) */
     uint64_t n_redactions;
     const char *encoding;    /* "utf-8", "latin-1", ... or "pdf", "docx" ...; "" for skipped */
     char content_hash[33];   /* XXH3-128 of the source bytes, hex; "" for skipped */
