@@ -52,6 +52,17 @@ static void put(const char *dir, const char *rel, const char *text)
     TT_CHECK(tt_write_file(path_in(dir, rel), text, strlen(text)) == 0);
 }
 
+/* A header of n prototypes at dir/rel: its outline is all of it. */
+static void put_protos(const char *dir, const char *rel, int n)
+{
+    static char body[40000];
+    size_t o = 0;
+    for (int k = 0; k < n && o + 64 < sizeof body; k++)
+        o += (size_t)snprintf(body + o, sizeof body - o, "int proto_%d(int a, int b);\n", k);
+    body[o] = 0;
+    put(dir, rel, body);
+}
+
 /* A small repository: docs, sources, a duplicate, a binary, a secret. */
 static const char *make_repo(void)
 {
@@ -110,6 +121,18 @@ static tome_pack_opts opts_with(int threads)
     o.tok = tok();
     o.n_threads = threads;
     return o;
+}
+
+/* dir packed into out with no budget to speak of, opened (NULL on failure). */
+static tome_pack_t *pack_unbounded(const char *dir, const char *out)
+{
+    const char *srcs[] = {dir};
+    tome_pack_opts o = opts_with(2);
+    o.budget = 1u << 30;
+    tome_pack_t *p = NULL;
+    TT_OK(tome_pack_build(srcs, 1, &o, out, NULL));
+    TT_OK(tome_pack_open(out, &p));
+    return p;
 }
 
 static int find_file(tome_pack_t *p, const char *path)
@@ -1038,21 +1061,16 @@ static void test_lazy_file_changed(void)
     o += (size_t)snprintf(body, sizeof body, "# Readme\n\n");
     for (int k = 0; k < 2000 && o + 40 < sizeof body; k++) o += (size_t)snprintf(body + o, sizeof body - o, "Some words here. ");
     put(dir, "README.md", body);
-    o = 0;
-    for (int k = 0; k < 300; k++) o += (size_t)snprintf(body + o, sizeof body - o, "int proto_%d(int a, int b);\n", k);
-    put(dir, "vendor/a.h", body); /* prototypes: the outline is all of it */
-    put(dir, "vendor/b.h", body);
-    const char *srcs[] = {dir};
-    tome_pack_opts po = opts_with(2);
-    po.budget = 1u << 30;
-    TT_OK(tome_pack_build(srcs, 1, &po, out, NULL));
-    tome_pack_t *p = NULL;
-    TT_OK(tome_pack_open(out, &p));
+    put_protos(dir, "vendor/a.h", 300);
+    put_protos(dir, "vendor/b.h", 300); /* a duplicate: an alias of a.h */
+    tome_pack_t *p = pack_unbounded(dir, out);
     if (!p) return;
     tome_pack_file f;
     tome_pack_get_file(p, (size_t)find_file(p, "README.md"), &f);
     uint64_t readme = f.tok_count;
     tome_pack_free(p);
+    const char *srcs[] = {dir};
+    tome_pack_opts po = opts_with(2);
     char keep[1100];
     (void)!snprintf(keep, sizeof keep, "%s", path_in(dir, "vendor/a.h"));
     mutate_ctx m = {keep, 0};
@@ -1345,23 +1363,15 @@ static void test_lazy_counts_same_pack(void)
         (void)!snprintf(rel, sizeof rel, "po/w%d.txt", f);
         put(dir, rel, body);
     }
-    {
-        size_t o = 0;
-        for (int k = 0; k < 80; k++)
-            o += (size_t)snprintf(body + o, sizeof body - o, "int proto_%d(int a, int b);\n", k);
-        put(dir, "po/zz_protos.h", body);
-    }
-    const char *srcs[] = {dir};
-    tome_pack_opts o = opts_with(2);
-    o.budget = 1u << 30;
-    TT_OK(tome_pack_build(srcs, 1, &o, a, NULL));
-    tome_pack_t *p = NULL;
-    TT_OK(tome_pack_open(a, &p));
+    put_protos(dir, "po/zz_protos.h", 80);
+    tome_pack_t *p = pack_unbounded(dir, a);
     if (!p) return;
     tome_pack_info info;
     tome_pack_get_info(p, &info);
     uint64_t all = info.n_tokens;
     tome_pack_free(p);
+    const char *srcs[] = {dir};
+    tome_pack_opts o = opts_with(2);
     const double frac[] = {0.999, 0.97, 0.9, 0.8, 0.65, 0.5, 0.35, 0.2};
     uint64_t at_least = 0, later = 0, flagged = 0;
     for (size_t t = 0; t < TOME_ARRAY_LEN(frac); t++) {
