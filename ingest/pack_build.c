@@ -467,6 +467,18 @@ static tome_status encode_block(const builder *b, const tome_buf *text, tome_tok
     return st;
 }
 
+/* Tokenizes an outline block. An outline line can hold a piece over
+ * MAX_PIECE where the full block did not (a long line gets a prefix): then
+ * the file has no outline (*has = 0), which is no reason to fail the pack. */
+static tome_status encode_outline(const builder *b, const tome_buf *blk, tome_tokens_t *ids, int *has)
+{
+    tome_status st = encode_block(b, blk, ids);
+    *has = st != TOME_ERR_LIMIT;
+    if (st != TOME_ERR_LIMIT) return st;
+    tome_tokens_free(ids);
+    return TOME_OK;
+}
+
 static tome_status render_full(const builder *b, const item *it, const proc *p, tome_buf *out, tome_pack_run **runs,
                                uint32_t *n_runs)
 {
@@ -954,12 +966,7 @@ static tome_status redo_block(const builder *b, item *it, int full, tome_tokens_
     } else if (!st && !skip) {
         st = render_outline(b, it, &p, &blk, has);
     }
-    if (!st && !skip && *has) st = encode_block(b, &blk, ids);
-    if (st == TOME_ERR_LIMIT && !full) { /* an outline line with a piece over MAX_PIECE: no outline */
-        tome_tokens_free(ids);
-        *has = 0;
-        st = TOME_OK;
-    }
+    if (!st && !skip && *has) st = full ? encode_block(b, &blk, ids) : encode_outline(b, &blk, ids, has);
     *changed = skip != NULL;
     free(skip);
     tome_buf_free(&blk);
@@ -1158,12 +1165,8 @@ static tome_status ensure_outline(const builder *b, item *it)
     if (it->outl_reread) return reread_outline(b, it);
     if (!it->outl_text) return TOME_OK;
     tome_buf blk = {it->outl_text, it->outl_len, it->outl_len};
-    tome_status st = encode_block(b, &blk, &it->outl);
-    if (st == TOME_ERR_LIMIT) { /* a piece over MAX_PIECE (a long line gets a prefix): no outline */
-        tome_tokens_free(&it->outl);
-        st = TOME_OK;
-    }
-    if (st) return st;
+    int has;
+    TOME_FORWARD(encode_outline(b, &blk, &it->outl, &has)); /* (none: outl_tokens 0) */
     it->outl_tokens = it->outl.n;
     it->outl_cached = 1;
     free(it->outl_text);
